@@ -1,0 +1,3 @@
+//! Integration tests of sailbulk-spec.
+
+mod readme;
