@@ -1,0 +1,1025 @@
+//! The per-line rules: what one line of an update or email file must satisfy.
+
+use crate::date::{is_valid_unix_timestamp, parse_signup_date, ACCEPTED_FORMATS};
+use crate::email::email_problem;
+use crate::finding::{Code, Finding, Severity};
+use crate::json::{Note, Path, Scanner, Str, SyntaxError, Val};
+use sailbulk_spec::{
+    is_identity_key, list_name_problem, var_name_problem, ListNameProblem, Optout,
+    VarNameProblem, IDENTITY_KEYS, KEYSCONFLICT_VALUES, MAX_LISTS_PER_ACCOUNT, OPTOUT_VALUES,
+    UPDATE_LINE_FIELDS, VAR_NAME_MAX_CHARS, VAR_VALUE_MAX_CHARS,
+};
+use std::collections::HashSet;
+
+/// What each line of a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// One JSON update object per line.
+    Json,
+    /// One email address per line.
+    Emails,
+}
+
+impl Format {
+    /// `"json"` or `"emails"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Emails => "emails",
+        }
+    }
+
+    /// Guesses the format from a line: JSON when it starts with `{` (after a byte-order mark and
+    /// whitespace), emails otherwise. `None` for a blank line.
+    pub fn detect(line: &[u8]) -> Option<Format> {
+        let line = line.strip_prefix(BOM).unwrap_or(line);
+        let first = line.iter().find(|b| !b.is_ascii_whitespace())?;
+        Some(if *first == b'{' {
+            Format::Json
+        } else {
+            Format::Emails
+        })
+    }
+}
+
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The distinct list names of a run of lines, in order of first appearance, up to one more than
+/// an account may have: that is all the file-level check needs, and it keeps memory bounded.
+#[derive(Debug, Default)]
+pub(crate) struct ListNames {
+    seen: HashSet<Box<[u8]>>,
+    /// Names in order of first appearance, with the line they first appear on.
+    pub order: Vec<(Box<[u8]>, u64)>,
+}
+
+impl ListNames {
+    pub const CAP: usize = MAX_LISTS_PER_ACCOUNT + 1;
+
+    /// Records a name seen on `line`.
+    pub fn add(&mut self, name: &[u8], line: u64) {
+        if self.order.len() < Self::CAP && !self.seen.contains(name) {
+            self.seen.insert(name.into());
+            self.order.push((name.into(), line));
+        }
+    }
+
+    /// Whether the name was seen; used while merging runs in order.
+    pub fn insert_global(&mut self, name: &[u8]) -> bool {
+        if self.seen.contains(name) {
+            false
+        } else {
+            self.seen.insert(name.into());
+            true
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// Settings the per-line checks need.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LineRules {
+    pub format: Format,
+    pub strict: bool,
+}
+
+/// Where a line is and what it holds; `content` has no `\n` and no CRLF `\r`.
+pub(crate) struct LineCtx<'a> {
+    pub number: u64,
+    /// Byte offset of the line's first byte in the input, where known.
+    pub offset: Option<u64>,
+    pub content: &'a [u8],
+}
+
+impl LineCtx<'_> {
+    fn column(&self, byte: usize) -> u32 {
+        let upto = &self.content[..byte.min(self.content.len())];
+        let chars = upto.iter().filter(|&&b| (b as i8) >= -0x40).count();
+        u32::try_from(chars + 1).unwrap_or(u32::MAX)
+    }
+}
+
+/// Collects one line's findings.
+pub(crate) struct LineOut<'v> {
+    pub findings: &'v mut Vec<Finding>,
+    pub strict: bool,
+    pub errors: bool,
+}
+
+impl LineOut<'_> {
+    fn push(
+        &mut self,
+        ctx: &LineCtx<'_>,
+        byte: Option<usize>,
+        code: Code,
+        field: Option<String>,
+        message: String,
+    ) {
+        let severity = if self.strict {
+            Severity::Error
+        } else {
+            code.default_severity()
+        };
+        self.errors |= severity == Severity::Error;
+        self.findings.push(Finding {
+            line: ctx.number,
+            column: byte.map(|b| ctx.column(b)),
+            severity,
+            code,
+            field,
+            message,
+        });
+    }
+}
+
+/// The outcome of checking one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineKind {
+    Blank,
+    Record,
+}
+
+/// Checks one line (without its `\n`; a CRLF `\r` may still end it). Returns whether it was blank.
+/// Findings are appended to `out`; list names go to `lists`. `offset` is the line's byte offset in
+/// the input where known; offset 0 is the first line, where a byte-order mark is tolerated.
+pub(crate) fn check_line(
+    rules: LineRules,
+    number: u64,
+    offset: Option<u64>,
+    line: &[u8],
+    out: &mut LineOut<'_>,
+    lists: &mut ListNames,
+) -> LineKind {
+    let mut content = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut ctx = LineCtx {
+        number,
+        offset,
+        content,
+    };
+    if offset == Some(0) {
+        if let Some(rest) = content.strip_prefix(BOM) {
+            out.push(
+                &ctx,
+                Some(0),
+                Code::Bom,
+                None,
+                "the file starts with a UTF-8 byte-order mark; the line is read without it".into(),
+            );
+            content = rest;
+            ctx.content = rest;
+            ctx.offset = Some(BOM.len() as u64);
+        }
+    }
+    if simdutf8::basic::from_utf8(content).is_err() {
+        // The fast check says only that the line is bad; the careful one says where.
+        let at = std::str::from_utf8(content)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        let in_file = ctx
+            .offset
+            .map(|o| format!(" (byte offset {} in the file)", o + at as u64))
+            .unwrap_or_default();
+        out.push(
+            &ctx,
+            Some(at),
+            Code::InvalidUtf8,
+            None,
+            format!("invalid UTF-8 at byte {at} of the line{in_file}"),
+        );
+        return LineKind::Record;
+    }
+    if let Some(at) = memchr::memchr2(0, b'\r', content) {
+        let (code, message) = if content[at] == 0 {
+            (Code::NulByte, "a raw NUL byte".to_string())
+        } else {
+            (
+                Code::BareCr,
+                "a carriage return inside the line: lines must end with `\\n` or `\\r\\n`, not `\\r` alone"
+                    .to_string(),
+            )
+        };
+        out.push(&ctx, Some(at), code, None, message);
+        return LineKind::Record;
+    }
+    if content.iter().all(|b| b.is_ascii_whitespace()) {
+        out.push(
+            &ctx,
+            None,
+            Code::BlankLine,
+            None,
+            "a blank line (the platform skips it)".into(),
+        );
+        return LineKind::Blank;
+    }
+    match rules.format {
+        Format::Json => check_update(&ctx, out, lists),
+        Format::Emails => check_email_line(&ctx, out),
+    }
+    LineKind::Record
+}
+
+fn check_email_line(ctx: &LineCtx<'_>, out: &mut LineOut<'_>) {
+    // UTF-8 was checked by the caller.
+    let text = std::str::from_utf8(ctx.content).unwrap_or_default();
+    let trimmed = text.trim();
+    let lead = text.len() - text.trim_start().len();
+    if trimmed.len() != text.len() {
+        out.push(
+            ctx,
+            Some(0),
+            Code::EmailWhitespace,
+            None,
+            "spaces around the address".into(),
+        );
+    }
+    let pieces = trimmed
+        .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .count();
+    if pieces > 1 {
+        out.push(
+            ctx,
+            Some(lead),
+            Code::NotOneAddress,
+            None,
+            format!(
+                "the line holds {pieces} items separated by commas, semicolons or spaces; an email file has one address per line"
+            ),
+        );
+    } else if let Some(problem) = email_problem(trimmed) {
+        out.push(
+            ctx,
+            Some(lead),
+            Code::InvalidEmail,
+            None,
+            format!("{trimmed:?} is not a valid email address: {problem}"),
+        );
+    }
+}
+
+/// Field names for messages.
+fn quoted_list(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks an email-valued string field.
+fn check_email_value(
+    ctx: &LineCtx<'_>,
+    out: &mut LineOut<'_>,
+    value: &Str<'_>,
+    field: &str,
+) {
+    let text = value.decode();
+    let trimmed = text.trim();
+    if trimmed.len() != text.len() {
+        out.push(
+            ctx,
+            Some(value.pos),
+            Code::EmailWhitespace,
+            Some(field.into()),
+            format!("spaces around the address in `{field}`"),
+        );
+    }
+    if let Some(problem) = email_problem(trimmed) {
+        out.push(
+            ctx,
+            Some(value.pos),
+            Code::InvalidEmail,
+            Some(field.into()),
+            format!("`{field}` {trimmed:?} is not a valid email address: {problem}"),
+        );
+    }
+}
+
+/// What the top-level walk remembers for the checks that need the whole object.
+#[derive(Default)]
+struct Identity<'a> {
+    email: bool,
+    id: Option<Str<'a>>,
+    key: Option<Str<'a>>,
+}
+
+fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames) {
+    let mut s = Scanner::new(ctx.content);
+    s.skip_ws();
+    if s.peek() != Some(b'{') {
+        match s.value(Path::Root) {
+            Err(e) => invalid_json(ctx, out, &e),
+            Ok(v) => {
+                if s.at_end() {
+                    out.push(
+                        ctx,
+                        Some(0),
+                        Code::NotAnObject,
+                        None,
+                        format!(
+                            "the line is {}, not an object; each line must be one JSON object",
+                            v.type_name()
+                        ),
+                    );
+                } else {
+                    trailing(ctx, out, &mut s);
+                }
+            }
+        }
+        return;
+    }
+    // Findings of the rules are held back until the JSON is known to be valid: an invalid line
+    // gets one finding, not a cascade.
+    let mut held = Vec::new();
+    let mut line_lists: Vec<(Vec<u8>, u64)> = Vec::new();
+    let mut ident = Identity::default();
+    let outcome = {
+        let mut rules_out = LineOut {
+            findings: &mut held,
+            strict: out.strict,
+            errors: false,
+        };
+        let result = s.object(Path::Root, |s, key, path| {
+            member(ctx, &mut rules_out, s, key, path, &mut ident, &mut line_lists)
+        });
+        let errors = rules_out.errors;
+        result.map(|()| errors)
+    };
+    let rule_errors = match outcome {
+        Err(e) => return invalid_json(ctx, out, &e),
+        Ok(errors) => errors,
+    };
+    if !s.at_end() {
+        return trailing(ctx, out, &mut s);
+    }
+    for note in std::mem::take(&mut s.notes) {
+        match note {
+            Note::DuplicateKey { pos, field } => out.push(
+                ctx,
+                Some(pos),
+                Code::DuplicateKey,
+                Some(field.clone()),
+                format!("`{field}` appears twice in the same object; the last one wins"),
+            ),
+            Note::BigInteger { pos, field } => out.push(
+                ctx,
+                Some(pos),
+                Code::IntegerPrecision,
+                field,
+                "an integer beyond 2^53 may lose precision on the platform; send it as a string"
+                    .into(),
+            ),
+        }
+    }
+    out.errors |= rule_errors;
+    out.findings.append(&mut held);
+    if !ident.email && ident.id.is_none() {
+        out.push(
+            ctx,
+            Some(0),
+            Code::MissingIdentity,
+            None,
+            "the object has neither `email` nor `id`: the platform cannot tell whose profile to update"
+                .into(),
+        );
+    }
+    if let Some(id) = ident.id {
+        let key_is_email = ident.key.is_none_or(|k| k.is("email"));
+        if key_is_email {
+            check_email_value(ctx, out, &id, "id");
+        }
+    }
+    for (name, line) in line_lists {
+        lists.add(&name, line);
+    }
+}
+
+fn invalid_json(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, e: &SyntaxError) {
+    out.push(
+        ctx,
+        Some(e.pos),
+        Code::InvalidJson,
+        None,
+        format!("invalid JSON: {}", e.what),
+    );
+}
+
+/// Reports what follows a complete value: a second value, or garbage.
+fn trailing(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, s: &mut Scanner<'_>) {
+    let at = s.pos();
+    let rest = &ctx.content[at..];
+    let mut second = Scanner::new(rest);
+    let two_values = second.value(Path::Root).is_ok();
+    if two_values {
+        out.push(
+            ctx,
+            Some(at),
+            Code::MultipleValues,
+            None,
+            "a second JSON value on the same line; put each object on its own line".into(),
+        );
+    } else {
+        out.push(
+            ctx,
+            Some(at),
+            Code::InvalidJson,
+            None,
+            "invalid JSON: trailing characters after the value".into(),
+        );
+    }
+}
+
+type Scan<T> = Result<T, SyntaxError>;
+
+fn member<'a>(
+    ctx: &LineCtx<'_>,
+    out: &mut LineOut<'_>,
+    s: &mut Scanner<'a>,
+    key: Str<'a>,
+    path: Path<'_>,
+    ident: &mut Identity<'a>,
+    line_lists: &mut Vec<(Vec<u8>, u64)>,
+) -> Scan<()> {
+    let here = Path::Key(&path, &key);
+    s.skip_ws();
+    let at = s.pos();
+    let name = key.decode();
+    match &*name {
+        "email" => {
+            let v = s.value(here)?;
+            ident.email = true;
+            match v {
+                Val::Str(v) => check_email_value(ctx, out, &v, "email"),
+                other => out.push(
+                    ctx,
+                    Some(at),
+                    Code::InvalidEmail,
+                    Some("email".into()),
+                    format!("`email` must be a string, not {}", other.type_name()),
+                ),
+            }
+        }
+        "id" => match s.value(here)? {
+            Val::Str(v) if !v.raw.is_empty() => ident.id = Some(v),
+            other => {
+                // Still an identity attempt: no second "missing identity" finding.
+                ident.email = true;
+                let what = if let Val::Str(_) = other {
+                    "an empty string"
+                } else {
+                    other.type_name()
+                };
+                out.push(
+                    ctx,
+                    Some(at),
+                    Code::InvalidId,
+                    Some("id".into()),
+                    format!("`id` must be a non-empty string, not {what}"),
+                );
+            }
+        },
+        "key" => {
+            let v = s.value(here)?;
+            match v {
+                Val::Str(k) if is_identity_key(&k.decode()) => ident.key = Some(k),
+                other => {
+                    let shown = match other {
+                        Val::Str(k) => format!("{:?}", k.decode()),
+                        other => other.type_name().to_string(),
+                    };
+                    out.push(
+                        ctx,
+                        Some(at),
+                        Code::UnknownKey,
+                        Some("key".into()),
+                        format!(
+                            "`key` is {shown}; it must be one of {}",
+                            quoted_list(&IDENTITY_KEYS)
+                        ),
+                    );
+                }
+            }
+        }
+        "keys" => {
+            if s.peek() == Some(b'{') {
+                s.object(here, |s, k, path| {
+                    let field = Path::Key(&path, &k).render();
+                    s.skip_ws();
+                    let vat = s.pos();
+                    let kname = k.decode();
+                    if !is_identity_key(&kname) {
+                        out.push(
+                            ctx,
+                            Some(k.pos),
+                            Code::UnknownKey,
+                            field.clone(),
+                            format!(
+                                "{kname:?} is not an identity key; keys are {}",
+                                quoted_list(&IDENTITY_KEYS)
+                            ),
+                        );
+                    }
+                    match s.value(Path::Key(&path, &k))? {
+                        Val::Str(_) => {}
+                        other => out.push(
+                            ctx,
+                            Some(vat),
+                            Code::InvalidKeys,
+                            field,
+                            format!("key values must be strings, not {}", other.type_name()),
+                        ),
+                    }
+                    Ok(())
+                })?;
+            } else {
+                let v = s.value(here)?;
+                out.push(
+                    ctx,
+                    Some(at),
+                    Code::InvalidKeys,
+                    Some("keys".into()),
+                    format!(
+                        "`keys` must be an object of string values, not {}",
+                        v.type_name()
+                    ),
+                );
+            }
+        }
+        "keysconflict" => match s.value(here)? {
+            Val::Str(v) if KEYSCONFLICT_VALUES.iter().any(|k| v.is(k)) => {}
+            other => out.push(
+                ctx,
+                Some(at),
+                Code::InvalidKeysconflict,
+                Some("keysconflict".into()),
+                format!(
+                    "`keysconflict` is {}; it must be one of {}",
+                    describe(&other),
+                    quoted_list(&KEYSCONFLICT_VALUES)
+                ),
+            ),
+        },
+        "vars" => {
+            if s.peek() == Some(b'{') {
+                s.object(here, |s, k, path| var(ctx, out, s, k, path))?;
+            } else {
+                let v = s.value(here)?;
+                out.push(
+                    ctx,
+                    Some(at),
+                    Code::VarsNotObject,
+                    Some("vars".into()),
+                    format!("`vars` must be an object, not {}", v.type_name()),
+                );
+            }
+        }
+        "lists" => {
+            if s.peek() == Some(b'{') {
+                s.object(here, |s, k, path| list(ctx, out, s, k, path, line_lists))?;
+            } else {
+                let v = s.value(here)?;
+                out.push(
+                    ctx,
+                    Some(at),
+                    Code::ListsNotObject,
+                    Some("lists".into()),
+                    format!(
+                        "`lists` must be an object of list names to 0 or 1, not {}",
+                        v.type_name()
+                    ),
+                );
+            }
+        }
+        "optout" => match s.value(here)? {
+            Val::Str(v) if Optout::parse(&v.decode()).is_some() => {}
+            other => out.push(
+                ctx,
+                Some(at),
+                Code::InvalidOptout,
+                Some("optout".into()),
+                format!(
+                    "`optout` is {}; it must be one of {}",
+                    describe(&other),
+                    quoted_list(&OPTOUT_VALUES)
+                ),
+            ),
+        },
+        "signup_date" => {
+            let v = s.value(here)?;
+            let valid = match v {
+                Val::Str(d) => parse_signup_date(&d.decode()).is_some(),
+                Val::Num(n) => n.as_i64().is_some_and(is_valid_unix_timestamp),
+                _ => false,
+            };
+            if !valid {
+                out.push(
+                    ctx,
+                    Some(at),
+                    Code::InvalidSignupDate,
+                    Some("signup_date".into()),
+                    format!(
+                        "`signup_date` is {}, not a real date in an accepted format ({ACCEPTED_FORMATS})",
+                        describe(&v)
+                    ),
+                );
+            }
+        }
+        "delete_vars" => {
+            if s.peek() == Some(b'[') {
+                s.array(here, |s, path| {
+                    s.skip_ws();
+                    let iat = s.pos();
+                    match s.value(path)? {
+                        Val::Str(_) => {}
+                        other => out.push(
+                            ctx,
+                            Some(iat),
+                            Code::InvalidDeleteVars,
+                            path.render(),
+                            format!(
+                                "`delete_vars` must hold var names as strings, not {}",
+                                other.type_name()
+                            ),
+                        ),
+                    }
+                    Ok(())
+                })?;
+            } else {
+                let v = s.value(here)?;
+                out.push(
+                    ctx,
+                    Some(at),
+                    Code::InvalidDeleteVars,
+                    Some("delete_vars".into()),
+                    format!(
+                        "`delete_vars` must be an array of var names, not {}",
+                        v.type_name()
+                    ),
+                );
+            }
+        }
+        other => {
+            s.value(here)?;
+            if !UPDATE_LINE_FIELDS.contains(&other) {
+                out.push(
+                    ctx,
+                    Some(key.pos),
+                    Code::UnknownField,
+                    Some(other.to_string()),
+                    format!(
+                        "unknown field `{other}`: the update job ignores it (known fields: {})",
+                        quoted_list(&UPDATE_LINE_FIELDS)
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A value as a message shows it: strings quoted, other kinds by type.
+fn describe(v: &Val<'_>) -> String {
+    match v {
+        Val::Str(s) => format!("{:?}", s.decode()),
+        Val::Num(n) => String::from_utf8_lossy(n.raw).into_owned(),
+        other => other.type_name().to_string(),
+    }
+}
+
+fn var<'a>(
+    ctx: &LineCtx<'_>,
+    out: &mut LineOut<'_>,
+    s: &mut Scanner<'a>,
+    key: Str<'a>,
+    path: Path<'_>,
+) -> Scan<()> {
+    let here = Path::Key(&path, &key);
+    let field = || here.render();
+    if let Some(problem) = var_name_problem(&key.decode()) {
+        let name = key.decode();
+        let (code, message) = match problem {
+            VarNameProblem::Empty => (Code::VarNameEmpty, "a var name is empty".to_string()),
+            VarNameProblem::AllDigits => (
+                Code::VarNameAllDigits,
+                format!("var name {name:?} is all digits"),
+            ),
+            VarNameProblem::LeadingDigit => (
+                Code::VarNameLeadingDigit,
+                format!("var name {name:?} starts with a digit"),
+            ),
+            VarNameProblem::InvalidChar(c) => (
+                Code::VarNameInvalidChar,
+                format!(
+                    "var name {name:?} holds {c:?}; names hold only ASCII letters, digits and `_` (the platform would rename it)"
+                ),
+            ),
+            _ => (Code::VarNameInvalidChar, format!("var name {name:?} is not accepted")),
+        };
+        out.push(ctx, Some(key.pos), code, field(), message);
+    } else if key.char_len() > VAR_NAME_MAX_CHARS {
+        out.push(
+            ctx,
+            Some(key.pos),
+            Code::VarNameTooLong,
+            field(),
+            format!(
+                "var name is {} characters long; the documented maximum is {VAR_NAME_MAX_CHARS}",
+                key.char_len()
+            ),
+        );
+    }
+    s.skip_ws();
+    let at = s.pos();
+    if let Val::Str(v) = s.value(here)? {
+        // Characters never outnumber bytes: only long raw strings need counting.
+        if v.raw.len() > VAR_VALUE_MAX_CHARS && v.char_len() > VAR_VALUE_MAX_CHARS {
+            out.push(
+                ctx,
+                Some(at),
+                Code::VarValueTooLong,
+                field(),
+                format!(
+                    "the value is {} characters long; the documented maximum is {VAR_VALUE_MAX_CHARS}",
+                    v.char_len()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn list<'a>(
+    ctx: &LineCtx<'_>,
+    out: &mut LineOut<'_>,
+    s: &mut Scanner<'a>,
+    key: Str<'a>,
+    path: Path<'_>,
+    line_lists: &mut Vec<(Vec<u8>, u64)>,
+) -> Scan<()> {
+    let here = Path::Key(&path, &key);
+    let name = key.decode();
+    match list_name_problem(&name) {
+        Some(ListNameProblem::Dollar) => out.push(
+            ctx,
+            Some(key.pos),
+            Code::ListNameDollar,
+            here.render(),
+            format!("list name {name:?}: a list name cannot contain a $ character"),
+        ),
+        Some(_) => out.push(
+            ctx,
+            Some(key.pos),
+            Code::ListNameNoValidChar,
+            here.render(),
+            format!("list name {name:?} failed validation: it holds no letter or digit"),
+        ),
+        None => line_lists.push((name.as_bytes().to_vec(), ctx.number)),
+    }
+    s.skip_ws();
+    let at = s.pos();
+    let v = s.value(here)?;
+    let ok = matches!(v, Val::Num(n) if n.raw == b"0" || n.raw == b"1");
+    if !ok {
+        out.push(
+            ctx,
+            Some(at),
+            Code::InvalidListValue,
+            here.render(),
+            format!(
+                "list value is {}; it must be 1 (subscribe) or 0 (unsubscribe)",
+                describe(&v)
+            ),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(format: Format, strict: bool, line: &str) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let mut out = LineOut {
+            findings: &mut findings,
+            strict,
+            errors: false,
+        };
+        let mut lists = ListNames::default();
+        check_line(
+            LineRules { format, strict },
+            2,
+            Some(10),
+            line.as_bytes(),
+            &mut out,
+            &mut lists,
+        );
+        findings
+    }
+
+    fn codes(line: &str) -> Vec<&'static str> {
+        run(Format::Json, false, line)
+            .into_iter()
+            .map(|f| f.code.as_str())
+            .collect()
+    }
+
+    fn email_codes(line: &str) -> Vec<&'static str> {
+        run(Format::Emails, false, line)
+            .into_iter()
+            .map(|f| f.code.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn valid_lines_have_no_findings() {
+        for line in [
+            r#"{"email":"a@example.com"}"#,
+            r#"{"id":"user1@example.com", "keys":{"extid":"12"}, "fields":{"keys":1}, "vars":{"updated":"yes"}, "lists":{"Update List":1}}"#,
+            r#"{"id":"user3@example.com", "keys":{"extid":"14"}, "fields":{"keys":1}, "optout":"all"}"#,
+            r#"{"id":"user4@example.com", "signup_date":"1987-08-01"}"#,
+            r#"{"email":"someone@somedomain.com", "signup_date":"Jan 18, 2013"}"#,
+            r#"{"id":"12","key":"extid","vars":{"a":[1,{"b":null}],"c":true,"d":1.5}}"#,
+            r#"{"email":"a@example.com","signup_date":1358467200,"delete_vars":["x","y"],"keysconflict":"merge"}"#,
+            r#"{"email":"a@example.com","lists":{"!! bar/foo":0}}"#,
+            "{\"email\":\"a@example.com\"}\r",
+            " {\"email\":\"a@example.com\"} ",
+        ] {
+            assert_eq!(codes(line), Vec::<&str>::new(), "{line}");
+        }
+    }
+
+    #[test]
+    fn json_level_errors() {
+        assert_eq!(codes(r#"{"email":"a@example.com""#), ["invalid_json"]);
+        assert_eq!(codes(r#"{"email":"a@example.com"} {"email":"b@example.com"}"#), ["multiple_values"]);
+        assert_eq!(codes(r#"{"email":"a@example.com"} x"#), ["invalid_json"]);
+        assert_eq!(codes("[1,2]"), ["not_an_object"]);
+        assert_eq!(codes("\"a@example.com\""), ["not_an_object"]);
+        assert_eq!(codes("[1,2"), ["invalid_json"]);
+        assert_eq!(codes(r#"{"email":"a@example.com","n":1e999}"#), ["invalid_json"]);
+        assert_eq!(codes(r#"{"email":"a\ud800@example.com"}"#), ["invalid_json"]);
+        // A rule violation inside invalid JSON is not reported on top.
+        assert_eq!(codes(r#"{"vars":{"1a":1}"#), ["invalid_json"]);
+    }
+
+    #[test]
+    fn byte_level_errors() {
+        assert_eq!(codes("{\"email\":\"a\0@example.com\"}"), ["nul_byte"]);
+        assert_eq!(codes("{\"email\":\"a@example.com\"}\r{}"), ["bare_cr"]);
+        let bad = run(Format::Json, false, "{\"a\":\"\u{e9}\"}");
+        assert!(bad.is_empty() || bad[0].code != Code::InvalidUtf8);
+        let mut findings = Vec::new();
+        let mut out = LineOut {
+            findings: &mut findings,
+            strict: false,
+            errors: false,
+        };
+        check_line(
+            LineRules {
+                format: Format::Json,
+                strict: false,
+            },
+            5,
+            Some(100),
+            b"{\"email\":\"\xff\"}",
+            &mut out,
+            &mut ListNames::default(),
+        );
+        assert_eq!(findings[0].code, Code::InvalidUtf8);
+        assert_eq!(findings[0].column, Some(11));
+        assert!(findings[0].message.contains("byte offset 110"));
+    }
+
+    #[test]
+    fn identity_rules() {
+        assert_eq!(codes(r#"{"vars":{"a":1}}"#), ["missing_identity"]);
+        assert_eq!(codes(r#"{"email":"not-an-email"}"#), ["invalid_email"]);
+        assert_eq!(codes(r#"{"email":5}"#), ["invalid_email"]);
+        assert_eq!(codes(r#"{"id":"x"}"#), ["invalid_email"]);
+        assert_eq!(codes(r#"{"id":"x","key":"email"}"#), ["invalid_email"]);
+        assert_eq!(codes(r#"{"id":"x","key":"sid"}"#), Vec::<&str>::new());
+        assert_eq!(codes(r#"{"id":"","key":"sid"}"#), ["invalid_id"]);
+        assert_eq!(codes(r#"{"id":12,"key":"sid"}"#), ["invalid_id"]);
+        assert_eq!(codes(r#"{"id":"x","key":"cookie"}"#), ["unknown_key", "invalid_email"]);
+        assert_eq!(codes(r#"{"email":"a@example.com","keys":{"extid":1}}"#), ["invalid_keys"]);
+        assert_eq!(codes(r#"{"email":"a@example.com","keys":[]}"#), ["invalid_keys"]);
+        assert_eq!(codes(r#"{"email":"a@example.com","keys":{"fb":"1"}}"#), ["unknown_key"]);
+        assert_eq!(codes(r#"{"email":"a@example.com","keysconflict":"replace"}"#), ["invalid_keysconflict"]);
+        assert_eq!(codes(r#"{"email":" a@example.com"}"#), ["email_whitespace"]);
+    }
+
+    #[test]
+    fn var_rules() {
+        let base = |vars: &str| format!(r#"{{"email":"a@example.com","vars":{vars}}}"#);
+        assert_eq!(codes(&base("[]")), ["vars_not_object"]);
+        assert_eq!(codes(&base("null")), ["vars_not_object"]);
+        assert_eq!(codes(&base(r#"{"":1}"#)), ["var_name_empty"]);
+        assert_eq!(codes(&base(r#"{"123":1}"#)), ["var_name_all_digits"]);
+        assert_eq!(codes(&base(r#"{"1color":1}"#)), ["var_name_leading_digit"]);
+        assert_eq!(codes(&base(r#"{"first-name":1}"#)), ["var_name_invalid_char"]);
+        let name32 = "a".repeat(32);
+        assert_eq!(codes(&base(&format!(r#"{{"{name32}":1}}"#))), Vec::<&str>::new());
+        assert_eq!(codes(&base(&format!(r#"{{"{name32}b":1}}"#))), ["var_name_too_long"]);
+        let v140 = "é".repeat(140);
+        assert_eq!(codes(&base(&format!(r#"{{"a":"{v140}"}}"#))), Vec::<&str>::new());
+        assert_eq!(codes(&base(&format!(r#"{{"a":"{v140}x"}}"#))), ["var_value_too_long"]);
+        let escaped = "\\n".repeat(140);
+        assert_eq!(codes(&base(&format!(r#"{{"a":"{escaped}"}}"#))), Vec::<&str>::new());
+        let f = run(Format::Json, false, &base(r#"{"ok":1,"1color":2}"#));
+        assert_eq!(f[0].field.as_deref(), Some("vars.1color"));
+        assert_eq!(f[0].column, Some(41));
+    }
+
+    #[test]
+    fn list_rules() {
+        let base = |lists: &str| format!(r#"{{"email":"a@example.com","lists":{lists}}}"#);
+        assert_eq!(codes(&base("[]")), ["lists_not_object"]);
+        assert_eq!(codes(&base(r#"{"Main":2}"#)), ["invalid_list_value"]);
+        assert_eq!(codes(&base(r#"{"Main":"1"}"#)), ["invalid_list_value"]);
+        assert_eq!(codes(&base(r#"{"Main":true}"#)), ["invalid_list_value"]);
+        assert_eq!(codes(&base(r#"{"Main":1.0}"#)), ["invalid_list_value"]);
+        assert_eq!(codes(&base(r#"{"Main":-1}"#)), ["invalid_list_value"]);
+        assert_eq!(codes(&base(r#"{"Ma$n":1}"#)), ["list_name_dollar"]);
+        assert_eq!(codes(&base(r#"{"!!":1}"#)), ["list_name_no_valid_char"]);
+        let f = run(Format::Json, false, &base(r#"{"Main":2}"#));
+        assert_eq!(f[0].field.as_deref(), Some("lists.Main"));
+    }
+
+    #[test]
+    fn other_field_rules() {
+        let base = |rest: &str| format!(r#"{{"email":"a@example.com",{rest}}}"#);
+        assert_eq!(codes(&base(r#""optout":"sometimes""#)), ["invalid_optout"]);
+        assert_eq!(codes(&base(r#""optout":"ALL""#)), ["invalid_optout"]);
+        for ok in ["all", "blast", "basic", "none"] {
+            assert_eq!(codes(&base(&format!(r#""optout":"{ok}""#))), Vec::<&str>::new());
+        }
+        assert_eq!(codes(&base(r#""signup_date":"2013-02-30""#)), ["invalid_signup_date"]);
+        assert_eq!(codes(&base(r#""signup_date":"tomorrow""#)), ["invalid_signup_date"]);
+        assert_eq!(codes(&base(r#""signup_date":1.5"#)), ["invalid_signup_date"]);
+        assert_eq!(codes(&base(r#""signup_date":true"#)), ["invalid_signup_date"]);
+        assert_eq!(codes(&base(r#""signup_date":"18 Jan 2013""#)), Vec::<&str>::new());
+        assert_eq!(codes(&base(r#""delete_vars":"a""#)), ["invalid_delete_vars"]);
+        assert_eq!(codes(&base(r#""delete_vars":["a",1]"#)), ["invalid_delete_vars"]);
+        assert_eq!(codes(&base(r#""color":"red""#)), ["unknown_field"]);
+        assert_eq!(codes(&base(r#""vars":{"a":1,"a":2}"#)), ["duplicate_key"]);
+        assert_eq!(codes(&base(r#""vars":{"n":12345678901234567890}"#)), ["integer_precision"]);
+    }
+
+    #[test]
+    fn strict_makes_warnings_errors() {
+        let f = run(Format::Json, true, r#"{"email":"a@example.com","x":1}"#);
+        assert_eq!(f[0].severity, Severity::Error);
+        let f = run(Format::Json, false, r#"{"email":"a@example.com","x":1}"#);
+        assert_eq!(f[0].severity, Severity::Warning);
+    }
+
+    #[test]
+    fn email_lines() {
+        assert_eq!(email_codes("a@example.com"), Vec::<&str>::new());
+        assert_eq!(email_codes("a@example.com\r"), Vec::<&str>::new());
+        assert_eq!(email_codes(" a@example.com"), ["email_whitespace"]);
+        assert_eq!(email_codes("a@example.com,b@example.com"), ["not_one_address"]);
+        assert_eq!(email_codes("a@example.com b@example.com"), ["not_one_address"]);
+        assert_eq!(email_codes("nope"), ["invalid_email"]);
+        assert_eq!(email_codes(""), ["blank_line"]);
+        assert_eq!(email_codes("  "), ["blank_line"]);
+    }
+
+    #[test]
+    fn bom_only_on_line_one() {
+        let mut findings = Vec::new();
+        let mut out = LineOut {
+            findings: &mut findings,
+            strict: false,
+            errors: false,
+        };
+        check_line(
+            LineRules {
+                format: Format::Json,
+                strict: false,
+            },
+            1,
+            Some(0),
+            "\u{feff}{\"email\":\"a@example.com\"}".as_bytes(),
+            &mut out,
+            &mut ListNames::default(),
+        );
+        assert!(!out.errors);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].code, Code::Bom);
+        assert_eq!(codes("\u{feff}{\"email\":\"a@example.com\"}"), ["invalid_json"]);
+    }
+
+    #[test]
+    fn detects_formats() {
+        assert_eq!(Format::detect(b"  {\"a\":1}"), Some(Format::Json));
+        assert_eq!(Format::detect(b"\xEF\xBB\xBF{}"), Some(Format::Json));
+        assert_eq!(Format::detect(b"a@b.com"), Some(Format::Emails));
+        assert_eq!(Format::detect(b"   "), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! Email address syntax: the practical subset of RFC 5321 that mail platforms accept.
+
+use sailbulk_spec::{DOMAIN_LABEL_MAX_LEN, EMAIL_ATEXT_SPECIALS, EMAIL_LOCAL_MAX_LEN, EMAIL_MAX_LEN};
+use std::fmt;
+
+/// Why a string is not an acceptable email address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EmailProblem {
+    /// The string is empty.
+    Empty,
+    /// Longer than [`EMAIL_MAX_LEN`] octets.
+    TooLong,
+    /// No `@`.
+    NoAt,
+    /// More than one `@` (quoted local parts are not accepted).
+    ManyAt,
+    /// Nothing before the `@`.
+    EmptyLocal,
+    /// Local part longer than [`EMAIL_LOCAL_MAX_LEN`] octets.
+    LocalTooLong,
+    /// A character a dot-atom may not hold, at this byte offset.
+    LocalChar(char),
+    /// A dot at the start or end of the local part, or two in a row.
+    LocalDots,
+    /// Nothing after the `@`.
+    EmptyDomain,
+    /// The domain has a single label (no dot).
+    SingleLabel,
+    /// An empty label (leading, trailing or double dot).
+    EmptyLabel,
+    /// A label longer than [`DOMAIN_LABEL_MAX_LEN`] octets.
+    LabelTooLong,
+    /// A label character other than a letter, digit or hyphen.
+    DomainChar(char),
+    /// A label that starts or ends with a hyphen.
+    LabelHyphen,
+    /// The last label is all digits.
+    NumericTld,
+}
+
+impl fmt::Display for EmailProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmailProblem::Empty => f.write_str("it is empty"),
+            EmailProblem::TooLong => write!(f, "it is longer than {EMAIL_MAX_LEN} octets"),
+            EmailProblem::NoAt => f.write_str("it has no `@`"),
+            EmailProblem::ManyAt => f.write_str("it has more than one `@`"),
+            EmailProblem::EmptyLocal => f.write_str("nothing comes before the `@`"),
+            EmailProblem::LocalTooLong => write!(
+                f,
+                "the part before the `@` is longer than {EMAIL_LOCAL_MAX_LEN} octets"
+            ),
+            EmailProblem::LocalChar(c) => {
+                write!(f, "the part before the `@` holds {c:?}, which an address may not")
+            }
+            EmailProblem::LocalDots => f.write_str(
+                "the part before the `@` starts or ends with a dot, or has two dots in a row",
+            ),
+            EmailProblem::EmptyDomain => f.write_str("nothing comes after the `@`"),
+            EmailProblem::SingleLabel => f.write_str("the domain has no dot"),
+            EmailProblem::EmptyLabel => {
+                f.write_str("the domain starts or ends with a dot, or has two dots in a row")
+            }
+            EmailProblem::LabelTooLong => write!(
+                f,
+                "a domain label is longer than {DOMAIN_LABEL_MAX_LEN} octets"
+            ),
+            EmailProblem::DomainChar(c) => write!(
+                f,
+                "the domain holds {c:?}; labels hold only letters, digits and hyphens"
+            ),
+            EmailProblem::LabelHyphen => {
+                f.write_str("a domain label starts or ends with a hyphen")
+            }
+            EmailProblem::NumericTld => f.write_str("the top-level domain is all digits"),
+        }
+    }
+}
+
+fn is_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || (b.is_ascii() && EMAIL_ATEXT_SPECIALS.as_bytes().contains(&b))
+}
+
+fn first_char(s: &str, byte: usize) -> char {
+    // `byte` always indexes the first byte of a character here, or an ASCII byte.
+    s.get(byte..).and_then(|t| t.chars().next()).unwrap_or('\u{FFFD}')
+}
+
+/// Checks an address; `None` means it is accepted.
+///
+/// The rules: exactly one `@`; a dot-atom local part (RFC 5322 `atext` and single inner dots) of at
+/// most 64 octets; a domain of at least two labels, each 1 to 63 letters, digits or hyphens, not
+/// starting or ending with a hyphen, the last not all digits; at most 254 octets in all. Quoted
+/// local parts, comments, address literals and non-ASCII (SMTPUTF8) addresses are refused: bulk
+/// platforms do not accept them.
+///
+/// ```
+/// use sailbulk_parse::{email_problem, EmailProblem};
+/// assert_eq!(email_problem("ian@sailthru.com"), None);
+/// assert_eq!(email_problem("ian@localhost"), Some(EmailProblem::SingleLabel));
+/// ```
+pub fn email_problem(s: &str) -> Option<EmailProblem> {
+    if s.is_empty() {
+        return Some(EmailProblem::Empty);
+    }
+    let at = match memchr::memchr(b'@', s.as_bytes()) {
+        None => return Some(EmailProblem::NoAt),
+        Some(at) => at,
+    };
+    let (local, domain) = (&s[..at], &s[at + 1..]);
+    if domain.contains('@') {
+        return Some(EmailProblem::ManyAt);
+    }
+    if s.len() > EMAIL_MAX_LEN {
+        return Some(EmailProblem::TooLong);
+    }
+    if local.is_empty() {
+        return Some(EmailProblem::EmptyLocal);
+    }
+    if local.len() > EMAIL_LOCAL_MAX_LEN {
+        return Some(EmailProblem::LocalTooLong);
+    }
+    let lb = local.as_bytes();
+    for (i, &b) in lb.iter().enumerate() {
+        if b == b'.' {
+            if i == 0 || i + 1 == lb.len() || lb[i - 1] == b'.' {
+                return Some(EmailProblem::LocalDots);
+            }
+        } else if !is_atext(b) {
+            return Some(EmailProblem::LocalChar(first_char(local, i)));
+        }
+    }
+    if domain.is_empty() {
+        return Some(EmailProblem::EmptyDomain);
+    }
+    let mut labels = 0;
+    let mut last = "";
+    for label in domain.split('.') {
+        if label.is_empty() {
+            return Some(EmailProblem::EmptyLabel);
+        }
+        if let Some(i) = label
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Some(EmailProblem::DomainChar(first_char(label, i)));
+        }
+        if label.len() > DOMAIN_LABEL_MAX_LEN {
+            return Some(EmailProblem::LabelTooLong);
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Some(EmailProblem::LabelHyphen);
+        }
+        labels += 1;
+        last = label;
+    }
+    if labels < 2 {
+        return Some(EmailProblem::SingleLabel);
+    }
+    if last.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(EmailProblem::NumericTld);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EmailProblem::*;
+
+    #[test]
+    fn accepts_ordinary_addresses() {
+        for ok in [
+            "a@b.co",
+            "ian@sailthru.com",
+            "first.last+tag@mail.example.co.uk",
+            "x_y-z@a-b.example",
+            "o'brien@example.ie",
+            "!#$%&'*+-/=?^_`{|}~@example.com",
+            "1@2.x3",
+            "user@xn--bcher-kva.example",
+        ] {
+            assert_eq!(email_problem(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_structure() {
+        assert_eq!(email_problem(""), Some(Empty));
+        assert_eq!(email_problem("no-at.example.com"), Some(NoAt));
+        assert_eq!(email_problem("a@b@c.com"), Some(ManyAt));
+        assert_eq!(email_problem("@example.com"), Some(EmptyLocal));
+        assert_eq!(email_problem("a@"), Some(EmptyDomain));
+        assert_eq!(email_problem("a@localhost"), Some(SingleLabel));
+        assert_eq!(email_problem("a@.example.com"), Some(EmptyLabel));
+        assert_eq!(email_problem("a@example.com."), Some(EmptyLabel));
+        assert_eq!(email_problem("a@example..com"), Some(EmptyLabel));
+        assert_eq!(email_problem("a@-example.com"), Some(LabelHyphen));
+        assert_eq!(email_problem("a@example-.com"), Some(LabelHyphen));
+        assert_eq!(email_problem("a@1.2.3.4"), Some(NumericTld));
+        assert_eq!(email_problem("a@[1.2.3.4]"), Some(DomainChar('[')));
+        assert_eq!(email_problem("a@exa mple.com"), Some(DomainChar(' ')));
+        assert_eq!(email_problem("a@exämple.com"), Some(DomainChar('ä')));
+    }
+
+    #[test]
+    fn rejects_bad_local_parts() {
+        assert_eq!(email_problem(".a@example.com"), Some(LocalDots));
+        assert_eq!(email_problem("a.@example.com"), Some(LocalDots));
+        assert_eq!(email_problem("a..b@example.com"), Some(LocalDots));
+        assert_eq!(email_problem("a b@example.com"), Some(LocalChar(' ')));
+        assert_eq!(email_problem("\"a\"@example.com"), Some(LocalChar('"')));
+        assert_eq!(email_problem("zoë@example.com"), Some(LocalChar('ë')));
+        assert_eq!(email_problem("a,b@example.com"), Some(LocalChar(',')));
+    }
+
+    #[test]
+    fn length_boundaries() {
+        let local64 = "a".repeat(64);
+        assert_eq!(email_problem(&format!("{local64}@example.com")), None);
+        assert_eq!(
+            email_problem(&format!("{local64}a@example.com")),
+            Some(LocalTooLong)
+        );
+        let label63 = "b".repeat(63);
+        assert_eq!(email_problem(&format!("a@{label63}.com")), None);
+        assert_eq!(email_problem(&format!("a@{label63}b.com")), Some(LabelTooLong));
+        // 254 octets in all is accepted, 255 is not.
+        let domain = format!("{l}.{l}.{l}.{m}.com", l = "c".repeat(63), m = "d".repeat(44));
+        let at254 = format!("{}@{domain}", "e".repeat(254 - 1 - domain.len()));
+        assert_eq!(at254.len(), 254);
+        assert_eq!(email_problem(&at254), None);
+        let at255 = format!("f{at254}");
+        assert_eq!(email_problem(&at255), Some(TooLong));
+    }
+
+    #[test]
+    fn messages_read_as_sentences() {
+        assert_eq!(NoAt.to_string(), "it has no `@`");
+        assert!(LocalChar(' ').to_string().contains("' '"));
+    }
+}

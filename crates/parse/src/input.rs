@@ -1,0 +1,331 @@
+//! Inputs as a sequence of blocks that end on line boundaries: memory-mapped windows of a file, or
+//! buffers filled by a reader thread (standard input, gzip, anything that is not a regular file).
+//!
+//! Memory stays bounded either way: a mapped window is unmapped when its block is dropped, and the
+//! reader thread recycles a fixed number of buffers. Only a single line longer than the block size
+//! makes a block grow, to hold that line.
+
+use crate::validator::Error;
+use memmap2::{Advice, Mmap, MmapOptions};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// A failure while producing blocks.
+#[derive(Debug)]
+pub(crate) enum InputError {
+    Io(io::Error),
+    Changed { before: u64, after: u64 },
+}
+
+impl From<io::Error> for InputError {
+    fn from(e: io::Error) -> Self {
+        InputError::Io(e)
+    }
+}
+
+/// A block of whole lines (the input's last block may lack a final `\n`).
+pub(crate) enum Block {
+    Mapped { map: Mmap, start: usize, end: usize },
+    Owned { buf: Vec<u8>, recycle: SyncSender<Vec<u8>> },
+}
+
+impl Block {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Block::Mapped { map, start, end } => &map[*start..*end],
+            Block::Owned { buf, .. } => buf,
+        }
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if let Block::Owned { buf, recycle } = self {
+            // The reader may be gone already; then the buffer is simply freed.
+            let _ = recycle.try_send(std::mem::take(buf));
+        }
+    }
+}
+
+/// An input being read.
+pub(crate) struct Input {
+    source: Source,
+    gzip: bool,
+    /// The file and its size at the start, to notice a file that changes while it is read.
+    file: Option<(File, u64)>,
+}
+
+enum Source {
+    Mapped(Windows),
+    Thread(Pipeline),
+}
+
+impl Input {
+    pub fn is_gzip(&self) -> bool {
+        self.gzip
+    }
+
+    pub fn next_block(&mut self) -> Result<Option<Block>, InputError> {
+        let block = match &mut self.source {
+            Source::Mapped(w) => w.next()?,
+            Source::Thread(p) => p.next()?,
+        };
+        if let Some((file, before)) = &self.file {
+            // Checked before each mapped window (a mapping past a shrunken end would fault) and at
+            // the end of any file.
+            if block.is_none() || matches!(self.source, Source::Mapped(_)) {
+                let after = file.metadata()?.len();
+                if after != *before {
+                    return Err(InputError::Changed {
+                        before: *before,
+                        after,
+                    });
+                }
+            }
+        }
+        Ok(block)
+    }
+}
+
+/// Opens a path (`-` is standard input) as blocks.
+pub(crate) fn open(path: &Path, mmap: bool, block_size: usize) -> Result<Input, Error> {
+    if path.as_os_str() == "-" {
+        return from_reader(Box::new(io::stdin()), block_size).map_err(|source| Error::Read {
+            path: path.into(),
+            source,
+        });
+    }
+    let open_err = |source| Error::Open {
+        path: path.into(),
+        source,
+    };
+    let file = File::open(path).map_err(open_err)?;
+    let meta = file.metadata().map_err(open_err)?;
+    let read_err = |source| Error::Read {
+        path: path.into(),
+        source,
+    };
+    let mut magic = [0u8; 2];
+    let is_gzip = meta.is_file()
+        && read_prefix(&file, &mut magic).map_err(read_err)? == 2
+        && magic == GZIP_MAGIC;
+    if mmap && meta.is_file() && !is_gzip {
+        if let Some(windows) = Windows::new(&file, meta.len(), block_size) {
+            let check = file.try_clone().map_err(read_err)?;
+            return Ok(Input {
+                source: Source::Mapped(windows),
+                gzip: false,
+                file: Some((check, meta.len())),
+            });
+        }
+    }
+    let check = meta
+        .is_file()
+        .then(|| file.try_clone().map(|f| (f, meta.len())))
+        .transpose()
+        .map_err(read_err)?;
+    let mut input = from_reader(Box::new(file), block_size).map_err(read_err)?;
+    input.file = check;
+    Ok(input)
+}
+
+/// Reads the first bytes of a file without moving its cursor.
+fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Wraps a reader: gzip is detected by its magic bytes and decompressed (all members).
+pub(crate) fn from_reader(reader: Box<dyn Read + Send>, block_size: usize) -> io::Result<Input> {
+    let mut buffered = BufReader::with_capacity(256 << 10, reader);
+    let head = buffered.fill_buf()?;
+    let gzip = head.starts_with(&GZIP_MAGIC);
+    let reader: Box<dyn Read + Send> = if gzip {
+        Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
+    Ok(Input {
+        source: Source::Thread(Pipeline::spawn(reader, block_size)),
+        gzip,
+        file: None,
+    })
+}
+
+/// Memory-mapped windows over a regular file.
+struct Windows {
+    file: File,
+    len: u64,
+    pos: u64,
+    block: u64,
+    page: u64,
+}
+
+impl Windows {
+    /// `None` when the file cannot be mapped (the caller reads it instead).
+    fn new(file: &File, len: u64, block_size: usize) -> Option<Windows> {
+        let file = file.try_clone().ok()?;
+        let page = page_size();
+        let windows = Windows {
+            file,
+            len,
+            pos: 0,
+            block: (block_size as u64).max(page),
+            page,
+        };
+        // A probe: some files (procfs, some network file systems) cannot be mapped.
+        if len > 0 {
+            windows.map(0, len.min(page)).ok()?;
+        }
+        Some(windows)
+    }
+
+    fn map(&self, offset: u64, len: u64) -> io::Result<Mmap> {
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: the mapping is read-only and private to this process. Another process that
+        // truncates the file while it is mapped makes reads past the new end fault: `Input`
+        // compares the file's size before every window and reports a change instead of mapping,
+        // which narrows that window to the time one block is checked. This is the trade-off
+        // ripgrep and every mmap-based reader make; callers can turn maps off.
+        let map = unsafe { MmapOptions::new().offset(offset).len(len).map(&self.file)? };
+        let _ = map.advise(Advice::Sequential);
+        Ok(map)
+    }
+
+    fn next(&mut self) -> io::Result<Option<Block>> {
+        if self.pos >= self.len {
+            return Ok(None);
+        }
+        let aligned = self.pos - self.pos % self.page;
+        let mut want = self.block;
+        loop {
+            let end = (self.pos + want).min(self.len);
+            let map = self.map(aligned, end - aligned)?;
+            let start = (self.pos - aligned) as usize;
+            let cut = if end == self.len {
+                Some(map.len())
+            } else {
+                memchr::memrchr(b'\n', &map[start..]).map(|i| start + i + 1)
+            };
+            match cut {
+                Some(cut) => {
+                    self.pos = aligned + cut as u64;
+                    return Ok(Some(Block::Mapped {
+                        map,
+                        start,
+                        end: cut,
+                    }));
+                }
+                // A line longer than the window: map more.
+                None => want = want.saturating_mul(2),
+            }
+        }
+    }
+}
+
+fn page_size() -> u64 {
+    // 64 KiB is a multiple of every page size in use (4 KiB, 16 KiB, 64 KiB), so an offset aligned
+    // to it is aligned for mmap without asking the system.
+    64 << 10
+}
+
+/// A reader thread that fills buffers with whole lines and hands them over through a channel.
+struct Pipeline {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    recycle: SyncSender<Vec<u8>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    fn spawn(mut reader: Box<dyn Read + Send>, block_size: usize) -> Pipeline {
+        // One block in the channel and one being filled, besides the one being checked.
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
+        let (recycle, spare) = mpsc::sync_channel::<Vec<u8>>(2);
+        let handle = std::thread::spawn(move || {
+            let mut carry: Vec<u8> = Vec::new();
+            loop {
+                let mut buf = spare.try_recv().unwrap_or_default();
+                buf.clear();
+                buf.extend_from_slice(&carry);
+                carry.clear();
+                let want = block_size as u64;
+                let got = match (&mut reader).take(want).read_to_end(&mut buf) {
+                    Ok(n) => n as u64,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                if got < want {
+                    // End of input.
+                    if !buf.is_empty() {
+                        let _ = tx.send(Ok(buf));
+                    }
+                    return;
+                }
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(i) => {
+                        carry.extend_from_slice(&buf[i + 1..]);
+                        buf.truncate(i + 1);
+                        if tx.send(Ok(buf)).is_err() {
+                            return;
+                        }
+                    }
+                    // No line end yet: keep the whole buffer and read on.
+                    None => carry = buf,
+                }
+            }
+        });
+        Pipeline {
+            rx,
+            recycle,
+            handle: Some(handle),
+        }
+    }
+
+    fn next(&mut self) -> io::Result<Option<Block>> {
+        match self.rx.recv() {
+            Ok(Ok(buf)) => Ok(Some(Block::Owned {
+                buf,
+                recycle: self.recycle.clone(),
+            })),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                if let Some(handle) = self.handle.take() {
+                    handle
+                        .join()
+                        .map_err(|_| io::Error::other("the reader thread panicked"))?;
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // Dropping the receiver first makes a blocked reader thread's send fail, so it ends; a
+        // thread blocked in `read` (a terminal) is left to end with the process.
+        let (_, rx) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.rx, rx));
+        if let Some(handle) = self.handle.take() {
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+    }
+}

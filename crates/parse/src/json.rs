@@ -1,0 +1,751 @@
+//! A validating JSON scanner that gives serde_json's verdict in one pass and without allocating.
+//!
+//! Parsing every line into a `serde_json::Value` is correct but allocates per string, map and
+//! array; this scanner walks the same grammar (RFC 8259) over bytes that are already known to be
+//! UTF-8 and accepts exactly what `serde_json::from_slice::<Value>` accepts: no lone surrogates in
+//! `\u` escapes, no number that overflows a double (`1e999`), nesting at most 127 deep (serde_json's
+//! recursion limit), no control characters in strings, nothing but whitespace after the value.
+//! The tests compare its verdict with serde_json's on JSONTestSuite and on random input.
+//!
+//! Along the way it notes two things serde_json would hide: duplicate keys in an object, and
+//! integers beyond 2^53.
+
+use sailbulk_spec::MAX_SAFE_INTEGER;
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+/// serde_json's `remaining_depth` starts at 128 and fails when an opening bracket brings it to 0.
+const MAX_DEPTH: u32 = 127;
+
+/// A string as it appears in the line: the bytes between the quotes, escapes not yet applied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Str<'a> {
+    /// The bytes between the quotes.
+    pub raw: &'a [u8],
+    /// Byte offset of the opening quote in the line.
+    pub pos: usize,
+    /// Whether `raw` holds a backslash escape.
+    pub escaped: bool,
+}
+
+impl<'a> Str<'a> {
+    /// The decoded text. Only called on strings the scanner has accepted, so escapes are valid.
+    pub fn decode(&self) -> Cow<'a, str> {
+        if !self.escaped {
+            // The line was validated as UTF-8 before scanning.
+            return Cow::Borrowed(std::str::from_utf8(self.raw).unwrap_or_default());
+        }
+        let mut out = String::with_capacity(self.raw.len());
+        let mut chars = Unescape {
+            raw: self.raw,
+            i: 0,
+        };
+        while let Some(c) = chars.next_char() {
+            out.push(c);
+        }
+        Cow::Owned(out)
+    }
+
+    /// The length in characters of the decoded text.
+    pub fn char_len(&self) -> usize {
+        if !self.escaped {
+            return self.raw.iter().filter(|&&b| (b as i8) >= -0x40).count();
+        }
+        let mut chars = Unescape {
+            raw: self.raw,
+            i: 0,
+        };
+        let mut n = 0;
+        while chars.next_char().is_some() {
+            n += 1;
+        }
+        n
+    }
+
+    /// Whether the decoded text equals `s`.
+    pub fn is(&self, s: &str) -> bool {
+        if self.escaped {
+            self.decode() == s
+        } else {
+            self.raw == s.as_bytes()
+        }
+    }
+}
+
+/// Decodes an accepted string's escapes.
+struct Unescape<'a> {
+    raw: &'a [u8],
+    i: usize,
+}
+
+impl Unescape<'_> {
+    fn hex4(&self, at: usize) -> u32 {
+        self.raw[at..at + 4]
+            .iter()
+            .fold(0, |acc, &b| acc * 16 + (b as char).to_digit(16).unwrap_or(0))
+    }
+
+    fn next_char(&mut self) -> Option<char> {
+        let rest = self.raw.get(self.i..)?;
+        let &b = rest.first()?;
+        if b != b'\\' {
+            let len = utf8_len(b);
+            self.i += len;
+            return std::str::from_utf8(&rest[..len.min(rest.len())])
+                .ok()
+                .and_then(|s| s.chars().next());
+        }
+        let e = *rest.get(1)?;
+        self.i += 2;
+        let c = match e {
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = self.hex4(self.i);
+                self.i += 4;
+                if (0xD800..0xDC00).contains(&hi) {
+                    let lo = self.hex4(self.i + 2);
+                    self.i += 6;
+                    char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))?
+                } else {
+                    char::from_u32(hi)?
+                }
+            }
+            other => other as char,
+        };
+        Some(c)
+    }
+}
+
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+/// A syntax error: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyntaxError {
+    /// Byte offset in the line.
+    pub pos: usize,
+    /// What was wrong, as a phrase.
+    pub what: &'static str,
+}
+
+/// The kind of value found, with what the rules need to look at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Val<'a> {
+    Null,
+    Bool,
+    Num(Num<'a>),
+    Str(Str<'a>),
+    Array,
+    Object,
+}
+
+impl Val<'_> {
+    /// The JSON type's name, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Val::Null => "null",
+            Val::Bool => "a boolean",
+            Val::Num(_) => "a number",
+            Val::Str(_) => "a string",
+            Val::Array => "an array",
+            Val::Object => "an object",
+        }
+    }
+}
+
+/// A number as written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Num<'a> {
+    pub raw: &'a [u8],
+    /// No fraction and no exponent.
+    pub integer: bool,
+}
+
+impl Num<'_> {
+    /// The value when it is an integer that fits an `i64`.
+    pub fn as_i64(&self) -> Option<i64> {
+        if !self.integer {
+            return None;
+        }
+        std::str::from_utf8(self.raw).ok()?.parse().ok()
+    }
+}
+
+/// A place in the value, for field paths in findings: `vars.address.city`, `lists.Main`,
+/// `delete_vars[2]`.
+#[derive(Clone, Copy)]
+pub(crate) enum Path<'p> {
+    Root,
+    Key(&'p Path<'p>, &'p Str<'p>),
+    Index(&'p Path<'p>, usize),
+}
+
+impl Path<'_> {
+    /// Renders the path; `None` for the root.
+    pub fn render(&self) -> Option<String> {
+        let mut out = String::new();
+        self.render_into(&mut out);
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn render_into(&self, out: &mut String) {
+        match self {
+            Path::Root => {}
+            Path::Key(parent, key) => {
+                parent.render_into(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&key.decode());
+            }
+            Path::Index(parent, i) => {
+                parent.render_into(out);
+                out.push_str(&format!("[{i}]"));
+            }
+        }
+    }
+}
+
+/// Something the scanner noticed in valid JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Note {
+    /// A key seen before in the same object (byte offset of the second one's quote, path).
+    DuplicateKey { pos: usize, field: String },
+    /// An integer beyond 2^53 (byte offset, path).
+    BigInteger { pos: usize, field: Option<String> },
+}
+
+/// Bytes that end the fast run inside a string: the quote, a backslash, control characters.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Keys seen so far in one object, for the duplicate check. Small objects compare linearly; past
+/// a few dozen keys a set takes over so that adversarial lines stay linear.
+#[derive(Default)]
+struct SeenKeys<'a> {
+    list: Vec<Str<'a>>,
+    set: Option<HashSet<Cow<'a, str>>>,
+}
+
+impl<'a> SeenKeys<'a> {
+    /// Records `key`; true when it was already there.
+    fn insert(&mut self, key: Str<'a>) -> bool {
+        if let Some(set) = &mut self.set {
+            return !set.insert(key.decode());
+        }
+        let dup = self.list.iter().any(|k| {
+            if k.escaped || key.escaped {
+                k.decode() == key.decode()
+            } else {
+                k.raw == key.raw
+            }
+        });
+        if !dup {
+            self.list.push(key);
+            if self.list.len() > 32 {
+                self.set = Some(self.list.drain(..).map(|k| k.decode()).collect());
+            }
+        }
+        dup
+    }
+}
+
+/// The scanner over one line.
+pub(crate) struct Scanner<'a> {
+    b: &'a [u8],
+    pos: usize,
+    depth: u32,
+    /// What was noticed so far.
+    pub notes: Vec<Note>,
+}
+
+type Result<T> = std::result::Result<T, SyntaxError>;
+
+impl<'a> Scanner<'a> {
+    /// A scanner over `line`, which must be valid UTF-8.
+    pub fn new(line: &'a [u8]) -> Self {
+        Scanner {
+            b: line,
+            pos: 0,
+            depth: 0,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The current byte offset.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    fn err<T>(&self, what: &'static str) -> Result<T> {
+        Err(SyntaxError {
+            pos: self.pos.min(self.b.len()),
+            what,
+        })
+    }
+
+    #[inline]
+    pub fn skip_ws(&mut self) {
+        while let Some(&c) = self.b.get(self.pos) {
+            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    #[inline]
+    pub fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    /// Whether only whitespace is left.
+    pub fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.pos >= self.b.len()
+    }
+
+    fn expect(&mut self, c: u8, what: &'static str) -> Result<()> {
+        self.skip_ws();
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            self.err(what)
+        }
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.err("nesting deeper than 127 levels")
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Scans one value of any kind, returning what it is. Arrays and objects are checked through
+    /// and reported only as `Array`/`Object`.
+    pub fn value(&mut self, path: Path<'_>) -> Result<Val<'a>> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b'{') => {
+                self.object(path, |s, key, path| {
+                    let path = Path::Key(&path, &key);
+                    s.value(path).map(|_| ())
+                })?;
+                Ok(Val::Object)
+            }
+            Some(b'[') => {
+                self.array(path, |s, path| s.value(path).map(|_| ()))?;
+                Ok(Val::Array)
+            }
+            Some(b'"') => self.string().map(Val::Str),
+            Some(b'-' | b'0'..=b'9') => self.number(path).map(Val::Num),
+            Some(b't') => self.literal(b"true", Val::Bool),
+            Some(b'f') => self.literal(b"false", Val::Bool),
+            Some(b'n') => self.literal(b"null", Val::Null),
+            Some(_) => self.err("expected a value"),
+            None => self.err("unexpected end of line, expected a value"),
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8], val: Val<'a>) -> Result<Val<'a>> {
+        if self.b[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(val)
+        } else {
+            self.err("expected a value")
+        }
+    }
+
+    /// Scans an object, calling `member(scanner, key, path)` with the scanner at each value; the
+    /// callback must consume the value. `path` is the object's own path.
+    pub fn object<F>(&mut self, path: Path<'_>, mut member: F) -> Result<()>
+    where
+        F: FnMut(&mut Self, Str<'a>, Path<'_>) -> Result<()>,
+    {
+        self.expect(b'{', "expected `{`")?;
+        self.enter()?;
+        let mut seen = SeenKeys::default();
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_ws();
+            if self.peek() != Some(b'"') {
+                return self.err("expected a string key");
+            }
+            let key = self.string()?;
+            if seen.insert(key) {
+                let field = Path::Key(&path, &key).render().unwrap_or_default();
+                self.notes.push(Note::DuplicateKey {
+                    pos: key.pos,
+                    field,
+                });
+            }
+            self.expect(b':', "expected `:` after a key")?;
+            member(self, key, path)?;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return self.err("expected `,` or `}` after an object member"),
+            }
+        }
+    }
+
+    /// Scans an array, calling `item(scanner, path)` with the scanner at each element; the callback
+    /// must consume it.
+    pub fn array<F>(&mut self, path: Path<'_>, mut item: F) -> Result<()>
+    where
+        F: FnMut(&mut Self, Path<'_>) -> Result<()>,
+    {
+        self.expect(b'[', "expected `[`")?;
+        self.enter()?;
+        self.skip_ws();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(());
+        }
+        let mut i = 0;
+        loop {
+            item(self, Path::Index(&path, i))?;
+            i += 1;
+            self.skip_ws();
+            match self.peek() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(());
+                }
+                _ => return self.err("expected `,` or `]` after an array element"),
+            }
+        }
+    }
+
+    /// Scans a string starting at the opening quote.
+    pub fn string(&mut self) -> Result<Str<'a>> {
+        let start = self.pos;
+        debug_assert_eq!(self.b.get(start), Some(&b'"'));
+        self.pos += 1;
+        let mut escaped = false;
+        loop {
+            let rest = &self.b[self.pos..];
+            let run = rest
+                .iter()
+                .position(|&c| STRING_STOP[c as usize])
+                .unwrap_or(rest.len());
+            self.pos += run;
+            match self.peek() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(Str {
+                        raw: &self.b[start + 1..self.pos - 1],
+                        pos: start,
+                        escaped,
+                    });
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.escape()?;
+                }
+                Some(_) => return self.err("control character in a string (escape it)"),
+                None => return self.err("unterminated string"),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32> {
+        let Some(digits) = self.b.get(self.pos..self.pos + 4) else {
+            self.pos = self.b.len();
+            return self.err("unterminated `\\u` escape");
+        };
+        let mut v = 0;
+        for (i, &d) in digits.iter().enumerate() {
+            match (d as char).to_digit(16) {
+                Some(x) => v = v * 16 + x,
+                None => {
+                    self.pos += i;
+                    return self.err("invalid hex digit in a `\\u` escape");
+                }
+            }
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    fn escape(&mut self) -> Result<()> {
+        // At the backslash.
+        self.pos += 1;
+        let Some(e) = self.peek() else {
+            return self.err("unterminated string");
+        };
+        self.pos += 1;
+        match e {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Ok(()),
+            b'u' => {
+                let at = self.pos - 2;
+                let cp = self.hex4()?;
+                if (0xDC00..0xE000).contains(&cp) {
+                    self.pos = at;
+                    return self.err("lone trailing surrogate in a `\\u` escape");
+                }
+                if (0xD800..0xDC00).contains(&cp) {
+                    if self.b[self.pos..].starts_with(b"\\u") {
+                        self.pos += 2;
+                        let lo = self.hex4()?;
+                        if (0xDC00..0xE000).contains(&lo) {
+                            return Ok(());
+                        }
+                    }
+                    self.pos = at;
+                    return self.err("lone leading surrogate in a `\\u` escape");
+                }
+                Ok(())
+            }
+            _ => {
+                self.pos -= 1;
+                self.err("invalid escape")
+            }
+        }
+    }
+
+    /// Scans a number, noting integers beyond 2^53.
+    pub fn number(&mut self, path: Path<'_>) -> Result<Num<'a>> {
+        let start = self.pos;
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return self.err("invalid number"),
+        }
+        let int_end = self.pos;
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return self.err("invalid number: digits must follow `.`");
+            }
+            self.digits();
+            integer = false;
+        }
+        let has_exponent = matches!(self.peek(), Some(b'e' | b'E'));
+        if has_exponent {
+            self.pos += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return self.err("invalid number: digits must follow the exponent");
+            }
+            self.digits();
+            integer = false;
+        }
+        let raw = &self.b[start..self.pos];
+        let digits = int_end - start - usize::from(raw[0] == b'-');
+        if integer {
+            // 2^53 has 16 digits: shorter integers are exact, longer ones may not fit a double.
+            if digits >= 16 {
+                let magnitude = &raw[usize::from(raw[0] == b'-')..];
+                let exact = std::str::from_utf8(magnitude)
+                    .ok()
+                    .and_then(|s| s.parse::<u64>().ok());
+                if exact.is_none_or(|v| v > MAX_SAFE_INTEGER) {
+                    if exact.is_none() && !finite(raw) {
+                        self.pos = start;
+                        return self.err("number out of range");
+                    }
+                    self.notes.push(Note::BigInteger {
+                        pos: start,
+                        field: path.render(),
+                    });
+                }
+            }
+        } else if (has_exponent || digits > 300) && !finite(raw) {
+            // Only an exponent or a very long integer part can overflow a double.
+            self.pos = start;
+            return self.err("number out of range");
+        }
+        Ok(Num { raw, integer })
+    }
+
+    #[inline]
+    fn digits(&mut self) {
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+    }
+}
+
+/// Whether a number literal is a finite double (serde_json fails on overflow to infinity).
+fn finite(raw: &[u8]) -> bool {
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .is_some_and(f64::is_finite)
+}
+
+/// The verdict on a whole line: `Ok` with what was noticed, or the first syntax error.
+#[cfg(test)]
+pub(crate) fn check_document(line: &[u8]) -> Result<Vec<Note>> {
+    let mut s = Scanner::new(line);
+    s.value(Path::Root)?;
+    if !s.at_end() {
+        return s.err("trailing characters after the value");
+    }
+    Ok(s.notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> bool {
+        check_document(s.as_bytes()).is_ok()
+    }
+
+    fn serde_ok(s: &[u8]) -> bool {
+        serde_json::from_slice::<serde_json::Value>(s).is_ok()
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_hand_picked_cases() {
+        let cases: &[&str] = &[
+            "{}",
+            "[]",
+            "{\"a\":1}",
+            "{\"a\":1,}",
+            "[1,]",
+            "01",
+            "-0",
+            "-",
+            "1.",
+            ".1",
+            "1e",
+            "1e+",
+            "1E-2",
+            "1e999",
+            "-1e999",
+            "1e-999",
+            "0e99999999999999999999",
+            "123456789012345678901234567890",
+            "1.7976931348623157e308",
+            "1.7976931348623159e308",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "\"\\ud800\\udc00\"",
+            "\"\\ud800\\u0041\"",
+            "\"\\ud800x\"",
+            "\"\\u00e9\"",
+            "\"\\x\"",
+            "\"a\tb\"",
+            "\"\\u12\"",
+            "\"abc",
+            "tru",
+            "true",
+            "nul",
+            "{\"a\" 1}",
+            "{1:2}",
+            "[1 2]",
+            " {} ",
+            "{} {}",
+            "{}x",
+            "",
+            "   ",
+            "\"\u{7f}\"",
+        ];
+        for case in cases {
+            assert_eq!(ok(case), serde_ok(case.as_bytes()), "{case:?}");
+        }
+    }
+
+    #[test]
+    fn depth_limit_matches_serde_json() {
+        for n in [126, 127, 128, 129] {
+            let arrays = format!("{}{}", "[".repeat(n), "]".repeat(n));
+            assert_eq!(ok(&arrays), serde_ok(arrays.as_bytes()), "arrays {n}");
+            let objects = format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+            assert_eq!(ok(&objects), serde_ok(objects.as_bytes()), "objects {n}");
+        }
+    }
+
+    #[test]
+    fn notes_duplicates_and_big_integers() {
+        let notes = check_document(br#"{"a":1,"b":{"x":1,"x":2},"a":9007199254740993}"#).unwrap();
+        assert_eq!(
+            notes,
+            vec![
+                Note::DuplicateKey {
+                    pos: 18,
+                    field: "b.x".into()
+                },
+                Note::DuplicateKey {
+                    pos: 25,
+                    field: "a".into()
+                },
+                Note::BigInteger {
+                    pos: 29,
+                    field: Some("a".into())
+                },
+            ]
+        );
+        assert!(check_document(b"9007199254740992").unwrap().is_empty());
+        assert_eq!(check_document(b"-9007199254740993").unwrap().len(), 1);
+        assert!(check_document(br#"{"\u0061":1,"a":2}"#).unwrap().len() == 1);
+    }
+
+    #[test]
+    fn many_keys_switch_to_a_set() {
+        let mut line = String::from("{");
+        for i in 0..100 {
+            line.push_str(&format!("\"k{i}\":1,"));
+        }
+        line.push_str("\"k5\":2}");
+        let notes = check_document(line.as_bytes()).unwrap();
+        assert_eq!(notes.len(), 1);
+    }
+
+    #[test]
+    fn decodes_strings() {
+        let mut s = Scanner::new(br#""a\n\u00e9\ud83c\udf89\"""#);
+        let st = s.string().unwrap();
+        assert_eq!(st.decode(), "a\né🎉\"");
+        assert_eq!(st.char_len(), 5);
+        let mut s = Scanner::new("\"Zoë\"".as_bytes());
+        let st = s.string().unwrap();
+        assert_eq!(st.char_len(), 3);
+        assert!(st.is("Zoë"));
+    }
+}

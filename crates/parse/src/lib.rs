@@ -1,0 +1,47 @@
+//! Streaming, parallel validation of Sailthru bulk update and import files.
+//!
+//! Three types do the work:
+//!
+//! - [`Validator`], built by [`ValidatorBuilder`], checks a path (memory-mapped in windows, or
+//!   read; gzip is decompressed as it streams), a reader, a byte slice, or a single line against
+//!   every documented rule (see `sailbulk-spec`), in parallel, with results that do not depend on
+//!   the thread count or block sizes;
+//! - [`Finding`] is one problem, with its line (from 1), column (in characters, from 1), stable
+//!   [`Code`], field path and message; findings go to a [`Sink`] in line order, or are collected
+//!   into a [`FileReport`];
+//! - [`UpdateRecord`] is a borrowed view of one valid update line, for code that builds, uploads or
+//!   applies updates.
+//!
+//! ```
+//! use sailbulk_parse::{Code, ValidatorBuilder};
+//!
+//! let file = b"{\"email\":\"ian@example.com\",\"vars\":{\"tier\":\"gold\"}}\n\
+//!              {\"email\":\"joe@example\",\"lists\":{\"Main\":2}}\n";
+//! let report = ValidatorBuilder::new().build().report_slice(file, 0);
+//! assert!(!report.is_valid());
+//! let codes: Vec<_> = report.findings.iter().map(|f| (f.line, f.code)).collect();
+//! assert_eq!(codes, [(2, Code::InvalidEmail), (2, Code::InvalidListValue)]);
+//! assert_eq!(report.summary.lines, 2);
+//! ```
+//!
+//! A bad line is never an `Err`: it is a finding, and the run goes on. [`Error`] means the input
+//! could not be read at all.
+#![deny(missing_docs)]
+
+mod check;
+mod date;
+mod email;
+mod finding;
+mod input;
+mod json;
+mod record;
+mod report;
+mod validator;
+
+pub use check::Format;
+pub use date::{is_valid_unix_timestamp, parse_signup_date, DateFormat, ACCEPTED_FORMATS};
+pub use email::{email_problem, EmailProblem};
+pub use finding::{codes_table_markdown, Code, Finding, Severity};
+pub use record::{InvalidRecord, UpdateRecord};
+pub use report::{finding_json, Collect, FileReport, Report};
+pub use validator::{Error, LineBlock, Sink, Summary, Validator, ValidatorBuilder};

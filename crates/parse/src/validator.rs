@@ -1,0 +1,647 @@
+//! The file validator: reads a path, a reader or a slice in blocks that end on line boundaries,
+//! checks each block's lines in parallel, and hands findings to a sink in line order.
+
+use crate::check::{check_line, Format, LineKind, LineOut, LineRules, ListNames};
+use crate::finding::{Code, Finding, Severity};
+use crate::input::{self, Block, Input};
+use rayon::prelude::*;
+use sailbulk_spec::{JobKind, MAX_LISTS_PER_ACCOUNT};
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::ops::{ControlFlow, Range};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the validator sends what it finds, in line order.
+///
+/// The validator checks blocks of lines in parallel and calls the sink from one thread, in the
+/// order of the input, so a sink never sees line 10's findings before line 9's.
+pub trait Sink {
+    /// Receives one finding. Return `ControlFlow::Break(())` to stop the run early; the summary
+    /// then says `stopped`.
+    fn finding(&mut self, finding: Finding) -> ControlFlow<()>;
+
+    /// Whether [`Sink::lines`] should be called (it costs a pass over the data).
+    fn wants_lines(&self) -> bool {
+        false
+    }
+
+    /// Receives every block of input lines with the byte ranges of its invalid lines, to route
+    /// valid and invalid lines elsewhere. Called after the block's findings.
+    fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {
+        let _ = block;
+        Ok(())
+    }
+
+    /// Called after each block with the number of input bytes checked so far.
+    fn progress(&mut self, bytes: u64) {
+        let _ = bytes;
+    }
+}
+
+/// A run of complete lines and which of them are invalid.
+#[derive(Debug)]
+pub struct LineBlock<'a> {
+    /// The bytes, each line with its `\n` (the last line of the input may lack one).
+    pub bytes: &'a [u8],
+    /// The line number of the first line, from 1.
+    pub first_line: u64,
+    /// Byte ranges within `bytes` of the lines that have errors, line ending included, in order.
+    pub invalid: &'a [Range<usize>],
+}
+
+impl LineBlock<'_> {
+    /// Calls `f(bytes, valid)` for alternating runs of valid and invalid lines, in order, so that
+    /// a router can write each run with one call.
+    pub fn for_each_run<F>(&self, mut f: F) -> io::Result<()>
+    where
+        F: FnMut(&[u8], bool) -> io::Result<()>,
+    {
+        let mut at = 0;
+        for range in self.invalid {
+            if range.start > at {
+                f(&self.bytes[at..range.start], true)?;
+            }
+            f(&self.bytes[range.clone()], false)?;
+            at = range.end;
+        }
+        if at < self.bytes.len() {
+            f(&self.bytes[at..], true)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a run found, counted over the whole input (even when the sink kept only some findings).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// The format the lines were checked as; `None` when the input had no non-blank line.
+    pub format: Option<Format>,
+    /// Bytes of input (decompressed, for gzip): the size that would be uploaded.
+    pub bytes: u64,
+    /// Whether the input was gzip-compressed.
+    pub gzip: bool,
+    /// Lines, counted from 1 (a last line without `\n` counts).
+    pub lines: u64,
+    /// Lines that are not blank.
+    pub records: u64,
+    /// Lines with at least one error.
+    pub invalid_lines: u64,
+    /// Findings of severity error.
+    pub errors: u64,
+    /// Findings of severity warning.
+    pub warnings: u64,
+    /// Findings by code.
+    pub by_code: BTreeMap<Code, u64>,
+    /// Whether the sink stopped the run before the end of the input.
+    pub stopped: bool,
+}
+
+impl Summary {
+    /// No errors (warnings allowed) and the whole input was read.
+    pub fn is_valid(&self) -> bool {
+        self.errors == 0 && !self.stopped
+    }
+}
+
+/// Why a run could not be completed. A bad line is never an error: it is a [`Finding`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input could not be opened.
+    #[error("cannot open {}", path.display())]
+    Open {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading (or decompressing) failed.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The path, or `-` for a reader.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The file changed size while it was read: the result would describe neither version.
+    #[error("{} changed size while it was read (from {before} to {after} bytes)", path.display())]
+    FileChanged {
+        /// The path.
+        path: PathBuf,
+        /// Size when the run began.
+        before: u64,
+        /// Size when the change was seen.
+        after: u64,
+    },
+    /// The sink failed to take lines.
+    #[error("cannot write lines")]
+    Sink(#[source] io::Error),
+}
+
+/// Configures a [`Validator`].
+///
+/// ```
+/// use sailbulk_parse::{ValidatorBuilder, Format};
+/// use sailbulk_spec::JobKind;
+///
+/// let validator = ValidatorBuilder::new()
+///     .job(JobKind::Update)
+///     .format(Some(Format::Json))
+///     .strict(true)
+///     .threads(2)
+///     .build();
+/// let report = validator.report_slice(b"{\"email\":\"a@example.com\"}\n", 0);
+/// assert!(report.summary.is_valid());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ValidatorBuilder {
+    job: JobKind,
+    format: Option<Format>,
+    strict: bool,
+    threads: usize,
+    chunk_size: usize,
+    block_size: usize,
+    mmap: bool,
+}
+
+impl Default for ValidatorBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ValidatorBuilder {
+    /// A builder with the defaults below.
+    pub fn new() -> Self {
+        ValidatorBuilder {
+            job: JobKind::Update,
+            format: None,
+            strict: false,
+            threads: 0,
+            chunk_size: 1 << 20,
+            block_size: 16 << 20,
+            mmap: true,
+        }
+    }
+
+    /// The job the file is for, which sets the size limit. Default: [`JobKind::Update`].
+    pub fn job(&mut self, job: JobKind) -> &mut Self {
+        self.job = job;
+        self
+    }
+
+    /// The format to check lines as; `None` detects it from the first non-blank line (a `{`
+    /// means JSON). Default: `None`.
+    pub fn format(&mut self, format: Option<Format>) -> &mut Self {
+        self.format = format;
+        self
+    }
+
+    /// Whether warnings count as errors. Default: `false`.
+    pub fn strict(&mut self, yes: bool) -> &mut Self {
+        self.strict = yes;
+        self
+    }
+
+    /// Threads to check with; 0 uses rayon's global pool (one per core). Default: 0.
+    pub fn threads(&mut self, n: usize) -> &mut Self {
+        self.threads = n;
+        self
+    }
+
+    /// The target size in bytes of the pieces that threads take (extended to the next line end).
+    /// Smaller pieces spread work more evenly; results are the same for any size. Default: 1 MiB.
+    pub fn chunk_size(&mut self, bytes: usize) -> &mut Self {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// The size of the blocks read (or mapped) at a time: this bounds memory, apart from a
+    /// single line longer than the block. Default: 16 MiB.
+    pub fn block_size(&mut self, bytes: usize) -> &mut Self {
+        self.block_size = bytes.max(1);
+        self
+    }
+
+    /// Whether files may be memory-mapped (in windows of `block_size`); when mapping fails, or for
+    /// anything but a regular file, they are read instead. Default: `true`.
+    pub fn mmap(&mut self, yes: bool) -> &mut Self {
+        self.mmap = yes;
+        self
+    }
+
+    /// Builds the validator (and its thread pool, when `threads` is set).
+    pub fn build(&self) -> Validator {
+        // A pool that cannot be built (no threads left) falls back to rayon's global one.
+        let pool = (self.threads > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(self.threads)
+                    .build()
+                    .ok()
+            })
+            .flatten()
+            .map(Arc::new);
+        Validator {
+            config: self.clone(),
+            pool,
+        }
+    }
+}
+
+/// Checks update and email files against every documented rule.
+///
+/// Build one with [`ValidatorBuilder`]; it can be shared and reused.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    config: ValidatorBuilder,
+    pool: Option<Arc<rayon::ThreadPool>>,
+}
+
+impl Default for Validator {
+    fn default() -> Self {
+        ValidatorBuilder::new().build()
+    }
+}
+
+impl Validator {
+    /// The configured job kind.
+    pub fn job(&self) -> JobKind {
+        self.config.job
+    }
+
+    /// Checks a file, sending findings to `sink`. `-` reads standard input. Gzip input (by its
+    /// magic bytes) is decompressed as it is read.
+    pub fn validate_path<S: Sink>(&self, path: &Path, sink: &mut S) -> Result<Summary, Error> {
+        let input = input::open(path, self.config.mmap, self.config.block_size)?;
+        self.run(input, path, sink)
+    }
+
+    /// Checks what a reader yields (gzip is detected and decompressed).
+    pub fn validate_reader<R: Read + Send + 'static, S: Sink>(
+        &self,
+        reader: R,
+        sink: &mut S,
+    ) -> Result<Summary, Error> {
+        let input = input::from_reader(Box::new(reader), self.config.block_size)
+            .map_err(|source| Error::Read {
+                path: "-".into(),
+                source,
+            })?;
+        self.run(input, Path::new("-"), sink)
+    }
+
+    /// Checks bytes in memory (not decompressed: pass gzip through [`Validator::validate_reader`]).
+    pub fn validate_slice<S: Sink>(&self, bytes: &[u8], sink: &mut S) -> Summary {
+        let mut run = Run::new(self, sink);
+        run.block(bytes);
+        run.finish()
+    }
+
+    /// Checks a file and collects a [`crate::FileReport`] keeping at most `max_findings` findings
+    /// (0 keeps all; the counts are always complete).
+    pub fn report_path(&self, path: &Path, max_findings: usize) -> Result<crate::FileReport, Error> {
+        let mut sink = crate::report::Collect::new(max_findings);
+        let summary = self.validate_path(path, &mut sink)?;
+        Ok(sink.into_report(path.display().to_string(), summary))
+    }
+
+    /// Checks bytes in memory and collects a report, as [`Validator::report_path`] does.
+    pub fn report_slice(&self, bytes: &[u8], max_findings: usize) -> crate::FileReport {
+        let mut sink = crate::report::Collect::new(max_findings);
+        let summary = self.validate_slice(bytes, &mut sink);
+        sink.into_report("-".into(), summary)
+    }
+
+    /// Checks one line on its own (without its `\n`), for callers that already have lines.
+    /// `number` is its line number from 1; line 1 may start with a byte-order mark. The format is
+    /// the configured one, or detected from this line. File-level rules (size, distinct lists)
+    /// need the whole file and are not applied.
+    ///
+    /// ```
+    /// use sailbulk_parse::{Validator, Code};
+    /// let findings = Validator::default().check_line(br#"{"email":"a@example.com","vars":{"1color":"red"}}"#, 7);
+    /// assert_eq!(findings[0].code, Code::VarNameLeadingDigit);
+    /// assert_eq!(findings[0].line, 7);
+    /// assert_eq!(findings[0].field.as_deref(), Some("vars.1color"));
+    /// ```
+    pub fn check_line(&self, line: &[u8], number: u64) -> Vec<Finding> {
+        let format = self
+            .config
+            .format
+            .or_else(|| Format::detect(line))
+            .unwrap_or(Format::Json);
+        let mut findings = Vec::new();
+        let mut out = LineOut {
+            findings: &mut findings,
+            strict: self.config.strict,
+            errors: false,
+        };
+        let offset = (number == 1).then_some(0);
+        check_line(
+            LineRules {
+                format,
+                strict: self.config.strict,
+            },
+            number,
+            offset,
+            line,
+            &mut out,
+            &mut ListNames::default(),
+        );
+        findings
+    }
+
+    fn run<S: Sink>(&self, mut input: Input, path: &Path, sink: &mut S) -> Result<Summary, Error> {
+        let gzip = input.is_gzip();
+        let mut run = Run::new(self, sink);
+        loop {
+            if run.stopped {
+                break;
+            }
+            match input.next_block() {
+                Ok(Some(block)) => {
+                    run.block(block.bytes());
+                    if let Some(e) = run.sink_error.take() {
+                        return Err(Error::Sink(e));
+                    }
+                    drop::<Block>(block);
+                }
+                Ok(None) => break,
+                Err(input::InputError::Io(source)) => {
+                    return Err(Error::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+                }
+                Err(input::InputError::Changed { before, after }) => {
+                    return Err(Error::FileChanged {
+                        path: path.to_path_buf(),
+                        before,
+                        after,
+                    })
+                }
+            }
+        }
+        let mut summary = run.finish();
+        summary.gzip = gzip;
+        Ok(summary)
+    }
+
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
+    }
+
+    fn single_threaded(&self) -> bool {
+        self.config.threads == 1
+    }
+}
+
+/// What one piece of a block yields, with line numbers local to the piece (from 1).
+#[derive(Default)]
+struct Piece {
+    lines: u64,
+    records: u64,
+    invalid_lines: u64,
+    findings: Vec<Finding>,
+    /// Ranges of the invalid lines, when the sink wants lines.
+    invalid: Vec<Range<usize>>,
+    lists: ListNames,
+}
+
+fn check_piece(
+    rules: LineRules,
+    data: &[u8],
+    offset: u64,
+    limit: u64,
+    job: JobKind,
+    want_ranges: bool,
+) -> Piece {
+    let mut piece = Piece::default();
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let next = (end + 1).min(data.len());
+        piece.lines += 1;
+        let line_offset = offset + start as u64;
+        if (line_offset..offset + next as u64).contains(&limit) {
+            piece.findings.push(too_large(piece.lines, job));
+        }
+        let mut out = LineOut {
+            findings: &mut piece.findings,
+            strict: rules.strict,
+            errors: false,
+        };
+        let kind = check_line(
+            rules,
+            piece.lines,
+            Some(line_offset),
+            &data[start..end],
+            &mut out,
+            &mut piece.lists,
+        );
+        if kind == LineKind::Record {
+            piece.records += 1;
+        }
+        if out.errors {
+            piece.invalid_lines += 1;
+            if want_ranges {
+                piece.invalid.push(start..next);
+            }
+        }
+        start = next;
+    }
+    piece
+}
+
+fn too_large(line: u64, job: JobKind) -> Finding {
+    Finding {
+        line,
+        column: None,
+        severity: Severity::Error,
+        code: Code::FileTooLarge,
+        field: None,
+        message: format!(
+            "the file is larger than the {} job's limit of {} bytes; the limit is crossed on this line (split the file here)",
+            job.as_str(),
+            job.max_file_bytes()
+        ),
+    }
+}
+
+/// The state of one run over one input.
+struct Run<'v, 's, S> {
+    validator: &'v Validator,
+    sink: &'s mut S,
+    format: Option<Format>,
+    summary: Summary,
+    lists: ListNames,
+    lists_reported: bool,
+    stopped: bool,
+    sink_error: Option<io::Error>,
+}
+
+impl<'v, 's, S: Sink> Run<'v, 's, S> {
+    fn new(validator: &'v Validator, sink: &'s mut S) -> Self {
+        Run {
+            validator,
+            sink,
+            format: validator.config.format,
+            summary: Summary::default(),
+            lists: ListNames::default(),
+            lists_reported: false,
+            stopped: false,
+            sink_error: None,
+        }
+    }
+
+    /// Splits a block into pieces of about `chunk_size` that end on line boundaries.
+    fn pieces(&self, data: &[u8]) -> Vec<Range<usize>> {
+        let size = self.validator.config.chunk_size;
+        let mut out = Vec::with_capacity(data.len() / size + 1);
+        let mut start = 0;
+        while start < data.len() {
+            let target = start.saturating_add(size).min(data.len());
+            let end = if target >= data.len() {
+                data.len()
+            } else {
+                memchr::memchr(b'\n', &data[target - 1..]).map_or(data.len(), |i| target + i)
+            };
+            out.push(start..end);
+            start = end;
+        }
+        out
+    }
+
+    /// Checks one block of complete lines (the input's last block may end without `\n`).
+    fn block(&mut self, data: &[u8]) {
+        if self.stopped || data.is_empty() {
+            return;
+        }
+        if self.format.is_none() {
+            self.format = data
+                .split(|&b| b == b'\n')
+                .find_map(|line| Format::detect(line));
+        }
+        let rules = LineRules {
+            format: self.format.unwrap_or(Format::Json),
+            strict: self.validator.config.strict,
+        };
+        let base = self.summary.bytes;
+        let limit = self.validator.config.job.max_file_bytes();
+        let job = self.validator.config.job;
+        let want_ranges = self.sink.wants_lines();
+        let ranges = self.pieces(data);
+        let pieces: Vec<Piece> = if self.validator.single_threaded() || ranges.len() == 1 {
+            ranges
+                .iter()
+                .map(|r| check_piece(rules, &data[r.clone()], base + r.start as u64, limit, job, want_ranges))
+                .collect()
+        } else {
+            self.validator.install(|| {
+                ranges
+                    .par_iter()
+                    .map(|r| {
+                        check_piece(rules, &data[r.clone()], base + r.start as u64, limit, job, want_ranges)
+                    })
+                    .collect()
+            })
+        };
+        let first_line = self.summary.lines + 1;
+        let mut invalid = Vec::new();
+        for (piece, range) in pieces.into_iter().zip(&ranges) {
+            let line_base = self.summary.lines;
+            let too_many = self.merge_lists(&piece.lists, line_base);
+            self.summary.lines += piece.lines;
+            self.summary.records += piece.records;
+            self.summary.invalid_lines += piece.invalid_lines;
+            if want_ranges {
+                invalid.extend(
+                    piece
+                        .invalid
+                        .iter()
+                        .map(|r| r.start + range.start..r.end + range.start),
+                );
+            }
+            let mut extra = too_many;
+            for mut finding in piece.findings {
+                finding.line += line_base;
+                if let Some(f) = extra.take_if(|f| f.line < finding.line) {
+                    self.deliver(f);
+                }
+                self.deliver(finding);
+            }
+            if let Some(f) = extra {
+                self.deliver(f);
+            }
+        }
+        self.summary.bytes += data.len() as u64;
+        if want_ranges {
+            let block = LineBlock {
+                bytes: data,
+                first_line,
+                invalid: &invalid,
+            };
+            if let Err(e) = self.sink.lines(&block) {
+                self.sink_error = Some(e);
+                self.stopped = true;
+            }
+        }
+        self.sink.progress(self.summary.bytes);
+    }
+
+    /// Adds a piece's list names to the file's; returns the finding for the name that takes the
+    /// file past the account's list limit, the first time that happens.
+    fn merge_lists(&mut self, piece: &ListNames, line_base: u64) -> Option<Finding> {
+        if self.lists_reported {
+            return None;
+        }
+        for (name, line) in &piece.order {
+            if self.lists.insert_global(name) && self.lists.len() > MAX_LISTS_PER_ACCOUNT {
+                self.lists_reported = true;
+                self.lists = ListNames::default();
+                let name = String::from_utf8_lossy(name);
+                let code = Code::TooManyLists;
+                return Some(Finding {
+                    line: line + line_base,
+                    column: None,
+                    severity: if self.validator.config.strict {
+                        Severity::Error
+                    } else {
+                        code.default_severity()
+                    },
+                    code,
+                    field: Some(format!("lists.{name}")),
+                    message: format!(
+                        "list {name:?} is the {}th distinct list in this file; an account may have at most {MAX_LISTS_PER_ACCOUNT}",
+                        MAX_LISTS_PER_ACCOUNT + 1
+                    ),
+                });
+            }
+        }
+        None
+    }
+
+    fn deliver(&mut self, finding: Finding) {
+        match finding.severity {
+            Severity::Error => self.summary.errors += 1,
+            Severity::Warning => self.summary.warnings += 1,
+        }
+        *self.summary.by_code.entry(finding.code).or_default() += 1;
+        if !self.stopped && self.sink.finding(finding).is_break() {
+            self.stopped = true;
+        }
+    }
+
+    fn finish(mut self) -> Summary {
+        self.summary.format = self.format;
+        self.summary.stopped = self.stopped;
+        self.summary
+    }
+}
