@@ -10,6 +10,26 @@ use sailbulk_spec::{
     UPDATE_LINE_FIELDS, VAR_NAME_MAX_CHARS, VAR_VALUE_MAX_CHARS,
 };
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A small, fast hasher for list names (the FxHash mixing step); the names come from the user's
+/// own file, and the set is capped, so resistance to crafted collisions is not needed.
+#[derive(Default)]
+pub(crate) struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// What each line of a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,7 +69,7 @@ pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// an account may have: that is all the file-level check needs, and it keeps memory bounded.
 #[derive(Debug, Default)]
 pub(crate) struct ListNames {
-    seen: HashSet<Box<[u8]>>,
+    seen: HashSet<Box<[u8]>, BuildHasherDefault<FxHasher>>,
     /// Names in order of first appearance, with the line they first appear on.
     pub order: Vec<(Box<[u8]>, u64)>,
 }
@@ -335,7 +355,7 @@ fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames)
     // Findings of the rules are held back until the JSON is known to be valid: an invalid line
     // gets one finding, not a cascade.
     let mut held = Vec::new();
-    let mut line_lists: Vec<(Vec<u8>, u64)> = Vec::new();
+    let mut line_lists: Vec<Str<'_>> = Vec::new();
     let mut ident = Identity::default();
     let outcome = {
         let mut rules_out = LineOut {
@@ -393,8 +413,8 @@ fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames)
             check_email_value(ctx, out, &id, "id");
         }
     }
-    for (name, line) in line_lists {
-        lists.add(&name, line);
+    for name in line_lists {
+        lists.add(name.decode().as_bytes(), ctx.number);
     }
 }
 
@@ -442,7 +462,7 @@ fn member<'a>(
     key: Str<'a>,
     path: Path<'_>,
     ident: &mut Identity<'a>,
-    line_lists: &mut Vec<(Vec<u8>, u64)>,
+    line_lists: &mut Vec<Str<'a>>,
 ) -> Scan<()> {
     let here = Path::Key(&path, &key);
     s.skip_ws();
@@ -720,7 +740,7 @@ fn var<'a>(
             _ => (Code::VarNameInvalidChar, format!("var name {name:?} is not accepted")),
         };
         out.push(ctx, Some(key.pos), code, field(), message);
-    } else if key.char_len() > VAR_NAME_MAX_CHARS {
+    } else if key.raw.len() > VAR_NAME_MAX_CHARS && key.char_len() > VAR_NAME_MAX_CHARS {
         out.push(
             ctx,
             Some(key.pos),
@@ -758,7 +778,7 @@ fn list<'a>(
     s: &mut Scanner<'a>,
     key: Str<'a>,
     path: Path<'_>,
-    line_lists: &mut Vec<(Vec<u8>, u64)>,
+    line_lists: &mut Vec<Str<'a>>,
 ) -> Scan<()> {
     let here = Path::Key(&path, &key);
     let name = key.decode();
@@ -777,7 +797,7 @@ fn list<'a>(
             here.render(),
             format!("list name {name:?} failed validation: it holds no letter or digit"),
         ),
-        None => line_lists.push((name.as_bytes().to_vec(), ctx.number)),
+        None => line_lists.push(key),
     }
     s.skip_ws();
     let at = s.pos();

@@ -78,8 +78,25 @@ impl fmt::Display for EmailProblem {
     }
 }
 
+/// Bytes an unquoted local part may hold besides the dot: letters, digits and `atext` specials.
+static ATEXT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let specials = EMAIL_ATEXT_SPECIALS.as_bytes();
+    let mut i = 0;
+    while i < specials.len() {
+        t[specials[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || (b.is_ascii() && EMAIL_ATEXT_SPECIALS.as_bytes().contains(&b))
+    ATEXT[b as usize]
 }
 
 fn first_char(s: &str, byte: usize) -> char {

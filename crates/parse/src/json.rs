@@ -32,8 +32,7 @@ impl<'a> Str<'a> {
     /// The decoded text. Only called on strings the scanner has accepted, so escapes are valid.
     pub fn decode(&self) -> Cow<'a, str> {
         if !self.escaped {
-            // The line was validated as UTF-8 before scanning.
-            return Cow::Borrowed(std::str::from_utf8(self.raw).unwrap_or_default());
+            return Cow::Borrowed(self.text());
         }
         let mut out = String::with_capacity(self.raw.len());
         let mut chars = Unescape {
@@ -44,6 +43,14 @@ impl<'a> Str<'a> {
             out.push(c);
         }
         Cow::Owned(out)
+    }
+
+    /// The raw text between the quotes.
+    fn text(&self) -> &'a str {
+        debug_assert!(std::str::from_utf8(self.raw).is_ok());
+        // SAFETY: `Scanner::new` requires a line that is valid UTF-8, and `raw` lies between two
+        // ASCII quote bytes of it, so it starts and ends on character boundaries.
+        unsafe { std::str::from_utf8_unchecked(self.raw) }
     }
 
     /// The length in characters of the decoded text.
@@ -225,6 +232,36 @@ pub(crate) enum Note {
     BigInteger { pos: usize, field: Option<String> },
 }
 
+/// The length of the run of bytes that need no attention inside a string: up to the first quote,
+/// backslash or control character. Eight bytes at a time (SWAR), then byte by byte.
+#[inline]
+fn plain_run(rest: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = rest.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let slash = x ^ (ONES * u64::from(b'\\'));
+        // A byte is flagged when it is zero after the xor (quote, backslash) or below 0x20; bytes
+        // >= 0x80 are masked out by `!x`, so UTF-8 text passes.
+        let flagged = (quote.wrapping_sub(ONES) & !quote
+            | slash.wrapping_sub(ONES) & !slash
+            | x.wrapping_sub(ONES * 0x20) & !x)
+            & HIGHS;
+        if flagged != 0 {
+            return i + (flagged.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i + rest[i..]
+        .iter()
+        .position(|&c| STRING_STOP[c as usize])
+        .unwrap_or(rest.len() - i)
+}
+
 /// Bytes that end the fast run inside a string: the quote, a backslash, control characters.
 static STRING_STOP: [bool; 256] = {
     let mut t = [false; 256];
@@ -238,34 +275,14 @@ static STRING_STOP: [bool; 256] = {
     t
 };
 
-/// Keys seen so far in one object, for the duplicate check. Small objects compare linearly; past
-/// a few dozen keys a set takes over so that adversarial lines stay linear.
-#[derive(Default)]
-struct SeenKeys<'a> {
-    list: Vec<Str<'a>>,
-    set: Option<HashSet<Cow<'a, str>>>,
-}
+/// Past this many keys, an object's duplicate check uses a set, so adversarial lines stay linear.
+const LINEAR_KEYS: usize = 32;
 
-impl<'a> SeenKeys<'a> {
-    /// Records `key`; true when it was already there.
-    fn insert(&mut self, key: Str<'a>) -> bool {
-        if let Some(set) = &mut self.set {
-            return !set.insert(key.decode());
-        }
-        let dup = self.list.iter().any(|k| {
-            if k.escaped || key.escaped {
-                k.decode() == key.decode()
-            } else {
-                k.raw == key.raw
-            }
-        });
-        if !dup {
-            self.list.push(key);
-            if self.list.len() > 32 {
-                self.set = Some(self.list.drain(..).map(|k| k.decode()).collect());
-            }
-        }
-        dup
+fn same_key(a: &Str<'_>, b: &Str<'_>) -> bool {
+    if a.escaped || b.escaped {
+        a.decode() == b.decode()
+    } else {
+        a.raw == b.raw
     }
 }
 
@@ -274,6 +291,8 @@ pub(crate) struct Scanner<'a> {
     b: &'a [u8],
     pos: usize,
     depth: u32,
+    /// The keys of the objects being scanned, innermost last (reused: no allocation per object).
+    keys: Vec<Str<'a>>,
     /// What was noticed so far.
     pub notes: Vec<Note>,
 }
@@ -281,12 +300,15 @@ pub(crate) struct Scanner<'a> {
 type Result<T> = std::result::Result<T, SyntaxError>;
 
 impl<'a> Scanner<'a> {
-    /// A scanner over `line`, which must be valid UTF-8.
+    /// A scanner over `line`, which must be valid UTF-8 (checked in debug builds; the scanner
+    /// relies on it to borrow strings without checking them again).
     pub fn new(line: &'a [u8]) -> Self {
+        debug_assert!(std::str::from_utf8(line).is_ok());
         Scanner {
             b: line,
             pos: 0,
             depth: 0,
+            keys: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -387,20 +409,34 @@ impl<'a> Scanner<'a> {
     {
         self.expect(b'{', "expected `{`")?;
         self.enter()?;
-        let mut seen = SeenKeys::default();
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
             self.depth -= 1;
             return Ok(());
         }
+        let base = self.keys.len();
+        let mut set: Option<HashSet<Cow<'a, str>>> = None;
         loop {
             self.skip_ws();
             if self.peek() != Some(b'"') {
                 return self.err("expected a string key");
             }
             let key = self.string()?;
-            if seen.insert(key) {
+            let duplicate = match &mut set {
+                Some(set) => !set.insert(key.decode()),
+                None => {
+                    let dup = self.keys[base..].iter().any(|k| same_key(k, &key));
+                    if !dup {
+                        self.keys.push(key);
+                        if self.keys.len() - base > LINEAR_KEYS {
+                            set = Some(self.keys.drain(base..).map(|k| k.decode()).collect());
+                        }
+                    }
+                    dup
+                }
+            };
+            if duplicate {
                 let field = Path::Key(&path, &key).render().unwrap_or_default();
                 self.notes.push(Note::DuplicateKey {
                     pos: key.pos,
@@ -415,6 +451,7 @@ impl<'a> Scanner<'a> {
                 Some(b'}') => {
                     self.pos += 1;
                     self.depth -= 1;
+                    self.keys.truncate(base);
                     return Ok(());
                 }
                 _ => return self.err("expected `,` or `}` after an object member"),
@@ -460,12 +497,7 @@ impl<'a> Scanner<'a> {
         self.pos += 1;
         let mut escaped = false;
         loop {
-            let rest = &self.b[self.pos..];
-            let run = rest
-                .iter()
-                .position(|&c| STRING_STOP[c as usize])
-                .unwrap_or(rest.len());
-            self.pos += run;
+            self.pos += plain_run(&self.b[self.pos..]);
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;

@@ -197,15 +197,23 @@ pub enum VarNameProblem {
 /// Letters are ASCII letters: the page says "numbers/letters and underscore" and the platform
 /// rewrites anything else.
 pub fn var_name_problem(name: &str) -> Option<VarNameProblem> {
-    let Some(&first) = name.as_bytes().first() else {
+    let bytes = name.as_bytes();
+    let Some(first) = bytes.first() else {
         return Some(VarNameProblem::Empty);
     };
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-    {
-        Some(VarNameProblem::InvalidChar(c))
-    } else if name.bytes().all(|b| b.is_ascii_digit()) {
+    let mut all_digits = true;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            continue;
+        }
+        all_digits = false;
+        if !(b.is_ascii_alphabetic() || b == b'_') {
+            // Every byte before `i` is ASCII, so `i` is a character boundary.
+            let c = name[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+            return Some(VarNameProblem::InvalidChar(c));
+        }
+    }
+    if all_digits {
         Some(VarNameProblem::AllDigits)
     } else if first.is_ascii_digit() {
         Some(VarNameProblem::LeadingDigit)

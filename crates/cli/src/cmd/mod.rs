@@ -1,0 +1,51 @@
+//! One module per subcommand, plus what they share.
+
+pub mod validate;
+
+/// Exit status: the run succeeded and found nothing wrong.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the run found problems (an invalid file).
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit status: the command could not run.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Prints an error with its chain of causes to stderr.
+pub fn print_error(context: &str, err: &(dyn std::error::Error + 'static)) {
+    let mut line = format!("sailbulk: error: {context}{err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    eprintln!("{line}");
+}
+
+/// Renders a byte count for people: `950 B`, `12.3 MB` (decimal units, as the API documents its
+/// limits).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_bytes_uses_decimal_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1000), "1.0 kB");
+        assert_eq!(human_bytes(1_000_000_000), "1.0 GB");
+    }
+}

@@ -1,0 +1,411 @@
+//! `sailbulk validate`: check files against every documented rule and report by line and column.
+
+use super::{human_bytes, print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use clap::{Command, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use sailbulk_parse::{
+    FileReport, Finding, Format, LineBlock, Sink, ValidatorBuilder,
+};
+use sailbulk_spec::JobKind;
+use serde_json::json;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+/// Arguments of `sailbulk validate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files to check; `-` reads standard input. Gzip files are decompressed as they are read.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// The job the files are for: sets the size limit.
+    #[arg(long, value_enum, default_value_t = JobArg::Update)]
+    job: JobArg,
+
+    /// What each line holds; `auto` looks at the first non-blank line (`{` means JSON).
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
+
+    /// How to print the report on stdout.
+    #[arg(long, value_enum, default_value_t = ReportArg::Text)]
+    report: ReportArg,
+
+    /// Findings listed per file (0 lists all); the counts are always complete.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_errors: usize,
+
+    /// Treat warnings as errors.
+    #[arg(long)]
+    strict: bool,
+
+    /// Threads to check with (default: one per core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+
+    /// Write every valid line here, byte for byte (all files, in order).
+    #[arg(long, value_name = "FILE")]
+    valid_out: Option<PathBuf>,
+
+    /// Write every line with an error here, byte for byte (all files, in order).
+    #[arg(long, value_name = "FILE")]
+    invalid_out: Option<PathBuf>,
+
+    /// Read files instead of memory-mapping them.
+    #[arg(long)]
+    no_mmap: bool,
+
+    /// Never show a progress bar (it shows only when stderr is a terminal).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum JobArg {
+    Update,
+    Import,
+}
+
+impl From<JobArg> for JobKind {
+    fn from(j: JobArg) -> JobKind {
+        match j {
+            JobArg::Update => JobKind::Update,
+            JobArg::Import => JobKind::Import,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    Auto,
+    Json,
+    Emails,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportArg {
+    Text,
+    Json,
+}
+
+/// Adds what the help text takes from `sailbulk-spec`.
+pub fn augment(cmd: Command) -> Command {
+    cmd.after_help(format!(
+        "Size limits: update files at most {} bytes, import files at most {} bytes (decompressed).\n\
+         Exit status: 0 every file valid (warnings allowed), 1 a file has errors, 2 could not run.",
+        JobKind::Update.max_file_bytes(),
+        JobKind::Import.max_file_bytes()
+    ))
+}
+
+/// Writes valid and invalid lines to temporary files that replace their targets only when the
+/// whole run succeeds.
+struct Router {
+    valid: Option<Output>,
+    invalid: Option<Output>,
+}
+
+struct Output {
+    target: PathBuf,
+    file: BufWriter<NamedTempFile>,
+    /// The last byte written was not a line end (a file's last line without `\n`).
+    open_line: bool,
+}
+
+impl Output {
+    fn create(target: &Path) -> io::Result<Output> {
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let file = tempfile::Builder::new()
+            .prefix(".sailbulk-")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
+        Ok(Output {
+            target: target.to_path_buf(),
+            file: BufWriter::with_capacity(1 << 20, file),
+            open_line: false,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(bytes)?;
+        self.open_line = bytes.last() != Some(&b'\n');
+        Ok(())
+    }
+
+    /// Starts a new input file: ends a last line left open by the previous one.
+    fn next_file(&mut self) -> io::Result<()> {
+        if self.open_line {
+            self.file.write_all(b"\n")?;
+            self.open_line = false;
+        }
+        Ok(())
+    }
+
+    fn commit(self) -> io::Result<()> {
+        let tmp = self.file.into_inner().map_err(|e| e.into_error())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&self.target).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// The sink of one file: prints or keeps findings, routes lines, moves the progress bar.
+struct CliSink<'r> {
+    path: String,
+    max: usize,
+    kept: Vec<Finding>,
+    listed: usize,
+    omitted: u64,
+    text: Option<&'r mut BufWriter<io::Stdout>>,
+    broken_pipe: bool,
+    router: &'r mut Router,
+    progress: Option<ProgressBar>,
+}
+
+impl Sink for CliSink<'_> {
+    fn finding(&mut self, finding: Finding) -> ControlFlow<()> {
+        if self.max != 0 && self.listed >= self.max {
+            self.omitted += 1;
+            return ControlFlow::Continue(());
+        }
+        self.listed += 1;
+        match &mut self.text {
+            Some(out) => {
+                if let Err(e) = write_finding(out, &self.path, &finding) {
+                    if e.kind() == io::ErrorKind::BrokenPipe {
+                        self.broken_pipe = true;
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            None => self.kept.push(finding),
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn wants_lines(&self) -> bool {
+        self.router.valid.is_some() || self.router.invalid.is_some()
+    }
+
+    fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {
+        let router = &mut *self.router;
+        block.for_each_run(|bytes, valid| {
+            let out = if valid {
+                &mut router.valid
+            } else {
+                &mut router.invalid
+            };
+            match out {
+                Some(out) => out.write(bytes),
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn progress(&mut self, bytes: u64) {
+        if let Some(bar) = &self.progress {
+            bar.set_position(bytes);
+        }
+    }
+}
+
+fn write_finding(out: &mut impl Write, path: &str, f: &Finding) -> io::Result<()> {
+    match f.column {
+        Some(col) => write!(out, "{path}:{}:{col}: ", f.line)?,
+        None => write!(out, "{path}:{}: ", f.line)?,
+    }
+    writeln!(out, "{}[{}]: {}", f.severity, f.code, f.message)
+}
+
+fn progress_bar(path: &Path, enabled: bool) -> Option<ProgressBar> {
+    if !enabled || !io::stderr().is_terminal() {
+        return None;
+    }
+    let len = std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    let bar = match len {
+        Some(len) => ProgressBar::new(len),
+        None => ProgressBar::new_spinner(),
+    };
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(path.display().to_string());
+    Some(bar)
+}
+
+fn write_summary(out: &mut impl Write, report: &FileReport) -> io::Result<()> {
+    let s = &report.summary;
+    let verdict = if report.is_valid() { "valid" } else { "INVALID" };
+    let format = s.format.map_or("empty", Format::as_str);
+    let gzip = if s.gzip { ", gzip" } else { "" };
+    writeln!(
+        out,
+        "{}: {verdict}: {} lines, {} records, {} errors, {} warnings ({format}{gzip}, {})",
+        report.path,
+        s.lines,
+        s.records,
+        s.errors,
+        s.warnings,
+        human_bytes(s.bytes)
+    )?;
+    if report.omitted > 0 {
+        writeln!(
+            out,
+            "  {} more findings not listed (--max-errors 0 lists all)",
+            report.omitted
+        )?;
+    }
+    if s.stopped {
+        writeln!(out, "  stopped before the end of the input")?;
+    }
+    let width = s
+        .by_code
+        .keys()
+        .map(|c| c.as_str().len())
+        .max()
+        .unwrap_or(0);
+    for (code, n) in &s.by_code {
+        writeln!(out, "  {:width$}  {n}", code.as_str())?;
+    }
+    Ok(())
+}
+
+/// Runs `sailbulk validate`; returns the exit status.
+pub fn run(args: Args) -> u8 {
+    let mut builder = ValidatorBuilder::new();
+    builder
+        .job(args.job.into())
+        .format(match args.format {
+            FormatArg::Auto => None,
+            FormatArg::Json => Some(Format::Json),
+            FormatArg::Emails => Some(Format::Emails),
+        })
+        .strict(args.strict)
+        .threads(args.threads.unwrap_or(0))
+        .mmap(!args.no_mmap);
+    let validator = builder.build();
+
+    let mut router = Router {
+        valid: None,
+        invalid: None,
+    };
+    for (target, slot) in [
+        (&args.valid_out, &mut router.valid),
+        (&args.invalid_out, &mut router.invalid),
+    ] {
+        if let Some(target) = target {
+            match Output::create(target) {
+                Ok(out) => *slot = Some(out),
+                Err(e) => {
+                    print_error(&format!("cannot create {}: ", target.display()), &e);
+                    return EXIT_ERROR;
+                }
+            }
+        }
+    }
+
+    let mut stdout = BufWriter::new(io::stdout());
+    let text = args.report == ReportArg::Text;
+    let mut reports = Vec::new();
+    let mut failed = Vec::new();
+    let mut broken_pipe = false;
+    for path in &args.files {
+        for out in [&mut router.valid, &mut router.invalid].into_iter().flatten() {
+            if let Err(e) = out.next_file() {
+                print_error("cannot write lines: ", &e);
+                return EXIT_ERROR;
+            }
+        }
+        let shown = path.display().to_string();
+        let bar = progress_bar(path, !args.no_progress);
+        let mut sink = CliSink {
+            path: shown.clone(),
+            max: args.max_errors,
+            kept: Vec::new(),
+            listed: 0,
+            omitted: 0,
+            text: text.then_some(&mut stdout),
+            broken_pipe: false,
+            router: &mut router,
+            progress: bar.clone(),
+        };
+        let result = validator.validate_path(path, &mut sink);
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        broken_pipe |= sink.broken_pipe;
+        let (kept, omitted) = (std::mem::take(&mut sink.kept), sink.omitted);
+        match result {
+            Ok(summary) => reports.push(FileReport {
+                path: shown,
+                summary,
+                findings: kept,
+                omitted,
+            }),
+            Err(e) => {
+                print_error("", &e);
+                failed.push((shown, e.to_string()));
+            }
+        }
+        if broken_pipe {
+            break;
+        }
+    }
+
+    let all_valid = reports.iter().all(FileReport::is_valid);
+    let written = if text {
+        reports
+            .iter()
+            .try_for_each(|r| write_summary(&mut stdout, r))
+    } else {
+        let mut doc = json!({
+            "valid": all_valid && failed.is_empty(),
+            "files": reports.iter().map(FileReport::to_json).collect::<Vec<_>>(),
+        });
+        if !failed.is_empty() {
+            doc["failed"] = failed
+                .iter()
+                .map(|(path, error)| json!({"path": path, "error": error}))
+                .collect();
+        }
+        serde_json::to_writer_pretty(&mut stdout, &doc)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(stdout))
+    };
+    if let Err(e) = written.and_then(|()| stdout.flush()) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            print_error("cannot write the report: ", &e);
+            return EXIT_ERROR;
+        }
+    }
+
+    if !failed.is_empty() {
+        // The temporary outputs are dropped, and so removed: nothing partial replaces a target.
+        return EXIT_ERROR;
+    }
+    for out in [router.valid, router.invalid].into_iter().flatten() {
+        let target = out.target.clone();
+        if let Err(e) = out.commit() {
+            print_error(&format!("cannot write {}: ", target.display()), &e);
+            return EXIT_ERROR;
+        }
+    }
+    if all_valid {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    }
+}

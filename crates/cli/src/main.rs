@@ -1,0 +1,42 @@
+//! `sailbulk`: validate, build and upload Sailthru bulk update and import files.
+//!
+//! Each subcommand lives in `cmd/` and is a thin layer over the libraries: it turns arguments into
+//! a configuration, runs the library, and prints. Exit status: 0 success, 1 findings (a file is
+//! invalid), 2 the command could not run.
+
+mod cmd;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Validate, build and upload Sailthru bulk update and import files.
+#[derive(Debug, Parser)]
+#[command(name = "sailbulk", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check update (JSON lines) and email files against every documented rule.
+    Validate(cmd::validate::Args),
+}
+
+fn main() -> ExitCode {
+    let command = Cli::command().mut_subcommand("validate", cmd::validate::augment);
+    let cli = match command
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let code = match cli.command {
+        Command::Validate(args) => cmd::validate::run(args),
+    };
+    ExitCode::from(code)
+}
