@@ -5,9 +5,9 @@ use crate::email::email_problem;
 use crate::finding::{Code, Finding, Severity};
 use crate::json::{Note, Path, Scanner, Str, SyntaxError, Val};
 use sailbulk_spec::{
-    is_identity_key, list_name_problem, var_name_problem, ListNameProblem, Optout,
-    VarNameProblem, IDENTITY_KEYS, KEYSCONFLICT_VALUES, MAX_LISTS_PER_ACCOUNT, OPTOUT_VALUES,
-    UPDATE_LINE_FIELDS, VAR_NAME_MAX_CHARS, VAR_VALUE_MAX_CHARS,
+    is_identity_key, list_name_problem, var_name_problem, ListNameProblem, Optout, VarNameProblem,
+    IDENTITY_KEYS, KEYSCONFLICT_VALUES, MAX_LISTS_PER_ACCOUNT, OPTOUT_VALUES, UPDATE_LINE_FIELDS,
+    VAR_NAME_MAX_CHARS, VAR_VALUE_MAX_CHARS,
 };
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -22,7 +22,8 @@ impl Hasher for FxHasher {
         for chunk in bytes.chunks(8) {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
 
@@ -291,12 +292,7 @@ fn quoted_list(values: &[&str]) -> String {
 }
 
 /// Checks an email-valued string field.
-fn check_email_value(
-    ctx: &LineCtx<'_>,
-    out: &mut LineOut<'_>,
-    value: &Str<'_>,
-    field: &str,
-) {
+fn check_email_value(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, value: &Str<'_>, field: &str) {
     let text = value.decode();
     let trimmed = text.trim();
     if trimmed.len() != text.len() {
@@ -364,7 +360,15 @@ fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames)
             errors: false,
         };
         let result = s.object(Path::Root, |s, key, path| {
-            member(ctx, &mut rules_out, s, key, path, &mut ident, &mut line_lists)
+            member(
+                ctx,
+                &mut rules_out,
+                s,
+                key,
+                path,
+                &mut ident,
+                &mut line_lists,
+            )
         });
         let errors = rules_out.errors;
         result.map(|()| errors)
@@ -876,13 +880,22 @@ mod tests {
     #[test]
     fn json_level_errors() {
         assert_eq!(codes(r#"{"email":"a@example.com""#), ["invalid_json"]);
-        assert_eq!(codes(r#"{"email":"a@example.com"} {"email":"b@example.com"}"#), ["multiple_values"]);
+        assert_eq!(
+            codes(r#"{"email":"a@example.com"} {"email":"b@example.com"}"#),
+            ["multiple_values"]
+        );
         assert_eq!(codes(r#"{"email":"a@example.com"} x"#), ["invalid_json"]);
         assert_eq!(codes("[1,2]"), ["not_an_object"]);
         assert_eq!(codes("\"a@example.com\""), ["not_an_object"]);
         assert_eq!(codes("[1,2"), ["invalid_json"]);
-        assert_eq!(codes(r#"{"email":"a@example.com","n":1e999}"#), ["invalid_json"]);
-        assert_eq!(codes(r#"{"email":"a\ud800@example.com"}"#), ["invalid_json"]);
+        assert_eq!(
+            codes(r#"{"email":"a@example.com","n":1e999}"#),
+            ["invalid_json"]
+        );
+        assert_eq!(
+            codes(r#"{"email":"a\ud800@example.com"}"#),
+            ["invalid_json"]
+        );
         // A rule violation inside invalid JSON is not reported on top.
         assert_eq!(codes(r#"{"vars":{"1a":1}"#), ["invalid_json"]);
     }
@@ -925,11 +938,26 @@ mod tests {
         assert_eq!(codes(r#"{"id":"x","key":"sid"}"#), Vec::<&str>::new());
         assert_eq!(codes(r#"{"id":"","key":"sid"}"#), ["invalid_id"]);
         assert_eq!(codes(r#"{"id":12,"key":"sid"}"#), ["invalid_id"]);
-        assert_eq!(codes(r#"{"id":"x","key":"cookie"}"#), ["unknown_key", "invalid_email"]);
-        assert_eq!(codes(r#"{"email":"a@example.com","keys":{"extid":1}}"#), ["invalid_keys"]);
-        assert_eq!(codes(r#"{"email":"a@example.com","keys":[]}"#), ["invalid_keys"]);
-        assert_eq!(codes(r#"{"email":"a@example.com","keys":{"fb":"1"}}"#), ["unknown_key"]);
-        assert_eq!(codes(r#"{"email":"a@example.com","keysconflict":"replace"}"#), ["invalid_keysconflict"]);
+        assert_eq!(
+            codes(r#"{"id":"x","key":"cookie"}"#),
+            ["unknown_key", "invalid_email"]
+        );
+        assert_eq!(
+            codes(r#"{"email":"a@example.com","keys":{"extid":1}}"#),
+            ["invalid_keys"]
+        );
+        assert_eq!(
+            codes(r#"{"email":"a@example.com","keys":[]}"#),
+            ["invalid_keys"]
+        );
+        assert_eq!(
+            codes(r#"{"email":"a@example.com","keys":{"fb":"1"}}"#),
+            ["unknown_key"]
+        );
+        assert_eq!(
+            codes(r#"{"email":"a@example.com","keysconflict":"replace"}"#),
+            ["invalid_keysconflict"]
+        );
         assert_eq!(codes(r#"{"email":" a@example.com"}"#), ["email_whitespace"]);
     }
 
@@ -941,15 +969,33 @@ mod tests {
         assert_eq!(codes(&base(r#"{"":1}"#)), ["var_name_empty"]);
         assert_eq!(codes(&base(r#"{"123":1}"#)), ["var_name_all_digits"]);
         assert_eq!(codes(&base(r#"{"1color":1}"#)), ["var_name_leading_digit"]);
-        assert_eq!(codes(&base(r#"{"first-name":1}"#)), ["var_name_invalid_char"]);
+        assert_eq!(
+            codes(&base(r#"{"first-name":1}"#)),
+            ["var_name_invalid_char"]
+        );
         let name32 = "a".repeat(32);
-        assert_eq!(codes(&base(&format!(r#"{{"{name32}":1}}"#))), Vec::<&str>::new());
-        assert_eq!(codes(&base(&format!(r#"{{"{name32}b":1}}"#))), ["var_name_too_long"]);
+        assert_eq!(
+            codes(&base(&format!(r#"{{"{name32}":1}}"#))),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&base(&format!(r#"{{"{name32}b":1}}"#))),
+            ["var_name_too_long"]
+        );
         let v140 = "é".repeat(140);
-        assert_eq!(codes(&base(&format!(r#"{{"a":"{v140}"}}"#))), Vec::<&str>::new());
-        assert_eq!(codes(&base(&format!(r#"{{"a":"{v140}x"}}"#))), ["var_value_too_long"]);
+        assert_eq!(
+            codes(&base(&format!(r#"{{"a":"{v140}"}}"#))),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&base(&format!(r#"{{"a":"{v140}x"}}"#))),
+            ["var_value_too_long"]
+        );
         let escaped = "\\n".repeat(140);
-        assert_eq!(codes(&base(&format!(r#"{{"a":"{escaped}"}}"#))), Vec::<&str>::new());
+        assert_eq!(
+            codes(&base(&format!(r#"{{"a":"{escaped}"}}"#))),
+            Vec::<&str>::new()
+        );
         let f = run(Format::Json, false, &base(r#"{"ok":1,"1color":2}"#));
         assert_eq!(f[0].field.as_deref(), Some("vars.1color"));
         assert_eq!(f[0].column, Some(41));
@@ -976,18 +1022,45 @@ mod tests {
         assert_eq!(codes(&base(r#""optout":"sometimes""#)), ["invalid_optout"]);
         assert_eq!(codes(&base(r#""optout":"ALL""#)), ["invalid_optout"]);
         for ok in ["all", "blast", "basic", "none"] {
-            assert_eq!(codes(&base(&format!(r#""optout":"{ok}""#))), Vec::<&str>::new());
+            assert_eq!(
+                codes(&base(&format!(r#""optout":"{ok}""#))),
+                Vec::<&str>::new()
+            );
         }
-        assert_eq!(codes(&base(r#""signup_date":"2013-02-30""#)), ["invalid_signup_date"]);
-        assert_eq!(codes(&base(r#""signup_date":"tomorrow""#)), ["invalid_signup_date"]);
-        assert_eq!(codes(&base(r#""signup_date":1.5"#)), ["invalid_signup_date"]);
-        assert_eq!(codes(&base(r#""signup_date":true"#)), ["invalid_signup_date"]);
-        assert_eq!(codes(&base(r#""signup_date":"18 Jan 2013""#)), Vec::<&str>::new());
-        assert_eq!(codes(&base(r#""delete_vars":"a""#)), ["invalid_delete_vars"]);
-        assert_eq!(codes(&base(r#""delete_vars":["a",1]"#)), ["invalid_delete_vars"]);
+        assert_eq!(
+            codes(&base(r#""signup_date":"2013-02-30""#)),
+            ["invalid_signup_date"]
+        );
+        assert_eq!(
+            codes(&base(r#""signup_date":"tomorrow""#)),
+            ["invalid_signup_date"]
+        );
+        assert_eq!(
+            codes(&base(r#""signup_date":1.5"#)),
+            ["invalid_signup_date"]
+        );
+        assert_eq!(
+            codes(&base(r#""signup_date":true"#)),
+            ["invalid_signup_date"]
+        );
+        assert_eq!(
+            codes(&base(r#""signup_date":"18 Jan 2013""#)),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes(&base(r#""delete_vars":"a""#)),
+            ["invalid_delete_vars"]
+        );
+        assert_eq!(
+            codes(&base(r#""delete_vars":["a",1]"#)),
+            ["invalid_delete_vars"]
+        );
         assert_eq!(codes(&base(r#""color":"red""#)), ["unknown_field"]);
         assert_eq!(codes(&base(r#""vars":{"a":1,"a":2}"#)), ["duplicate_key"]);
-        assert_eq!(codes(&base(r#""vars":{"n":12345678901234567890}"#)), ["integer_precision"]);
+        assert_eq!(
+            codes(&base(r#""vars":{"n":12345678901234567890}"#)),
+            ["integer_precision"]
+        );
     }
 
     #[test]
@@ -1003,8 +1076,14 @@ mod tests {
         assert_eq!(email_codes("a@example.com"), Vec::<&str>::new());
         assert_eq!(email_codes("a@example.com\r"), Vec::<&str>::new());
         assert_eq!(email_codes(" a@example.com"), ["email_whitespace"]);
-        assert_eq!(email_codes("a@example.com,b@example.com"), ["not_one_address"]);
-        assert_eq!(email_codes("a@example.com b@example.com"), ["not_one_address"]);
+        assert_eq!(
+            email_codes("a@example.com,b@example.com"),
+            ["not_one_address"]
+        );
+        assert_eq!(
+            email_codes("a@example.com b@example.com"),
+            ["not_one_address"]
+        );
         assert_eq!(email_codes("nope"), ["invalid_email"]);
         assert_eq!(email_codes(""), ["blank_line"]);
         assert_eq!(email_codes("  "), ["blank_line"]);
@@ -1032,7 +1111,10 @@ mod tests {
         assert!(!out.errors);
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].code, Code::Bom);
-        assert_eq!(codes("\u{feff}{\"email\":\"a@example.com\"}"), ["invalid_json"]);
+        assert_eq!(
+            codes("\u{feff}{\"email\":\"a@example.com\"}"),
+            ["invalid_json"]
+        );
     }
 
     #[test]

@@ -202,7 +202,9 @@ fn rfc2822(c: &mut Cursor<'_>) -> Option<DateFormat> {
     let weekday = if day_name.is_empty() {
         None
     } else {
-        let w = WEEKDAYS.iter().position(|n| day_name.eq_ignore_ascii_case(n.as_bytes()))?;
+        let w = WEEKDAYS
+            .iter()
+            .position(|n| day_name.eq_ignore_ascii_case(n.as_bytes()))?;
         c.eat(b',').then_some(())?;
         let _ = c.ws(); // whitespace after the comma is optional
         Some(w)
@@ -338,7 +340,16 @@ mod tests {
 
     #[test]
     fn iso_date() {
-        accepts(IsoDate, &["2013-01-18", "0001-01-01", "9999-12-31", "2013-12-31", "2013-04-30"]);
+        accepts(
+            IsoDate,
+            &[
+                "2013-01-18",
+                "0001-01-01",
+                "9999-12-31",
+                "2013-12-31",
+                "2013-04-30",
+            ],
+        );
         rejects(&[
             "0000-01-01",
             "2013-1-8",
@@ -361,8 +372,17 @@ mod tests {
 
     #[test]
     fn leap_years() {
-        accepts(IsoDate, &["2000-02-29", "2012-02-29", "2400-02-29", "0004-02-29"]);
-        rejects(&["1900-02-29", "2013-02-29", "2100-02-29", "2012-02-30", "2000-02-30"]);
+        accepts(
+            IsoDate,
+            &["2000-02-29", "2012-02-29", "2400-02-29", "0004-02-29"],
+        );
+        rejects(&[
+            "1900-02-29",
+            "2013-02-29",
+            "2100-02-29",
+            "2012-02-30",
+            "2000-02-30",
+        ]);
         accepts(DayMonthYear, &["29 Feb 2012"]);
         rejects(&["29 Feb 2013", "Feb 29, 1900"]);
         accepts(MonthDayYear, &["Feb 29, 2000"]);
@@ -435,7 +455,9 @@ mod tests {
                 "Fri, 31 Dec 9999 23:59:59 -0000",
             ],
         );
-        for zone in ["UT", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "Z"] {
+        for zone in [
+            "UT", "GMT", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT", "Z",
+        ] {
             accepts(Rfc2822, &[&format!("18 Jan 2013 10:00 {zone}")]);
         }
         rejects(&[
@@ -505,7 +527,13 @@ mod tests {
     fn day_month_year() {
         accepts(
             DayMonthYear,
-            &["18 Jan 2013", "1 jan 2013", "01 Jan 2013", "18 January 2013", "30 SEPTEMBER 2013"],
+            &[
+                "18 Jan 2013",
+                "1 jan 2013",
+                "01 Jan 2013",
+                "18 January 2013",
+                "30 SEPTEMBER 2013",
+            ],
         );
         rejects(&[
             "32 Jan 2013",
@@ -623,7 +651,13 @@ mod tests {
 
     #[test]
     fn accepted_formats_mentions_each_format() {
-        for needle in ["YYYY-MM-DD", "RFC 2822", "Jan 18, 2013", "18 Jan 2013", "Unix timestamp"] {
+        for needle in [
+            "YYYY-MM-DD",
+            "RFC 2822",
+            "Jan 18, 2013",
+            "18 Jan 2013",
+            "Unix timestamp",
+        ] {
             assert!(ACCEPTED_FORMATS.contains(needle), "{needle}");
         }
     }

@@ -1,6 +1,8 @@
 //! Email address syntax: the practical subset of RFC 5321 that mail platforms accept.
 
-use sailbulk_spec::{DOMAIN_LABEL_MAX_LEN, EMAIL_ATEXT_SPECIALS, EMAIL_LOCAL_MAX_LEN, EMAIL_MAX_LEN};
+use sailbulk_spec::{
+    DOMAIN_LABEL_MAX_LEN, EMAIL_ATEXT_SPECIALS, EMAIL_LOCAL_MAX_LEN, EMAIL_MAX_LEN,
+};
 use std::fmt;
 
 /// Why a string is not an acceptable email address.
@@ -52,7 +54,10 @@ impl fmt::Display for EmailProblem {
                 "the part before the `@` is longer than {EMAIL_LOCAL_MAX_LEN} octets"
             ),
             EmailProblem::LocalChar(c) => {
-                write!(f, "the part before the `@` holds {c:?}, which an address may not")
+                write!(
+                    f,
+                    "the part before the `@` holds {c:?}, which an address may not"
+                )
             }
             EmailProblem::LocalDots => f.write_str(
                 "the part before the `@` starts or ends with a dot, or has two dots in a row",
@@ -70,9 +75,7 @@ impl fmt::Display for EmailProblem {
                 f,
                 "the domain holds {c:?}; labels hold only letters, digits and hyphens"
             ),
-            EmailProblem::LabelHyphen => {
-                f.write_str("a domain label starts or ends with a hyphen")
-            }
+            EmailProblem::LabelHyphen => f.write_str("a domain label starts or ends with a hyphen"),
             EmailProblem::NumericTld => f.write_str("the top-level domain is all digits"),
         }
     }
@@ -101,7 +104,9 @@ fn is_atext(b: u8) -> bool {
 
 fn first_char(s: &str, byte: usize) -> char {
     // `byte` always indexes the first byte of a character here, or an ASCII byte.
-    s.get(byte..).and_then(|t| t.chars().next()).unwrap_or('\u{FFFD}')
+    s.get(byte..)
+        .and_then(|t| t.chars().next())
+        .unwrap_or('\u{FFFD}')
 }
 
 /// Checks an address; `None` means it is accepted.
@@ -242,9 +247,16 @@ mod tests {
         );
         let label63 = "b".repeat(63);
         assert_eq!(email_problem(&format!("a@{label63}.com")), None);
-        assert_eq!(email_problem(&format!("a@{label63}b.com")), Some(LabelTooLong));
+        assert_eq!(
+            email_problem(&format!("a@{label63}b.com")),
+            Some(LabelTooLong)
+        );
         // 254 octets in all is accepted, 255 is not.
-        let domain = format!("{l}.{l}.{l}.{m}.com", l = "c".repeat(63), m = "d".repeat(44));
+        let domain = format!(
+            "{l}.{l}.{l}.{m}.com",
+            l = "c".repeat(63),
+            m = "d".repeat(44)
+        );
         let at254 = format!("{}@{domain}", "e".repeat(254 - 1 - domain.len()));
         assert_eq!(at254.len(), 254);
         assert_eq!(email_problem(&at254), None);

@@ -30,8 +30,15 @@ impl From<io::Error> for InputError {
 
 /// A block of whole lines (the input's last block may lack a final `\n`).
 pub(crate) enum Block {
-    Mapped { map: Mmap, start: usize, end: usize },
-    Owned { buf: Vec<u8>, recycle: SyncSender<Vec<u8>> },
+    Mapped {
+        map: Mmap,
+        start: usize,
+        end: usize,
+    },
+    Owned {
+        buf: Vec<u8>,
+        recycle: SyncSender<Vec<u8>>,
+    },
 }
 
 impl Block {
@@ -71,24 +78,32 @@ impl Input {
     }
 
     pub fn next_block(&mut self) -> Result<Option<Block>, InputError> {
+        // A mapped window is checked before it is mapped (reading past a shrunken end would
+        // fault); any file is checked again at the end.
+        if matches!(self.source, Source::Mapped(_)) {
+            self.check_unchanged()?;
+        }
         let block = match &mut self.source {
             Source::Mapped(w) => w.next()?,
             Source::Thread(p) => p.next()?,
         };
-        if let Some((file, before)) = &self.file {
-            // Checked before each mapped window (a mapping past a shrunken end would fault) and at
-            // the end of any file.
-            if block.is_none() || matches!(self.source, Source::Mapped(_)) {
-                let after = file.metadata()?.len();
-                if after != *before {
-                    return Err(InputError::Changed {
-                        before: *before,
-                        after,
-                    });
-                }
-            }
+        if block.is_none() {
+            self.check_unchanged()?;
         }
         Ok(block)
+    }
+
+    fn check_unchanged(&self) -> Result<(), InputError> {
+        if let Some((file, before)) = &self.file {
+            let after = file.metadata()?.len();
+            if after != *before {
+                return Err(InputError::Changed {
+                    before: *before,
+                    after,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -262,7 +277,9 @@ impl Pipeline {
                 buf.clear();
                 buf.extend_from_slice(&carry);
                 carry.clear();
-                let want = block_size as u64;
+                // A carried line longer than a block doubles the read, so a huge line costs
+                // linear time, not quadratic.
+                let want = block_size.max(buf.len()) as u64;
                 let got = match (&mut reader).take(want).read_to_end(&mut buf) {
                     Ok(n) => n as u64,
                     Err(e) => {

@@ -87,9 +87,9 @@ struct Unescape<'a> {
 
 impl Unescape<'_> {
     fn hex4(&self, at: usize) -> u32 {
-        self.raw[at..at + 4]
-            .iter()
-            .fold(0, |acc, &b| acc * 16 + (b as char).to_digit(16).unwrap_or(0))
+        self.raw[at..at + 4].iter().fold(0, |acc, &b| {
+            acc * 16 + (b as char).to_digit(16).unwrap_or(0)
+        })
     }
 
     fn next_char(&mut self) -> Option<char> {

@@ -165,8 +165,8 @@ mod tests {
 
     #[test]
     fn last_duplicate_wins() {
-        let r = UpdateRecord::parse(br#"{"email":"a@example.com","email":"b@example.com"}"#)
-            .unwrap();
+        let r =
+            UpdateRecord::parse(br#"{"email":"a@example.com","email":"b@example.com"}"#).unwrap();
         assert_eq!(r.identity(), ("email", "b@example.com"));
     }
 

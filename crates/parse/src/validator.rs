@@ -286,10 +286,12 @@ impl Validator {
         reader: R,
         sink: &mut S,
     ) -> Result<Summary, Error> {
-        let input = input::from_reader(Box::new(reader), self.config.block_size)
-            .map_err(|source| Error::Read {
-                path: "-".into(),
-                source,
+        let input =
+            input::from_reader(Box::new(reader), self.config.block_size).map_err(|source| {
+                Error::Read {
+                    path: "-".into(),
+                    source,
+                }
             })?;
         self.run(input, Path::new("-"), sink)
     }
@@ -303,7 +305,11 @@ impl Validator {
 
     /// Checks a file and collects a [`crate::FileReport`] keeping at most `max_findings` findings
     /// (0 keeps all; the counts are always complete).
-    pub fn report_path(&self, path: &Path, max_findings: usize) -> Result<crate::FileReport, Error> {
+    pub fn report_path(
+        &self,
+        path: &Path,
+        max_findings: usize,
+    ) -> Result<crate::FileReport, Error> {
         let mut sink = crate::report::Collect::new(max_findings);
         let summary = self.validate_path(path, &mut sink)?;
         Ok(sink.into_report(path.display().to_string(), summary))
@@ -527,7 +533,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         if self.format.is_none() {
             self.format = data
                 .split(|&b| b == b'\n')
-                .find_map(|line| Format::detect(line));
+                .find_map(Format::detect);
         }
         let rules = LineRules {
             format: self.format.unwrap_or(Format::Json),
@@ -541,14 +547,30 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         let pieces: Vec<Piece> = if self.validator.single_threaded() || ranges.len() == 1 {
             ranges
                 .iter()
-                .map(|r| check_piece(rules, &data[r.clone()], base + r.start as u64, limit, job, want_ranges))
+                .map(|r| {
+                    check_piece(
+                        rules,
+                        &data[r.clone()],
+                        base + r.start as u64,
+                        limit,
+                        job,
+                        want_ranges,
+                    )
+                })
                 .collect()
         } else {
             self.validator.install(|| {
                 ranges
                     .par_iter()
                     .map(|r| {
-                        check_piece(rules, &data[r.clone()], base + r.start as u64, limit, job, want_ranges)
+                        check_piece(
+                            rules,
+                            &data[r.clone()],
+                            base + r.start as u64,
+                            limit,
+                            job,
+                            want_ranges,
+                        )
                     })
                     .collect()
             })

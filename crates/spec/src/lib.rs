@@ -209,7 +209,10 @@ pub fn var_name_problem(name: &str) -> Option<VarNameProblem> {
         all_digits = false;
         if !(b.is_ascii_alphabetic() || b == b'_') {
             // Every byte before `i` is ASCII, so `i` is a character boundary.
-            let c = name[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+            let c = name[i..]
+                .chars()
+                .next()
+                .unwrap_or(char::REPLACEMENT_CHARACTER);
             return Some(VarNameProblem::InvalidChar(c));
         }
     }
@@ -277,7 +280,10 @@ mod tests {
     fn var_names() {
         assert_eq!(var_name_problem(""), Some(VarNameProblem::Empty));
         assert_eq!(var_name_problem("123"), Some(VarNameProblem::AllDigits));
-        assert_eq!(var_name_problem("1color"), Some(VarNameProblem::LeadingDigit));
+        assert_eq!(
+            var_name_problem("1color"),
+            Some(VarNameProblem::LeadingDigit)
+        );
         assert_eq!(
             var_name_problem("first-name"),
             Some(VarNameProblem::InvalidChar('-'))
@@ -286,8 +292,14 @@ mod tests {
             var_name_problem("café"),
             Some(VarNameProblem::InvalidChar('é'))
         );
-        assert_eq!(var_name_problem("a b"), Some(VarNameProblem::InvalidChar(' ')));
-        assert_eq!(var_name_problem("$x"), Some(VarNameProblem::InvalidChar('$')));
+        assert_eq!(
+            var_name_problem("a b"),
+            Some(VarNameProblem::InvalidChar(' '))
+        );
+        assert_eq!(
+            var_name_problem("$x"),
+            Some(VarNameProblem::InvalidChar('$'))
+        );
         assert_eq!(var_name_problem("color1"), None);
         assert_eq!(var_name_problem("_1"), None);
         assert_eq!(var_name_problem("_"), None);
@@ -303,7 +315,10 @@ mod tests {
         assert_eq!(list_name_problem("a$b"), Some(ListNameProblem::Dollar));
         assert_eq!(list_name_problem("$"), Some(ListNameProblem::Dollar));
         assert_eq!(list_name_problem(""), Some(ListNameProblem::NoValidChar));
-        assert_eq!(list_name_problem("!!! /"), Some(ListNameProblem::NoValidChar));
+        assert_eq!(
+            list_name_problem("!!! /"),
+            Some(ListNameProblem::NoValidChar)
+        );
         assert_eq!(list_name_problem("   "), Some(ListNameProblem::NoValidChar));
     }
 

@@ -3,9 +3,7 @@
 use super::{human_bytes, print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::{Command, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use sailbulk_parse::{
-    FileReport, Finding, Format, LineBlock, Sink, ValidatorBuilder,
-};
+use sailbulk_parse::{FileReport, Finding, Format, LineBlock, Sink, ValidatorBuilder};
 use sailbulk_spec::JobKind;
 use serde_json::json;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -248,7 +246,11 @@ fn progress_bar(path: &Path, enabled: bool) -> Option<ProgressBar> {
 
 fn write_summary(out: &mut impl Write, report: &FileReport) -> io::Result<()> {
     let s = &report.summary;
-    let verdict = if report.is_valid() { "valid" } else { "INVALID" };
+    let verdict = if report.is_valid() {
+        "valid"
+    } else {
+        "INVALID"
+    };
     let format = s.format.map_or("empty", Format::as_str);
     let gzip = if s.gzip { ", gzip" } else { "" };
     writeln!(
@@ -323,7 +325,10 @@ pub fn run(args: Args) -> u8 {
     let mut failed = Vec::new();
     let mut broken_pipe = false;
     for path in &args.files {
-        for out in [&mut router.valid, &mut router.invalid].into_iter().flatten() {
+        for out in [&mut router.valid, &mut router.invalid]
+            .into_iter()
+            .flatten()
+        {
             if let Err(e) = out.next_file() {
                 print_error("cannot write lines: ", &e);
                 return EXIT_ERROR;

@@ -16,7 +16,10 @@ fn readme_rules_table_is_current() {
     let path = readme_path();
     let readme = std::fs::read_to_string(&path).expect("README.md is readable");
     let start = readme.find(BEGIN).expect("README has a rules:begin marker") + BEGIN.len();
-    let end = readme[start..].find(END).expect("README has a rules:end marker") + start;
+    let end = readme[start..]
+        .find(END)
+        .expect("README has a rules:end marker")
+        + start;
     let expected = sailbulk_spec::rules_table_markdown();
     if readme[start..end] != expected {
         if std::env::var_os("SAILBULK_BLESS").is_some() {

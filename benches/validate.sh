@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of `sailbulk validate` on a generated update file.
+#
+# Generates a deterministic update file (default 1 GiB, ~200-byte lines: vars of several types,
+# nested vars, lists, optouts, ids with keys, unicode) and a gzip copy, then measures, in one run
+# and on the same warm page cache:
+#   - `wc -l` (the floor: reading the bytes),
+#   - serde_json parsing every line on all cores (the baseline: JSON syntax only, no rules),
+#   - `sailbulk validate` with 1 and 2 threads (every rule, line and column positions),
+#   - decompression alone with the validator's gzip backend, and `sailbulk validate` on the .gz.
+# Each command runs RUNS times (default 3); the table shows the median wall time, MB/s (10^6 bytes
+# of uncompressed input per second), the ratio to `wc -l` and to serde_json, and the peak RSS.
+#
+# Usage: benches/validate.sh [SIZE] (SIZE as the generator takes it: 1G, 256M, ...)
+# Environment: RUNS (default 3), BENCH_DIR (default ${TMPDIR:-/tmp}/sailbulk-bench).
+set -euo pipefail
+
+size=${1:-1G}
+runs=${RUNS:-3}
+dir=${BENCH_DIR:-${TMPDIR:-/tmp}/sailbulk-bench}
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$dir"
+
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk-parse \
+  --example gen_updates --example serde_baseline --example gunzip_count
+bin=$root/target/release
+data=$dir/updates-$size.json
+if [[ ! -s $data ]]; then
+  echo "generating $data ..." >&2
+  "$bin/examples/gen_updates" --bytes "$size" --seed 42 > "$data.tmp"
+  mv "$data.tmp" "$data"
+fi
+if [[ ! -s $data.gz ]]; then
+  echo "compressing $data ..." >&2
+  gzip -1 -c "$data" > "$data.gz.tmp"
+  mv "$data.gz.tmp" "$data.gz"
+fi
+bytes=$(stat -c %s "$data")
+cat "$data" "$data.gz" > /dev/null # warm the page cache
+
+# measure NAME CMD...: runs CMD $runs times, records the median seconds and the largest peak RSS.
+declare -A secs rss
+order=()
+measure() {
+  local name=$1
+  shift
+  local times=() peak=0 out
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f '%e %M' -o "$dir/time.out" "$@" > /dev/null 2> /dev/null || true
+    out=$(tail -n 1 "$dir/time.out")
+    times+=("${out% *}")
+    ((${out#* } > peak)) && peak=${out#* }
+  done
+  secs[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  rss[$name]=$peak
+  order+=("$name")
+}
+
+measure "wc -l" wc -l "$data"
+measure "serde_json, every line, 2 threads" "$bin/examples/serde_baseline" "$data" 2
+measure "sailbulk validate --threads 1" "$bin/sailbulk" validate --threads 1 "$data"
+measure "sailbulk validate --threads 2" "$bin/sailbulk" validate --threads 2 "$data"
+measure "gzip decompression alone (zlib-rs)" "$bin/examples/gunzip_count" "$data.gz"
+measure "sailbulk validate file.gz --threads 2" "$bin/sailbulk" validate --threads 2 "$data.gz"
+
+wc=${secs["wc -l"]}
+serde=${secs["serde_json, every line, 2 threads"]}
+printf '\ninput: %s, %d bytes, %s lines; median of %d runs\n\n' "$data" "$bytes" "$(wc -l < "$data")" "$runs"
+printf '| %-38s | %8s | %8s | %9s | %9s | %9s |\n' command seconds "MB/s" "x wc -l" "x serde" "peak RSS"
+printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..40})" ---------- ---------- ----------- ----------- -----------
+for name in "${order[@]}"; do
+  s=${secs[$name]}
+  awk -v n="$name" -v s="$s" -v b="$bytes" -v w="$wc" -v j="$serde" -v r="${rss[$name]}" 'BEGIN {
+    printf "| %-38s | %8.2f | %8.0f | %9.1f | %9.2f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), (w > 0 ? s / w : 0), (j > 0 ? s / j : 0), r / 1024
+  }'
+done
+gz=${secs["sailbulk validate file.gz --threads 2"]}
+plain_gz=${secs["gzip decompression alone (zlib-rs)"]}
+awk -v a="$plain_gz" -v b="$gz" 'BEGIN { printf "\ngzip input runs at %.0f%% of the speed of decompression alone\n", (b > 0 ? 100 * a / b : 0) }'

@@ -1,0 +1,319 @@
+//! `sailbulk validate`.
+
+use crate::{fixture, sailbulk, stderr, stdout};
+use serde_json::Value;
+
+fn path(rel: &str) -> String {
+    fixture(rel).display().to_string()
+}
+
+#[test]
+fn a_valid_file_exits_0_with_a_summary() {
+    let out = sailbulk(&["validate", &path("accepted/docs_examples.json")], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("docs_examples.json: valid: 6 lines, 6 records, 0 errors, 0 warnings (json"),
+        "{text}"
+    );
+}
+
+#[test]
+fn findings_print_path_line_column_code_and_message_and_exit_1() {
+    let file = path("rejected/mixed.json");
+    let out = sailbulk(&["validate", &file], None);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let first = text.lines().next().unwrap();
+    assert_eq!(
+        first,
+        format!("{file}:4:10: error[invalid_email]: `email` \"dave@example\" is not a valid email address: the domain has no dot")
+    );
+    assert!(text.contains(&format!("{file}:10: warning[blank_line]: ")));
+    assert!(text.contains("INVALID: 26 lines"));
+    assert!(text
+        .lines()
+        .any(|l| l.trim_start().starts_with("invalid_email") && l.trim_end().ends_with(" 2")));
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let out = sailbulk(
+        &[
+            "validate",
+            "--report",
+            "json",
+            &path("rejected/mixed.json"),
+            &path("accepted/emails.txt"),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["valid"], false);
+    let files = doc["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2);
+    let mixed = &files[0];
+    for key in [
+        "path", "format", "bytes", "lines", "records", "valid", "errors", "warnings", "by_code",
+        "issues",
+    ] {
+        assert!(mixed.get(key).is_some(), "{key}");
+    }
+    assert_eq!(mixed["format"], "json");
+    assert_eq!(mixed["lines"], 26);
+    assert_eq!(mixed["by_code"]["invalid_email"], 2);
+    let issue = &mixed["issues"][0];
+    assert_eq!(issue["line"], 4);
+    assert_eq!(issue["column"], 10);
+    assert_eq!(issue["severity"], "error");
+    assert_eq!(issue["code"], "invalid_email");
+    assert_eq!(issue["field"], "email");
+    let blank = mixed["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "blank_line")
+        .unwrap();
+    assert_eq!(blank["column"], Value::Null);
+    assert_eq!(files[1]["format"], "emails");
+    assert_eq!(files[1]["valid"], true);
+}
+
+#[test]
+fn max_errors_limits_the_list_not_the_counts() {
+    let out = sailbulk(
+        &[
+            "validate",
+            "--report",
+            "json",
+            "--max-errors",
+            "3",
+            &path("rejected/emails.json"),
+        ],
+        None,
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = &doc["files"][0];
+    assert_eq!(file["issues"].as_array().unwrap().len(), 3);
+    assert_eq!(file["errors"], 28);
+    assert_eq!(file["issues_omitted"], 25);
+    let out = sailbulk(
+        &[
+            "validate",
+            "--max-errors",
+            "0",
+            &path("rejected/emails.json"),
+        ],
+        None,
+    );
+    assert_eq!(stdout(&out).matches("error[invalid_email]").count(), 28);
+    let out = sailbulk(
+        &[
+            "validate",
+            "--max-errors",
+            "2",
+            &path("rejected/emails.json"),
+        ],
+        None,
+    );
+    assert_eq!(stdout(&out).matches("error[invalid_email]").count(), 2);
+    assert!(stdout(&out).contains("26 more findings not listed"));
+}
+
+#[test]
+fn strict_turns_warnings_into_errors() {
+    let file = path("accepted/warnings_fields.json");
+    assert_eq!(sailbulk(&["validate", &file], None).status.code(), Some(0));
+    let out = sailbulk(&["validate", "--strict", &file], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("error[unknown_field]"));
+}
+
+#[test]
+fn stdin_and_gzip_give_the_same_report_as_the_file() {
+    let file = fixture("rejected/mixed.json");
+    let bytes = std::fs::read(&file).unwrap();
+    let from_file = sailbulk(
+        &["validate", "--report", "json", &file.display().to_string()],
+        None,
+    );
+    let from_stdin = sailbulk(&["validate", "--report", "json", "-"], Some(&bytes));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &bytes).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gz_path = dir.path().join("mixed.json.gz");
+    std::fs::write(&gz_path, gz.finish().unwrap()).unwrap();
+    let from_gz = sailbulk(
+        &[
+            "validate",
+            "--report",
+            "json",
+            &gz_path.display().to_string(),
+        ],
+        None,
+    );
+    let issues = |out: &std::process::Output| {
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            doc["files"][0]["issues"].clone(),
+            doc["files"][0]["bytes"].clone(),
+        )
+    };
+    assert_eq!(issues(&from_stdin), issues(&from_file));
+    assert_eq!(issues(&from_gz), issues(&from_file));
+    let doc: Value = serde_json::from_slice(&from_gz.stdout).unwrap();
+    assert_eq!(doc["files"][0]["gzip"], true);
+}
+
+#[test]
+fn threads_and_mmap_do_not_change_the_report() {
+    let file = path("rejected/mixed.json");
+    let base = stdout(&sailbulk(&["validate", "--threads", "1", &file], None));
+    for args in [
+        ["--threads", "2"],
+        ["--threads", "3"],
+        ["--no-mmap", "--no-progress"],
+    ] {
+        let mut all = vec!["validate"];
+        all.extend(args);
+        all.push(&file);
+        assert_eq!(stdout(&sailbulk(&all, None)), base, "{args:?}");
+    }
+}
+
+#[test]
+fn valid_and_invalid_lines_are_routed_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = dir.path().join("valid.json");
+    let invalid = dir.path().join("invalid.json");
+    let a = fixture("rejected/mixed.json");
+    let b = fixture("accepted/no_final_newline.json");
+    let out = sailbulk(
+        &[
+            "validate",
+            "--valid-out",
+            &valid.display().to_string(),
+            "--invalid-out",
+            &invalid.display().to_string(),
+            &a.display().to_string(),
+            &b.display().to_string(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let valid = std::fs::read(&valid).unwrap();
+    let invalid = std::fs::read(&invalid).unwrap();
+    let mixed = std::fs::read(&a).unwrap();
+    let tail = std::fs::read(&b).unwrap();
+    // mixed.json's lines split between the two files, in order; no_final_newline.json follows,
+    // after the line end its predecessor's last line needed.
+    let valid_text = String::from_utf8_lossy(&valid);
+    let invalid_text = String::from_utf8_lossy(&invalid);
+    let report = sailbulk(
+        &[
+            "validate",
+            "--report",
+            "json",
+            "--max-errors",
+            "0",
+            &a.display().to_string(),
+        ],
+        None,
+    );
+    let doc: Value = serde_json::from_slice(&report.stdout).unwrap();
+    let bad: std::collections::BTreeSet<u64> = doc["files"][0]["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| f["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(bad.len(), 9);
+    assert_eq!(invalid_text.lines().count(), bad.len());
+    assert_eq!(
+        valid_text.lines().count(),
+        26 - bad.len() + tail.split(|&b| b == b'\n').count()
+    );
+    assert!(valid.ends_with(&tail));
+    let mut rebuilt: Vec<&str> = Vec::new();
+    let (mut v, mut i) = (valid_text.lines(), invalid_text.lines());
+    for n in 1..=26u64 {
+        rebuilt.push(if bad.contains(&n) {
+            i.next().unwrap()
+        } else {
+            v.next().unwrap()
+        });
+    }
+    let original: Vec<&str> = std::str::from_utf8(&mixed).unwrap().lines().collect();
+    assert_eq!(rebuilt, original);
+}
+
+#[test]
+fn outputs_are_not_written_when_the_run_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = dir.path().join("valid.json");
+    std::fs::write(&valid, "old\n").unwrap();
+    let out = sailbulk(
+        &[
+            "validate",
+            "--valid-out",
+            &valid.display().to_string(),
+            &path("accepted/emails.txt"),
+            "/nonexistent/file.json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&valid).unwrap(), "old\n");
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(leftovers, 1, "no temporary file is left behind");
+}
+
+#[test]
+fn a_missing_file_exits_2_with_a_message() {
+    let out = sailbulk(&["validate", "/nonexistent/file.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot open /nonexistent/file.json: No such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    assert_eq!(sailbulk(&["validate"], None).status.code(), Some(2));
+    assert_eq!(
+        sailbulk(&["validate", "--job", "export", "x"], None)
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(sailbulk(&["frobnicate"], None).status.code(), Some(2));
+    let help = sailbulk(&["validate", "--help"], None);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("update files at most 1000000000 bytes"));
+}
+
+#[test]
+fn job_import_applies_the_import_limit_and_format_can_be_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.txt");
+    let line = "abcdefghijklmnopqrstu@example.com\n";
+    let body = line.repeat(10_000_000 / line.len() + 1);
+    std::fs::write(&file, &body).unwrap();
+    let f = file.display().to_string();
+    assert_eq!(sailbulk(&["validate", &f], None).status.code(), Some(0));
+    let out = sailbulk(&["validate", "--job", "import", &f], None);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let expected_line = 10_000_000 / line.len() + 1;
+    assert!(text.contains(&format!(":{expected_line}: error[file_too_large]: the file is larger than the import job's limit of 10000000 bytes")), "{text}");
+    let forced = sailbulk(
+        &["validate", "--format", "json", &path("accepted/emails.txt")],
+        None,
+    );
+    assert_eq!(forced.status.code(), Some(1));
+    assert!(stdout(&forced).contains("error[invalid_json]"));
+}

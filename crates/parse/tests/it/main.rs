@@ -1,0 +1,8 @@
+//! Integration tests of sailbulk-parse.
+
+mod fixtures;
+mod jsontestsuite;
+mod paths;
+mod properties;
+mod readme;
+mod tester;

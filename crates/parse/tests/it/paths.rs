@@ -1,0 +1,198 @@
+//! Input paths: windows and blocks over bigger inputs, gzip, size limits, files that change.
+
+use crate::tester::{gzip, run_all_paths};
+use sailbulk_parse::{Code, Finding, Sink, ValidatorBuilder};
+use sailbulk_spec::JobKind;
+use std::ops::ControlFlow;
+
+fn sample(lines: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..lines {
+        let line = match i % 11 {
+            3 => format!("{{\"email\":\"user{i}@example\",\"vars\":{{\"n\":{i}}}}}\n"),
+            7 => format!("{{\"email\":\"user{i}@example.com\",\"lists\":{{\"L{}\":2}}}}\r\n", i % 5),
+            9 => "\n".to_string(),
+            _ => format!(
+                "{{\"email\":\"user{i}@example.com\",\"vars\":{{\"name\":\"Zoë {i}\",\"tags\":[\"a\",\"b\"]}},\"lists\":{{\"List {}\":1}}}}\n",
+                i % 13
+            ),
+        };
+        out.extend_from_slice(line.as_bytes());
+    }
+    out
+}
+
+#[test]
+fn every_path_agrees_on_a_few_hundred_kilobytes() {
+    let input = sample(4000);
+    assert!(input.len() > 3 * (64 << 10), "spans several windows");
+    let outcome = run_all_paths(&ValidatorBuilder::new(), &input);
+    assert_eq!(outcome.summary.lines, 4000);
+    assert_eq!(outcome.summary.by_code[&Code::InvalidEmail], 364);
+    assert_eq!(outcome.summary.by_code[&Code::InvalidListValue], 363);
+    assert_eq!(outcome.summary.by_code[&Code::BlankLine], 363);
+    assert_eq!(outcome.summary.invalid_lines, 727);
+}
+
+#[test]
+fn a_line_longer_than_the_block_is_read_whole() {
+    let long = format!(
+        "{{\"email\":\"a@example.com\",\"vars\":{{\"x\":\"{}\"}}}}\n",
+        "y".repeat(300_000)
+    );
+    let input = [long.as_bytes(), b"{\"email\":\"b@example\"}\n"].concat();
+    let outcome = run_all_paths(&ValidatorBuilder::new(), &input);
+    assert_eq!(outcome.summary.lines, 2);
+    let codes: Vec<_> = outcome.findings.iter().map(|f| (f.line, f.code)).collect();
+    assert_eq!(codes, [(1, Code::VarValueTooLong), (2, Code::InvalidEmail)]);
+}
+
+#[test]
+fn empty_input_and_missing_final_newline() {
+    let outcome = run_all_paths(&ValidatorBuilder::new(), b"");
+    assert_eq!(outcome.summary.lines, 0);
+    assert_eq!(outcome.summary.format, None);
+    let outcome = run_all_paths(&ValidatorBuilder::new(), b"a@example.com\nb@example.com");
+    assert_eq!(outcome.summary.lines, 2);
+    assert!(outcome.findings.is_empty());
+}
+
+#[test]
+fn size_limit_names_the_line_where_it_is_crossed_and_lines_are_still_checked() {
+    // 10,000,000 bytes is the import limit: 400,000 lines of 25 bytes reach it exactly.
+    let line = b"abcdefghijklm@example.com";
+    let mut input = Vec::with_capacity(10_000_100);
+    for _ in 0..400_000 {
+        input.extend_from_slice(&line[..]);
+        input.truncate(input.len() - 1);
+        input.push(b'\n');
+    }
+    assert_eq!(input.len(), 10_000_000);
+    let mut b = ValidatorBuilder::new();
+    b.job(JobKind::Import);
+    let v = b.build();
+    let at_limit = v.report_slice(&input, 0);
+    assert!(at_limit.is_valid(), "{:?}", at_limit.findings.first());
+    input.extend_from_slice(b"nope\n");
+    for threads in [1, 2] {
+        let mut b = ValidatorBuilder::new();
+        b.job(JobKind::Import).threads(threads).chunk_size(4096);
+        let over = b.build().report_slice(&input, 0);
+        let codes: Vec<_> = over.findings.iter().map(|f| (f.line, f.code)).collect();
+        assert_eq!(
+            codes,
+            [(400_001, Code::FileTooLarge), (400_001, Code::InvalidEmail)]
+        );
+        assert_eq!(over.summary.bytes, 10_000_005);
+    }
+    // The limit applies to decompressed bytes.
+    let mut b = ValidatorBuilder::new();
+    b.job(JobKind::Import);
+    let mut sink = sailbulk_parse::Collect::new(0);
+    let summary = b
+        .build()
+        .validate_reader(std::io::Cursor::new(gzip(&input, 1)), &mut sink)
+        .unwrap();
+    assert!(summary.gzip);
+    assert_eq!(summary.by_code[&Code::FileTooLarge], 1);
+}
+
+/// A sink that truncates the file it is reading after the first block.
+struct Truncator {
+    path: std::path::PathBuf,
+    done: bool,
+}
+
+impl Sink for Truncator {
+    fn finding(&mut self, _: Finding) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+
+    fn progress(&mut self, _: u64) {
+        if !self.done {
+            self.done = true;
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.path)
+                .unwrap();
+            f.set_len(1000).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_file_that_shrinks_while_read_is_reported_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shrinks.json");
+    std::fs::write(&path, sample(4000)).unwrap();
+    for mmap in [true, false] {
+        std::fs::write(&path, sample(4000)).unwrap();
+        let mut b = ValidatorBuilder::new();
+        b.block_size(64 << 10).mmap(mmap);
+        let mut sink = Truncator {
+            path: path.clone(),
+            done: false,
+        };
+        let err = b.build().validate_path(&path, &mut sink).unwrap_err();
+        assert!(
+            matches!(err, sailbulk_parse::Error::FileChanged { after: 1000, .. }),
+            "mmap={mmap}: {err}"
+        );
+        assert!(err.to_string().contains("changed size while it was read"));
+    }
+}
+
+#[test]
+fn a_missing_file_is_an_error_not_a_finding() {
+    let err = ValidatorBuilder::new()
+        .build()
+        .report_path(std::path::Path::new("/nonexistent/x.json"), 0)
+        .unwrap_err();
+    assert!(matches!(err, sailbulk_parse::Error::Open { .. }));
+    assert!(err
+        .to_string()
+        .starts_with("cannot open /nonexistent/x.json"));
+}
+
+#[test]
+fn a_sink_can_stop_early() {
+    struct FirstOnly(usize);
+    impl Sink for FirstOnly {
+        fn finding(&mut self, _: Finding) -> ControlFlow<()> {
+            self.0 += 1;
+            ControlFlow::Break(())
+        }
+    }
+    let mut sink = FirstOnly(0);
+    let mut b = ValidatorBuilder::new();
+    b.block_size(1);
+    let summary = b
+        .build()
+        .validate_reader(std::io::Cursor::new(sample(4000)), &mut sink)
+        .unwrap();
+    assert_eq!(sink.0, 1);
+    assert!(summary.stopped);
+    assert!(!summary.is_valid());
+    assert!(summary.lines < 4000);
+}
+
+#[test]
+fn too_many_lists_is_reported_once_on_the_right_line() {
+    let mut input = Vec::new();
+    for i in 0..2005 {
+        input.extend_from_slice(
+            format!("{{\"email\":\"a@example.com\",\"lists\":{{\"L{i}\":1,\"Main\":1}}}}\n")
+                .as_bytes(),
+        );
+    }
+    let outcome = run_all_paths(&ValidatorBuilder::new(), &input);
+    let lists: Vec<_> = outcome
+        .findings
+        .iter()
+        .filter(|f| f.code == Code::TooManyLists)
+        .collect();
+    assert_eq!(lists.len(), 1);
+    // Main and L0..L1998 make 2000; L1999 on line 2000 is the 2001st.
+    assert_eq!(lists[0].line, 2000);
+    assert_eq!(lists[0].field.as_deref(), Some("lists.L1999"));
+}
