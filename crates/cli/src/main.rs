@@ -21,6 +21,10 @@ struct Cli {
 enum Command {
     /// Check update (JSON lines) and email files against every documented rule.
     Validate(cmd::validate::Args),
+    /// Convert a CSV into update JSON lines, into one file or size-capped parts.
+    Convert(Box<cmd::convert::Args>),
+    /// Split a file into parts under the job's size limit, with a manifest.
+    Split(cmd::split::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +41,8 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
+        Command::Convert(args) => cmd::convert::run(*args),
+        Command::Split(args) => cmd::split::run(args),
     };
     ExitCode::from(code)
 }

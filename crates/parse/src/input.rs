@@ -149,6 +149,24 @@ pub(crate) fn open(path: &Path, mmap: bool, block_size: usize) -> Result<Input, 
     Ok(input)
 }
 
+/// Opens a path (`-` is standard input) as a reader, decompressing gzip (detected by its magic
+/// bytes, any number of members). Returns the reader and whether the input was gzip.
+pub fn open_reader(path: &Path) -> Result<(Box<dyn Read + Send>, bool), Error> {
+    let read_err = |source| Error::Read {
+        path: path.into(),
+        source,
+    };
+    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|source| Error::Open {
+            path: path.into(),
+            source,
+        })?)
+    };
+    gunzip(raw).map_err(read_err)
+}
+
 /// Reads the first bytes of a file without moving its cursor.
 fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
     use std::os::unix::fs::FileExt;
@@ -166,18 +184,25 @@ fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Wraps a reader: gzip is detected by its magic bytes and decompressed (all members).
 pub(crate) fn from_reader(reader: Box<dyn Read + Send>, block_size: usize) -> io::Result<Input> {
-    let mut buffered = BufReader::with_capacity(256 << 10, reader);
-    let head = buffered.fill_buf()?;
-    let gzip = head.starts_with(&GZIP_MAGIC);
-    let reader: Box<dyn Read + Send> = if gzip {
-        Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
-    };
+    let (reader, gzip) = gunzip(reader)?;
     Ok(Input {
         source: Source::Thread(Pipeline::spawn(reader, block_size)),
         gzip,
         file: None,
+    })
+}
+
+/// Puts a gzip decoder in front of a reader that starts with gzip's magic bytes.
+fn gunzip(reader: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read + Send>, bool)> {
+    let mut buffered = BufReader::with_capacity(256 << 10, reader);
+    let gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
+    Ok(if gzip {
+        (
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            true,
+        )
+    } else {
+        (Box::new(buffered), false)
     })
 }
 

@@ -361,6 +361,23 @@ impl Validator {
         findings
     }
 
+    /// Reads a path as the validator does (memory-mapped windows or a reader thread; `-` is
+    /// standard input; gzip is decompressed) without checking anything: `f` gets each block of
+    /// whole lines in order (the input's last line may lack its `\n`). For tools that copy or
+    /// split files at the speed of reading. Returns the bytes read and whether the input was gzip.
+    pub fn for_each_block<F>(&self, path: &Path, mut f: F) -> Result<(u64, bool), Error>
+    where
+        F: FnMut(&[u8]) -> io::Result<()>,
+    {
+        let mut input = input::open(path, self.config.mmap, self.config.block_size)?;
+        let mut bytes = 0;
+        while let Some(block) = input.next_block().map_err(|e| input_error(path, e))? {
+            bytes += block.bytes().len() as u64;
+            f(block.bytes()).map_err(Error::Sink)?;
+        }
+        Ok((bytes, input.is_gzip()))
+    }
+
     fn run<S: Sink>(&self, mut input: Input, path: &Path, sink: &mut S) -> Result<Summary, Error> {
         let gzip = input.is_gzip();
         let mut run = Run::new(self, sink);
@@ -377,19 +394,7 @@ impl Validator {
                     drop::<Block>(block);
                 }
                 Ok(None) => break,
-                Err(input::InputError::Io(source)) => {
-                    return Err(Error::Read {
-                        path: path.to_path_buf(),
-                        source,
-                    })
-                }
-                Err(input::InputError::Changed { before, after }) => {
-                    return Err(Error::FileChanged {
-                        path: path.to_path_buf(),
-                        before,
-                        after,
-                    })
-                }
+                Err(e) => return Err(input_error(path, e)),
             }
         }
         let mut summary = run.finish();
@@ -406,6 +411,20 @@ impl Validator {
 
     fn single_threaded(&self) -> bool {
         self.config.threads == 1
+    }
+}
+
+fn input_error(path: &Path, e: input::InputError) -> Error {
+    match e {
+        input::InputError::Io(source) => Error::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        input::InputError::Changed { before, after } => Error::FileChanged {
+            path: path.to_path_buf(),
+            before,
+            after,
+        },
     }
 }
 
@@ -531,9 +550,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             return;
         }
         if self.format.is_none() {
-            self.format = data
-                .split(|&b| b == b'\n')
-                .find_map(Format::detect);
+            self.format = data.split(|&b| b == b'\n').find_map(Format::detect);
         }
         let rules = LineRules {
             format: self.format.unwrap_or(Format::Json),

@@ -1,6 +1,12 @@
 //! One module per subcommand, plus what they share.
 
+pub mod convert;
+pub mod split;
 pub mod validate;
+
+use std::io;
+use std::path::Path;
+use tempfile::TempDir;
 
 /// Exit status: the run succeeded and found nothing wrong.
 pub const EXIT_OK: u8 = 0;
@@ -35,6 +41,54 @@ pub fn human_bytes(n: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// A directory beside `target` to write a set of files into before they appear at once. Refuses
+/// an existing non-empty `target` unless `force`.
+pub fn staging_dir(target: &Path, force: bool) -> io::Result<TempDir> {
+    if target.exists() {
+        if !target.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a directory",
+            ));
+        }
+        let empty = std::fs::read_dir(target)?.next().is_none();
+        if !empty && !force {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not empty; pass --force to replace it",
+            ));
+        }
+    }
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}.sailbulk-"))
+        .tempdir_in(parent)
+}
+
+/// Moves a finished staging directory into place, replacing `target` (an interrupted run leaves
+/// the old directory or the new one, never a mix).
+pub fn publish_dir(staging: TempDir, target: &Path) -> io::Result<()> {
+    let staged = staging.keep();
+    // An ordinary directory once in place, not a private temporary one.
+    std::fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    if target.exists() {
+        let old = staged.with_extension("old");
+        std::fs::rename(target, &old)?;
+        std::fs::rename(&staged, target)?;
+        std::fs::remove_dir_all(&old)?;
+    } else {
+        std::fs::rename(&staged, target)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,13 +3,13 @@
 use super::{human_bytes, print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::{Command, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use sailbulk_build::AtomicFile;
 use sailbulk_parse::{FileReport, Finding, Format, LineBlock, Sink, ValidatorBuilder};
 use sailbulk_spec::JobKind;
 use serde_json::json;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use tempfile::NamedTempFile;
 
 /// Arguments of `sailbulk validate`.
 #[derive(Debug, clap::Args)]
@@ -105,25 +105,15 @@ struct Router {
 }
 
 struct Output {
-    target: PathBuf,
-    file: BufWriter<NamedTempFile>,
+    file: AtomicFile,
     /// The last byte written was not a line end (a file's last line without `\n`).
     open_line: bool,
 }
 
 impl Output {
     fn create(target: &Path) -> io::Result<Output> {
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let file = tempfile::Builder::new()
-            .prefix(".sailbulk-")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
         Ok(Output {
-            target: target.to_path_buf(),
-            file: BufWriter::with_capacity(1 << 20, file),
+            file: AtomicFile::create(target)?,
             open_line: false,
         })
     }
@@ -143,13 +133,6 @@ impl Output {
             self.file.write_all(b"\n")?;
             self.open_line = false;
         }
-        Ok(())
-    }
-
-    fn commit(self) -> io::Result<()> {
-        let tmp = self.file.into_inner().map_err(|e| e.into_error())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.target).map_err(|e| e.error)?;
         Ok(())
     }
 }
@@ -402,8 +385,8 @@ pub fn run(args: Args) -> u8 {
         return EXIT_ERROR;
     }
     for out in [router.valid, router.invalid].into_iter().flatten() {
-        let target = out.target.clone();
-        if let Err(e) = out.commit() {
+        let target = out.file.target().to_path_buf();
+        if let Err(e) = out.file.commit() {
             print_error(&format!("cannot write {}: ", target.display()), &e);
             return EXIT_ERROR;
         }

@@ -1,0 +1,1015 @@
+//! CSV to update JSON: a column mapping checked once against the header, then one JSON line per
+//! row, each checked by the validator before it is written.
+
+use rayon::prelude::*;
+use sailbulk_parse::{
+    email_problem, parse_signup_date, Format, Severity, Validator, ValidatorBuilder,
+};
+use sailbulk_spec::{list_name_problem, var_name_problem, ListNameProblem, Optout};
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+/// How rows are identified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Identity {
+    /// By email address, from this column (default: the column named `email`, any case).
+    Email(Option<String>),
+    /// By `id` from this column, with this identity key (`extid`, `sid` or `sms`).
+    Id {
+        /// The column holding the id.
+        column: String,
+        /// The key it is (`key` in each line).
+        key: String,
+    },
+}
+
+/// How cells become JSON values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Types {
+    /// Integers, decimals and `true`/`false` become numbers and booleans; leading zeros, long
+    /// digit strings (phone numbers, ids), exponents and anything ambiguous stay strings.
+    #[default]
+    Infer,
+    /// Every cell is a string.
+    String,
+}
+
+/// What an empty cell becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Empty {
+    /// Left out of the record.
+    #[default]
+    Omit,
+    /// `null`.
+    Null,
+}
+
+/// The mapping from CSV columns to update fields. Every setting documents its default.
+#[derive(Debug, Clone, Default)]
+pub struct ConvertOptions {
+    /// The field delimiter. Default `,`.
+    pub delimiter: Option<u8>,
+    /// The identity column. Default: the column named `email`, any case.
+    pub identity: Option<Identity>,
+    /// The columns that become vars. Default: every column not used for something else.
+    pub vars: Option<Vec<String>>,
+    /// Var names for columns whose header is not one: `(column, var)`.
+    pub renames: Vec<(String, String)>,
+    /// A separator that nests vars: with `__`, `address__city` becomes `{"address":{"city":..}}`.
+    pub nest: Option<String>,
+    /// Lists every record subscribes to.
+    pub lists: Vec<String>,
+    /// A column of `;`-separated list items, each `name` (subscribe) or `name:0` / `name:1`.
+    pub lists_column: Option<String>,
+    /// A column holding `optout` values.
+    pub optout_column: Option<String>,
+    /// A column holding `signup_date` values.
+    pub signup_date_column: Option<String>,
+    /// How cells become values. Default: [`Types::Infer`].
+    pub types: Types,
+    /// What empty cells become. Default: [`Empty::Omit`].
+    pub empty: Empty,
+}
+
+/// The mapping cannot be applied to this header. Nothing has been converted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MappingError {
+    /// A named column is not in the header.
+    #[error("no column named {0:?} in the header")]
+    UnknownColumn(String),
+    /// No email column, and no `id` column was given.
+    #[error("no column named `email` (any case): name the identity column with --email-column, or use --id-column with --key")]
+    NoIdentity,
+    /// `key` is not an identity key for ids.
+    #[error("--key {0:?} is not one of extid, sid, sms")]
+    BadKey(String),
+    /// Headers that are not valid var names.
+    #[error("{}", invalid_names(.0))]
+    InvalidVarNames(Vec<(String, String)>),
+    /// A rename's target is not a valid var name.
+    #[error("--rename {column}={var}: {var:?} is not a valid var name")]
+    BadRename {
+        /// The column.
+        column: String,
+        /// The var name given.
+        var: String,
+    },
+    /// Two columns map to the same var, or a var is both a value and a nested object.
+    #[error("columns {0:?} and {1:?} map to the same var")]
+    VarClash(String, String),
+    /// A `--list` name the rules refuse.
+    #[error("--list {0:?}: {1}")]
+    BadList(String, &'static str),
+    /// The header is empty or holds the same column twice.
+    #[error("the header {0}")]
+    BadHeader(String),
+}
+
+fn invalid_names(cols: &[(String, String)]) -> String {
+    let list: Vec<String> = cols
+        .iter()
+        .map(|(c, s)| format!("{c:?} (try --rename '{c}={s}')"))
+        .collect();
+    format!(
+        "these column headers are not valid var names (letters, digits and `_`, not starting with a digit): {}; rename them or leave them out with --vars",
+        list.join(", ")
+    )
+}
+
+/// A var name suggested for a header that is not one.
+fn suggest(header: &str) -> String {
+    let mut s: String = header
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert_str(0, "v_");
+    }
+    s
+}
+
+/// A var tree node: a leaf is a column, a branch a nested object.
+#[derive(Debug)]
+enum Node {
+    Leaf(usize),
+    Branch(Vec<(String, Node)>),
+}
+
+/// A mapping resolved against a header: column indexes and precomputed JSON keys.
+#[derive(Debug)]
+pub struct Converter {
+    columns: usize,
+    identity: usize,
+    id_key: Option<String>,
+    vars: Vec<(String, Node)>,
+    lists: Vec<String>,
+    lists_column: Option<usize>,
+    optout: Option<usize>,
+    signup_date: Option<usize>,
+    types: Types,
+    empty: Empty,
+    validator: Validator,
+}
+
+/// Why a row was not converted; the row goes to the rejects file with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Reject {
+    /// What was wrong, for a person.
+    pub reason: String,
+}
+
+fn reject(reason: impl Into<String>) -> Reject {
+    Reject {
+        reason: reason.into(),
+    }
+}
+
+impl Converter {
+    /// Resolves `options` against a header row. Fails, naming the columns, when the mapping
+    /// cannot work: unknown columns, headers that are not var names (with a suggested
+    /// `--rename`), clashing vars.
+    ///
+    /// ```
+    /// use sailbulk_build::{ConvertOptions, Converter};
+    ///
+    /// let options = ConvertOptions { lists: vec!["Main".into()], ..Default::default() };
+    /// let conv = Converter::new(&options, &["Email", "first_name", "score", "zip"]).unwrap();
+    /// let mut out = Vec::new();
+    /// conv.convert_row(&["ann@example.com", "Ann", "12", "02139"], &mut out).unwrap();
+    /// assert_eq!(
+    ///     String::from_utf8(out).unwrap(),
+    ///     "{\"email\":\"ann@example.com\",\"vars\":{\"first_name\":\"Ann\",\"score\":12,\"zip\":\"02139\"},\"lists\":{\"Main\":1}}\n"
+    /// );
+    /// ```
+    pub fn new<S: AsRef<str>>(
+        options: &ConvertOptions,
+        header: &[S],
+    ) -> Result<Converter, MappingError> {
+        let header: Vec<&str> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let h = h.as_ref();
+                if i == 0 {
+                    h.strip_prefix('\u{feff}').unwrap_or(h)
+                } else {
+                    h
+                }
+            })
+            .collect();
+        if header.is_empty() || header.iter().all(|h| h.is_empty()) {
+            return Err(MappingError::BadHeader("is empty".into()));
+        }
+        for (i, h) in header.iter().enumerate() {
+            if header[..i].contains(h) {
+                return Err(MappingError::BadHeader(format!(
+                    "holds the column {h:?} twice"
+                )));
+            }
+        }
+        let find = |name: &str| {
+            header
+                .iter()
+                .position(|h| *h == name)
+                .ok_or_else(|| MappingError::UnknownColumn(name.to_string()))
+        };
+        let (identity, id_key) = match &options.identity {
+            None | Some(Identity::Email(None)) => (
+                header
+                    .iter()
+                    .position(|h| h.trim().eq_ignore_ascii_case("email"))
+                    .ok_or(MappingError::NoIdentity)?,
+                None,
+            ),
+            Some(Identity::Email(Some(col))) => (find(col)?, None),
+            Some(Identity::Id { column, key }) => {
+                if !matches!(key.as_str(), "extid" | "sid" | "sms") {
+                    return Err(MappingError::BadKey(key.clone()));
+                }
+                (find(column)?, Some(key.clone()))
+            }
+        };
+        let lists_column = options.lists_column.as_deref().map(find).transpose()?;
+        let optout = options.optout_column.as_deref().map(find).transpose()?;
+        let signup_date = options
+            .signup_date_column
+            .as_deref()
+            .map(find)
+            .transpose()?;
+        for list in &options.lists {
+            match list_name_problem(list) {
+                Some(ListNameProblem::Dollar) => {
+                    return Err(MappingError::BadList(
+                        list.clone(),
+                        "a list name cannot contain a $ character",
+                    ))
+                }
+                Some(_) => {
+                    return Err(MappingError::BadList(
+                        list.clone(),
+                        "a list name needs a letter or digit",
+                    ))
+                }
+                None => {}
+            }
+        }
+        let used = [Some(identity), lists_column, optout, signup_date];
+        let var_columns: Vec<usize> = match &options.vars {
+            Some(names) => names.iter().map(|n| find(n)).collect::<Result<_, _>>()?,
+            None => (0..header.len())
+                .filter(|i| !used.contains(&Some(*i)))
+                .collect(),
+        };
+        let renames: BTreeMap<&str, &str> = options
+            .renames
+            .iter()
+            .map(|(c, v)| (c.as_str(), v.as_str()))
+            .collect();
+        for (column, var) in &options.renames {
+            find(column)?;
+            let segments_ok = match &options.nest {
+                Some(sep) => var
+                    .split(sep.as_str())
+                    .all(|s| var_name_problem(s).is_none()),
+                None => var_name_problem(var).is_none(),
+            };
+            if !segments_ok {
+                return Err(MappingError::BadRename {
+                    column: column.clone(),
+                    var: var.clone(),
+                });
+            }
+        }
+        let mut bad = Vec::new();
+        let mut vars: Vec<(String, Node)> = Vec::new();
+        let mut owners: BTreeMap<String, usize> = BTreeMap::new();
+        for &col in &var_columns {
+            let name = renames.get(header[col]).copied().unwrap_or(header[col]);
+            let path: Vec<&str> = match &options.nest {
+                Some(sep) if !sep.is_empty() => name.split(sep.as_str()).collect(),
+                _ => vec![name],
+            };
+            if path.iter().any(|s| var_name_problem(s).is_some()) {
+                bad.push((header[col].to_string(), suggest(header[col])));
+                continue;
+            }
+            // Clashes: the same path twice, or a path that is both a value and an object.
+            let full = path.join("\u{0}");
+            for (other, &other_col) in &owners {
+                let clash = *other == full
+                    || other.starts_with(&format!("{full}\u{0}"))
+                    || full.starts_with(&format!("{other}\u{0}"));
+                if clash {
+                    return Err(MappingError::VarClash(
+                        header[other_col].to_string(),
+                        header[col].to_string(),
+                    ));
+                }
+            }
+            owners.insert(full, col);
+            insert(&mut vars, &path, col);
+        }
+        if !bad.is_empty() {
+            return Err(MappingError::InvalidVarNames(bad));
+        }
+        let mut validator = ValidatorBuilder::new();
+        validator.format(Some(Format::Json));
+        Ok(Converter {
+            columns: header.len(),
+            identity,
+            id_key,
+            vars,
+            lists: options.lists.clone(),
+            lists_column,
+            optout,
+            signup_date,
+            types: options.types,
+            empty: options.empty,
+            validator: validator.build(),
+        })
+    }
+
+    /// The number of columns rows must have.
+    pub fn columns(&self) -> usize {
+        self.columns
+    }
+
+    /// Converts one row (cells as text), appending one JSON line and `\n` to `out`; on a
+    /// [`Reject`], `out` is left as it was. The line is checked by the validator before it is
+    /// kept: every line this writes passes `sailbulk validate`.
+    pub fn convert_row<S: AsRef<str>>(&self, row: &[S], out: &mut Vec<u8>) -> Result<(), Reject> {
+        let start = out.len();
+        let result = self.write_row(row, out);
+        let result = result.and_then(|()| {
+            let errors: Vec<String> = self
+                .validator
+                .check_line(&out[start..], 2)
+                .into_iter()
+                .filter(|f| f.severity == Severity::Error)
+                .map(|f| match f.field {
+                    Some(field) => format!("{field}: {}", f.message),
+                    None => f.message,
+                })
+                .collect();
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(reject(errors.join("; ")))
+            }
+        });
+        match result {
+            Ok(()) => {
+                out.push(b'\n');
+                Ok(())
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Converts one row of raw bytes (as the CSV reader yields them).
+    pub fn convert_byte_row(&self, row: &csv::ByteRecord, out: &mut Vec<u8>) -> Result<(), Reject> {
+        let mut cells = Vec::with_capacity(row.len());
+        for (i, cell) in row.iter().enumerate() {
+            match std::str::from_utf8(cell) {
+                Ok(s) => cells.push(s),
+                Err(e) => {
+                    return Err(reject(format!(
+                        "column {} is not valid UTF-8 (byte {})",
+                        i + 1,
+                        e.valid_up_to()
+                    )))
+                }
+            }
+        }
+        self.convert_row(&cells, out)
+    }
+
+    /// Converts a slice of rows into one buffer.
+    fn convert_rows(&self, rows: &[(csv::ByteRecord, u64)]) -> Converted {
+        let mut out = Converted::default();
+        for (row, _) in rows {
+            let start = out.json.len();
+            let result = self.convert_byte_row(row, &mut out.json);
+            out.rows.push((start, out.json.len(), result.err()));
+        }
+        out
+    }
+
+    fn write_row<S: AsRef<str>>(&self, row: &[S], out: &mut Vec<u8>) -> Result<(), Reject> {
+        if row.len() != self.columns {
+            return Err(reject(format!(
+                "ragged row: {} fields where the header has {}",
+                row.len(),
+                self.columns
+            )));
+        }
+        let cell = |i: usize| row[i].as_ref();
+        let id = cell(self.identity).trim();
+        if id.is_empty() {
+            return Err(reject("missing identity: the identity column is empty"));
+        }
+        match &self.id_key {
+            None => {
+                if let Some(problem) = email_problem(id) {
+                    return Err(reject(format!("invalid email {id:?}: {problem}")));
+                }
+                out.extend_from_slice(b"{\"email\":");
+                write_str(out, id);
+            }
+            Some(key) => {
+                out.extend_from_slice(b"{\"id\":");
+                write_str(out, id);
+                out.extend_from_slice(b",\"key\":");
+                write_str(out, key);
+            }
+        }
+        let vars_at = out.len();
+        out.extend_from_slice(b",\"vars\":");
+        if self.write_object(&self.vars, row, out) {
+            // Written.
+        } else {
+            out.truncate(vars_at);
+        }
+        let mut lists: Vec<(String, u8)> = self.lists.iter().map(|l| (l.clone(), 1)).collect();
+        if let Some(col) = self.lists_column {
+            for item in cell(col)
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                let (name, value) = match item.rsplit_once(':') {
+                    Some((name, "0")) => (name.trim(), 0),
+                    Some((name, "1")) => (name.trim(), 1),
+                    _ => (item, 1),
+                };
+                match list_name_problem(name) {
+                    Some(ListNameProblem::Dollar) => {
+                        return Err(reject(format!("list name {name:?} contains a $ character")))
+                    }
+                    Some(_) => {
+                        return Err(reject(format!(
+                            "list name {name:?} holds no letter or digit"
+                        )))
+                    }
+                    None => {}
+                }
+                match lists.iter_mut().find(|(n, _)| n == name) {
+                    Some(entry) => entry.1 = value,
+                    None => lists.push((name.to_string(), value)),
+                }
+            }
+        }
+        if !lists.is_empty() {
+            out.extend_from_slice(b",\"lists\":{");
+            for (i, (name, value)) in lists.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, name);
+                out.extend_from_slice(if *value == 1 { b":1" } else { b":0" });
+            }
+            out.push(b'}');
+        }
+        if let Some(col) = self.optout {
+            let v = cell(col).trim();
+            if !v.is_empty() {
+                if Optout::parse(v).is_none() {
+                    return Err(reject(format!(
+                        "invalid optout {v:?}: use one of {}",
+                        sailbulk_spec::OPTOUT_VALUES.join(", ")
+                    )));
+                }
+                out.extend_from_slice(b",\"optout\":");
+                write_str(out, v);
+            }
+        }
+        if let Some(col) = self.signup_date {
+            let v = cell(col).trim();
+            if !v.is_empty() {
+                if parse_signup_date(v).is_none() {
+                    return Err(reject(format!(
+                        "invalid signup_date {v:?}: use {}",
+                        sailbulk_parse::ACCEPTED_FORMATS
+                    )));
+                }
+                out.extend_from_slice(b",\"signup_date\":");
+                write_str(out, v);
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// Writes `{...}` of the nodes with non-empty values; false (and nothing useful written) when
+    /// every value was empty and left out.
+    fn write_object<S: AsRef<str>>(
+        &self,
+        nodes: &[(String, Node)],
+        row: &[S],
+        out: &mut Vec<u8>,
+    ) -> bool {
+        out.push(b'{');
+        let mut any = false;
+        for (name, node) in nodes {
+            let at = out.len();
+            if any {
+                out.push(b',');
+            }
+            write_str(out, name);
+            out.push(b':');
+            let written = match node {
+                Node::Leaf(col) => self.write_value(row[*col].as_ref(), out),
+                Node::Branch(children) => self.write_object(children, row, out),
+            };
+            if written {
+                any = true;
+            } else {
+                out.truncate(at);
+            }
+        }
+        out.push(b'}');
+        any
+    }
+
+    fn write_value(&self, cell: &str, out: &mut Vec<u8>) -> bool {
+        if cell.is_empty() {
+            return match self.empty {
+                Empty::Omit => false,
+                Empty::Null => {
+                    out.extend_from_slice(b"null");
+                    true
+                }
+            };
+        }
+        if self.types == Types::Infer && infers_as_literal(cell) {
+            out.extend_from_slice(cell.as_bytes());
+        } else {
+            write_str(out, cell);
+        }
+        true
+    }
+}
+
+fn insert(nodes: &mut Vec<(String, Node)>, path: &[&str], col: usize) {
+    let (first, rest) = path.split_first().expect("a var path has a name");
+    if rest.is_empty() {
+        nodes.push((first.to_string(), Node::Leaf(col)));
+        return;
+    }
+    let at = match nodes.iter().position(|(n, _)| n == first) {
+        Some(at) => at,
+        None => {
+            nodes.push((first.to_string(), Node::Branch(Vec::new())));
+            nodes.len() - 1
+        }
+    };
+    if let Node::Branch(children) = &mut nodes[at].1 {
+        insert(children, rest, col);
+    }
+}
+
+/// Whether a cell is written as a JSON literal under [`Types::Infer`]: `true`, `false`, an
+/// integer of at most 15 digits without leading zeros (longer digit strings are ids and phone
+/// numbers, and a double would change them), or a decimal with digits on both sides of the point
+/// and at most 15 significant digits. Everything else (`+1`, `1e5`, `.5`, `007`, `NaN`) is a
+/// string.
+pub fn infers_as_literal(cell: &str) -> bool {
+    if cell == "true" || cell == "false" {
+        return true;
+    }
+    let bytes = cell.as_bytes();
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let (mut int, mut frac, mut dot) = (0usize, 0usize, false);
+    for &b in digits {
+        match b {
+            b'0'..=b'9' if dot => frac += 1,
+            b'0'..=b'9' => int += 1,
+            b'.' if !dot => dot = true,
+            _ => return false,
+        }
+    }
+    let leading_zero = int > 1 && digits[0] == b'0';
+    int > 0 && !leading_zero && (!dot || frac > 0) && int + frac <= 15
+}
+
+/// Bytes a JSON string must escape: the quote, the backslash, control characters.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Appends `s` as a JSON string.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    while let Some(i) = bytes[start..]
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[b as usize])
+    {
+        let i = start + i;
+        out.extend_from_slice(&bytes[start..i]);
+        match bytes[i] {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            c => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 15)]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Where converted records and rejected rows go.
+pub trait ConvertSink {
+    /// The CSV's header row, once, before any record (for a rejects file that repeats it).
+    fn header(&mut self, header: &[String]) -> io::Result<()> {
+        let _ = header;
+        Ok(())
+    }
+    /// One converted record: a JSON line with its `\n`; `line` is the CSV line the row starts on.
+    fn record(&mut self, json: &[u8], line: u64) -> io::Result<()>;
+    /// A rejected row as read, the line it starts on and why.
+    fn reject(&mut self, row: &csv::ByteRecord, line: u64, reason: &str) -> io::Result<()>;
+}
+
+/// Counts of a conversion: `rows == records + rejected`, always.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConvertSummary {
+    /// Data rows read (the header excluded).
+    pub rows: u64,
+    /// Records written.
+    pub records: u64,
+    /// Rows rejected.
+    pub rejected: u64,
+    /// Input bytes read (decompressed).
+    pub bytes: u64,
+}
+
+/// Why a conversion could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConvertError {
+    /// The header does not fit the mapping.
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    /// The CSV could not be read (I/O, or a header that is not UTF-8).
+    #[error("cannot read the CSV")]
+    Read(#[source] csv::Error),
+    /// The sink failed.
+    #[error("cannot write the output")]
+    Write(#[source] io::Error),
+}
+
+/// Rows per batch handed from the reading thread to the converting ones.
+const BATCH: usize = 4096;
+
+/// Rows per parallel conversion task.
+const PER_TASK: usize = 256;
+
+/// Rows read, with the line each starts on.
+type Batch = Vec<(csv::ByteRecord, u64)>;
+
+/// The output of one conversion task: the JSON lines of its rows, back to back, and per row its
+/// byte range or why it was rejected.
+#[derive(Default)]
+struct Converted {
+    json: Vec<u8>,
+    rows: Vec<(usize, usize, Option<Reject>)>,
+}
+
+/// Hands a converted batch to the sink, in input order.
+fn deliver(
+    batch: &[(csv::ByteRecord, u64)],
+    converted: &[Converted],
+    sink: &mut (dyn ConvertSink + Send),
+    summary: &mut ConvertSummary,
+) -> io::Result<()> {
+    let mut rows = batch.iter();
+    for task in converted {
+        for (start, end, rejected) in &task.rows {
+            let (row, line) = rows.next().expect("one result per row");
+            summary.rows += 1;
+            match rejected {
+                None => {
+                    summary.records += 1;
+                    sink.record(&task.json[*start..*end], *line)?;
+                }
+                Some(r) => {
+                    summary.rejected += 1;
+                    sink.reject(row, *line, &r.reason)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Converts a CSV stream: a reader thread parses rows in batches while the other cores convert
+/// and check them; `sink` gets them in input order, from this thread. The header row names the columns.
+pub fn convert_csv<R: Read + Send + 'static>(
+    input: R,
+    options: &ConvertOptions,
+    sink: &mut (dyn ConvertSink + Send),
+) -> Result<ConvertSummary, ConvertError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(options.delimiter.unwrap_or(b','))
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(input);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(ConvertError::Read)?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let converter = Converter::new(options, &header)?;
+    sink.header(&header).map_err(ConvertError::Write)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch, csv::Error>>(4);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let reading = std::thread::spawn(move || {
+        loop {
+            let mut batch = recycle_rx.try_recv().unwrap_or_default();
+            batch.resize_with(BATCH, Default::default);
+            let mut n = 0;
+            while n < BATCH {
+                let (record, line) = &mut batch[n];
+                match reader.read_byte_record(record) {
+                    Ok(true) => {
+                        *line = record.position().map_or(0, |p| p.line());
+                        n += 1;
+                    }
+                    Ok(false) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return reader.position().byte();
+                    }
+                }
+            }
+            batch.truncate(n);
+            let last = n < BATCH;
+            if n > 0 && tx.send(Ok(batch)).is_err() {
+                break;
+            }
+            if last {
+                break;
+            }
+        }
+        reader.position().byte()
+    });
+    let mut summary = ConvertSummary::default();
+    let mut failure = None;
+    // A pipeline: while the pool converts batch N+1 (a slice of rows per task), batch N's results
+    // go to the sink in input order.
+    let mut pending: Option<(Batch, Vec<Converted>)> = None;
+    loop {
+        let next = match rx.recv() {
+            Ok(Ok(batch)) => Some(batch),
+            Ok(Err(e)) => {
+                failure = Some(ConvertError::Read(e));
+                None
+            }
+            Err(_) => None,
+        };
+        if next.is_none() && pending.is_none() {
+            break;
+        }
+        let (converted, written) = rayon::join(
+            || {
+                next.map(|batch| {
+                    let converted: Vec<Converted> = batch
+                        .par_chunks(PER_TASK)
+                        .map(|rows| converter.convert_rows(rows))
+                        .collect();
+                    (batch, converted)
+                })
+            },
+            || match pending.take() {
+                Some((batch, converted)) => {
+                    let written = deliver(&batch, &converted, sink, &mut summary);
+                    let _ = recycle_tx.try_send(batch);
+                    written
+                }
+                None => Ok(()),
+            },
+        );
+        if let Err(e) = written {
+            failure = Some(ConvertError::Write(e));
+        }
+        if failure.is_some() {
+            break;
+        }
+        pending = converted;
+    }
+    drop(rx);
+    summary.bytes = reading.join().unwrap_or(0);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(options: &ConvertOptions, header: &[&str], row: &[&str]) -> Result<String, Reject> {
+        let c = Converter::new(options, header).unwrap();
+        let mut out = Vec::new();
+        c.convert_row(row, &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn infers_types_conservatively() {
+        for yes in [
+            "0",
+            "12",
+            "-3",
+            "12.5",
+            "-0.25",
+            "true",
+            "false",
+            "123456789012345",
+        ] {
+            assert!(infers_as_literal(yes), "{yes}");
+        }
+        for no in [
+            "007",
+            "+1",
+            "1e5",
+            ".5",
+            "5.",
+            "1.2.3",
+            "NaN",
+            "TRUE",
+            "1234567890123456",
+            "12345678901234.56",
+            "",
+            "-",
+            "1,000",
+        ] {
+            assert!(!infers_as_literal(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn maps_identity_vars_lists_optout_and_dates() {
+        let options = ConvertOptions {
+            lists: vec!["Main".into()],
+            lists_column: Some("groups".into()),
+            optout_column: Some("optout".into()),
+            signup_date_column: Some("joined".into()),
+            nest: Some("__".into()),
+            ..Default::default()
+        };
+        let header = [
+            "EMAIL",
+            "name",
+            "address__city",
+            "address__zip",
+            "groups",
+            "optout",
+            "joined",
+            "vip",
+        ];
+        let line = conv(
+            &options,
+            &header,
+            &[
+                "a@example.com",
+                "Zoë \"Z\"",
+                "Paris",
+                "75001",
+                "Weekly; Daily:0",
+                "basic",
+                "Jan 18, 2013",
+                "true",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            line,
+            "{\"email\":\"a@example.com\",\"vars\":{\"name\":\"Zoë \\\"Z\\\"\",\"address\":{\"city\":\"Paris\",\"zip\":75001},\"vip\":true},\"lists\":{\"Main\":1,\"Weekly\":1,\"Daily\":0},\"optout\":\"basic\",\"signup_date\":\"Jan 18, 2013\"}\n"
+        );
+        // Empty cells are left out, nested objects too when all theirs are empty.
+        let line = conv(
+            &options,
+            &header,
+            &["a@example.com", "", "", "", "", "", "", ""],
+        )
+        .unwrap();
+        assert_eq!(
+            line,
+            "{\"email\":\"a@example.com\",\"lists\":{\"Main\":1}}\n"
+        );
+    }
+
+    #[test]
+    fn ids_with_keys_and_string_types_and_nulls() {
+        let options = ConvertOptions {
+            identity: Some(Identity::Id {
+                column: "cid".into(),
+                key: "extid".into(),
+            }),
+            types: Types::String,
+            empty: Empty::Null,
+            ..Default::default()
+        };
+        let line = conv(&options, &["cid", "n", "m"], &["42", "7", ""]).unwrap();
+        assert_eq!(
+            line,
+            "{\"id\":\"42\",\"key\":\"extid\",\"vars\":{\"n\":\"7\",\"m\":null}}\n"
+        );
+    }
+
+    #[test]
+    fn rejects_rows_with_reasons() {
+        let options = ConvertOptions {
+            optout_column: Some("o".into()),
+            signup_date_column: Some("d".into()),
+            lists_column: Some("l".into()),
+            ..Default::default()
+        };
+        let header = ["email", "o", "d", "l"];
+        let reason = |row: &[&str]| conv(&options, &header, row).unwrap_err().reason;
+        assert!(reason(&["nope", "", "", ""]).starts_with("invalid email \"nope\""));
+        assert!(reason(&["", "", "", ""]).starts_with("missing identity"));
+        assert!(reason(&["a@example.com", ""])
+            .starts_with("ragged row: 2 fields where the header has 4"));
+        assert!(reason(&["a@example.com", "sometimes", "", ""]).starts_with("invalid optout"));
+        assert!(reason(&["a@example.com", "", "2013-02-30", ""]).starts_with("invalid signup_date"));
+        assert!(reason(&["a@example.com", "", "", "a$b"]).contains("$"));
+        assert!(reason(&["a@example.com", "", "", "!!"]).contains("no letter or digit"));
+    }
+
+    #[test]
+    fn header_problems_are_named_with_a_suggestion() {
+        let err = Converter::new(
+            &ConvertOptions::default(),
+            &["email", "first-name", "2nd", "ok"],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "these column headers are not valid var names (letters, digits and `_`, not starting with a digit): \"first-name\" (try --rename 'first-name=first_name'), \"2nd\" (try --rename '2nd=v_2nd'); rename them or leave them out with --vars"
+        );
+        let options = ConvertOptions {
+            renames: vec![
+                ("first-name".into(), "first_name".into()),
+                ("2nd".into(), "second".into()),
+            ],
+            ..Default::default()
+        };
+        assert!(Converter::new(&options, &["email", "first-name", "2nd"]).is_ok());
+        assert!(matches!(
+            Converter::new(&ConvertOptions::default(), &["name"]),
+            Err(MappingError::NoIdentity)
+        ));
+        let options = ConvertOptions {
+            nest: Some("__".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Converter::new(&options, &["email", "a", "a__b"]),
+            Err(MappingError::VarClash(..))
+        ));
+        let options = ConvertOptions {
+            vars: Some(vec!["missing".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            Converter::new(&options, &["email"]).unwrap_err(),
+            MappingError::UnknownColumn("missing".into())
+        );
+    }
+
+    #[test]
+    fn escapes_control_characters() {
+        let mut out = Vec::new();
+        write_str(&mut out, "a\u{1}b\tc\\");
+        assert_eq!(out, b"\"a\\u0001b\\tc\\\\\"");
+    }
+}

@@ -1,0 +1,354 @@
+//! Splitting a file into parts under a byte cap, validating lines as they are written.
+
+use crate::atomic::AtomicFile;
+use crate::chunk::{ChunkError, ChunkWriter};
+use crate::manifest::{Manifest, Rejects, Source, MANIFEST_FILE};
+use sailbulk_parse::{Finding, Format, LineBlock, Sink, UpdateRecord, Validator, ValidatorBuilder};
+use sailbulk_spec::JobKind;
+use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+/// The rejects file's name inside a split's directory.
+pub const REJECTS_FILE: &str = "rejects.json";
+
+/// How to split.
+#[derive(Debug, Clone)]
+pub struct SplitOptions {
+    /// The job the parts are for: its upload limit is the default cap, and `Import` makes
+    /// email-only parts. Default: [`JobKind::Update`].
+    pub job: JobKind,
+    /// The cap per part, in bytes. Default: the job's upload limit.
+    pub max_bytes: Option<u64>,
+    /// Move lines that fail validation to `rejects.json` instead of failing. Default: false.
+    pub skip_invalid: bool,
+    /// Check lines with the validator as they are written. Default: true.
+    pub validate: bool,
+    /// Threads for validation (0: one per core). Default: 0.
+    pub threads: usize,
+}
+
+impl Default for SplitOptions {
+    fn default() -> Self {
+        SplitOptions {
+            job: JobKind::Update,
+            max_bytes: None,
+            skip_invalid: false,
+            validate: true,
+            threads: 0,
+        }
+    }
+}
+
+/// What a split did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitOutcome {
+    /// The manifest written to the directory.
+    pub manifest: Manifest,
+    /// Lines with errors, moved to `rejects.json` (with `skip_invalid`) or the reason the split
+    /// failed (without).
+    pub invalid_lines: u64,
+    /// The first findings on invalid lines (at most 100), for the report.
+    pub findings: Vec<Finding>,
+}
+
+/// Why a split failed. Nothing is left in the target directory.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SplitError {
+    /// The input could not be read.
+    #[error(transparent)]
+    Input(#[from] sailbulk_parse::Error),
+    /// A part could not be written, or a line is longer than the cap.
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    /// Lines failed validation and `skip_invalid` was not set.
+    #[error("{count} lines failed validation (first on line {first}); fix them, or pass --skip-invalid to set them aside")]
+    Invalid {
+        /// How many.
+        count: u64,
+        /// The first one's line number.
+        first: u64,
+        /// The first findings.
+        findings: Vec<Finding>,
+    },
+    /// Writing the manifest or rejects failed.
+    #[error("cannot write {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Routes checked lines: valid ones to the parts, invalid ones to the rejects.
+struct Router<'a> {
+    parts: &'a mut ChunkWriter,
+    rejects: Option<AtomicFile>,
+    rejects_path: PathBuf,
+    rejected: u64,
+    findings: Vec<Finding>,
+    first_invalid: Option<u64>,
+    skip_invalid: bool,
+    emails_from_json: bool,
+    missing_final_newline: bool,
+    error: Option<SplitError>,
+    scratch: Vec<u8>,
+}
+
+/// Lines in a run of whole lines (the input's last line may lack its `\n`).
+fn count_lines(bytes: &[u8]) -> u64 {
+    let newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+    newlines + u64::from(bytes.last().is_some_and(|&b| b != b'\n'))
+}
+
+impl Router<'_> {
+    /// Writes a run of lines, all valid or all invalid; `first` is its first line's number.
+    fn run(&mut self, bytes: &[u8], valid: bool, first: u64) -> Result<(), SplitError> {
+        let owned;
+        let bytes = if bytes.last() == Some(&b'\n') || bytes.is_empty() {
+            bytes
+        } else {
+            // The input's last line lacks its `\n`: the part ends it (and the manifest says so).
+            self.missing_final_newline = true;
+            owned = [bytes, b"\n"].concat();
+            &owned
+        };
+        if !valid {
+            return self.reject(bytes, first);
+        }
+        if !self.emails_from_json {
+            self.parts.write_lines(bytes, first)?;
+            return Ok(());
+        }
+        // Email-only parts from update lines: each record's address, one per line.
+        for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+            let number = first + i as u64;
+            let content = line.strip_suffix(b"\n").unwrap_or(line);
+            let content = content.strip_suffix(b"\r").unwrap_or(content);
+            let email = UpdateRecord::parse(content).ok().and_then(|r| {
+                let (key, value) = r.identity();
+                (key == "email" && !value.is_empty()).then(|| value.trim().to_string())
+            });
+            match email {
+                Some(email) => {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(email.as_bytes());
+                    self.scratch.push(b'\n');
+                    let scratch = std::mem::take(&mut self.scratch);
+                    let written = self.parts.write_lines(&scratch, number);
+                    self.scratch = scratch;
+                    written?;
+                }
+                // A record identified by another key has no address to import.
+                None => self.reject(line, number)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets invalid lines aside (with `skip_invalid`) and counts them.
+    fn reject(&mut self, bytes: &[u8], first: u64) -> Result<(), SplitError> {
+        self.first_invalid.get_or_insert(first);
+        self.rejected += count_lines(bytes);
+        if !self.skip_invalid {
+            return Ok(());
+        }
+        let io = |source| SplitError::Io {
+            path: self.rejects_path.clone(),
+            source,
+        };
+        if self.rejects.is_none() {
+            self.rejects = Some(AtomicFile::create(&self.rejects_path).map_err(io)?);
+        }
+        if let Some(out) = &mut self.rejects {
+            out.write_all(bytes).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps a typed error beside the `io::Error` that the sink interface carries.
+    fn keep(&mut self, result: Result<(), SplitError>) -> io::Result<()> {
+        result.map_err(|e| {
+            let io = io::Error::other(e.to_string());
+            self.error = Some(e);
+            io
+        })
+    }
+}
+
+impl Sink for Router<'_> {
+    fn finding(&mut self, finding: Finding) -> ControlFlow<()> {
+        if finding.severity == sailbulk_parse::Severity::Error
+            && finding.code != sailbulk_parse::Code::FileTooLarge
+            && self.findings.len() < 100
+        {
+            self.findings.push(finding);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn wants_lines(&self) -> bool {
+        true
+    }
+
+    fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {
+        let mut line = block.first_line;
+        block.for_each_run(|bytes, valid| {
+            let result = self.run(bytes, valid, line);
+            line += count_lines(bytes);
+            self.keep(result)
+        })
+    }
+}
+
+/// Splits `input` into parts in `dir` (created; it should be empty), writing `manifest.json`
+/// last. The caller makes the whole directory appear at once (the CLI writes into a temporary
+/// directory and renames it).
+///
+/// ```
+/// use sailbulk_build::{split_file, SplitOptions};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let input = dir.path().join("in.json");
+/// std::fs::write(&input, "{\"email\":\"a@example.com\"}\n{\"email\":\"b@example.com\"}\n").unwrap();
+/// let options = SplitOptions { max_bytes: Some(30), ..Default::default() };
+/// let out = split_file(&input, &dir.path().join("parts"), &options).unwrap();
+/// assert_eq!(out.manifest.parts.len(), 2);
+/// ```
+pub fn split_file(
+    input: &Path,
+    dir: &Path,
+    options: &SplitOptions,
+) -> Result<SplitOutcome, SplitError> {
+    let max = options.max_bytes.unwrap_or(options.job.max_file_bytes());
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SplitError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut builder = ValidatorBuilder::new();
+    builder.threads(options.threads);
+    // The size limit is what a split is for: every other rule applies.
+    builder.job(JobKind::Update);
+    let validator = builder.build();
+    let format = detect_format(&validator, input)?;
+    let import = options.job == JobKind::Import;
+    let emails_from_json = import && format == Some(Format::Json);
+    let extension = if import || format == Some(Format::Emails) {
+        "txt"
+    } else {
+        "json"
+    };
+    let mut parts = ChunkWriter::new(dir, max, extension).map_err(io_err(dir))?;
+    let mut router = Router {
+        parts: &mut parts,
+        rejects: None,
+        rejects_path: dir.join(REJECTS_FILE),
+        rejected: 0,
+        findings: Vec::new(),
+        first_invalid: None,
+        skip_invalid: options.skip_invalid,
+        emails_from_json,
+        missing_final_newline: false,
+        error: None,
+        scratch: Vec::new(),
+    };
+    let (bytes, lines) = if options.validate || emails_from_json {
+        let summary = match validator.validate_path(input, &mut router) {
+            Ok(s) => s,
+            Err(sailbulk_parse::Error::Sink(e)) => {
+                return Err(router.error.take().unwrap_or(SplitError::Io {
+                    path: dir.to_path_buf(),
+                    source: e,
+                }))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        (summary.bytes, summary.lines)
+    } else {
+        let mut lines = 0u64;
+        let result = validator.for_each_block(input, |block| {
+            let result = router.run(block, true, lines + 1);
+            lines += count_lines(block);
+            router.keep(result)
+        });
+        let (bytes, _) = match result {
+            Ok(r) => r,
+            Err(sailbulk_parse::Error::Sink(e)) => {
+                return Err(router.error.take().unwrap_or(SplitError::Io {
+                    path: dir.to_path_buf(),
+                    source: e,
+                }))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        (bytes, lines)
+    };
+    let Router {
+        rejects,
+        rejected,
+        findings,
+        first_invalid,
+        missing_final_newline,
+        ..
+    } = router;
+    if rejected > 0 && !options.skip_invalid {
+        return Err(SplitError::Invalid {
+            count: rejected,
+            first: first_invalid.unwrap_or(0),
+            findings,
+        });
+    }
+    let rejects = match rejects {
+        Some(file) => {
+            file.commit().map_err(io_err(&dir.join(REJECTS_FILE)))?;
+            Some(Rejects {
+                file: REJECTS_FILE.to_string(),
+                lines: rejected,
+            })
+        }
+        None => None,
+    };
+    let manifest = Manifest {
+        version: 1,
+        job: options.job.as_str().to_string(),
+        max_bytes: max,
+        source: Source {
+            path: input.display().to_string(),
+            bytes,
+            lines,
+            missing_final_newline,
+        },
+        parts: parts.finish()?,
+        rejects,
+    };
+    let path = dir.join(MANIFEST_FILE);
+    manifest.write(&path).map_err(io_err(&path))?;
+    Ok(SplitOutcome {
+        manifest,
+        invalid_lines: rejected,
+        findings,
+    })
+}
+
+/// The input's format, from its first non-blank line (read through the same reader).
+fn detect_format(validator: &Validator, input: &Path) -> Result<Option<Format>, SplitError> {
+    let mut format = None;
+    let stdin = input.as_os_str() == "-";
+    if stdin {
+        // Standard input can be read once: the validator detects as it goes; email-only import
+        // parts from JSON need the format first, so stdin is taken as an email file there.
+        return Ok(None);
+    }
+    let found = validator.for_each_block(input, |block| {
+        format = block.split(|&b| b == b'\n').find_map(Format::detect);
+        Err(io::Error::other("found"))
+    });
+    match found {
+        Ok(_) | Err(sailbulk_parse::Error::Sink(_)) => Ok(format),
+        Err(e) => Err(e.into()),
+    }
+}
