@@ -101,7 +101,8 @@ impl ChunkWriter {
 
     /// Writes whole lines, each ending with `\n`; `first_line` is the input line number of the
     /// first. A part is closed and another begun whenever the next line would pass the cap.
-    pub fn write_lines(&mut self, mut block: &[u8], first_line: u64) -> Result<(), ChunkError> {
+    /// Returns the number of lines written.
+    pub fn write_lines(&mut self, mut block: &[u8], first_line: u64) -> Result<u64, ChunkError> {
         let mut line = first_line;
         while !block.is_empty() {
             let room = self.max_bytes - self.current.as_ref().map_or(0, |c| c.bytes);
@@ -126,18 +127,17 @@ impl ChunkWriter {
                 }
             };
             let (now, rest) = block.split_at(take);
-            let lines = memchr::memchr_iter(b'\n', now).count() as u64;
-            self.append(now, lines, line)?;
-            line += lines;
+            line += self.append(now, line)?;
             block = rest;
             if !block.is_empty() {
                 self.close()?;
             }
         }
-        Ok(())
+        Ok(line - first_line)
     }
 
-    fn append(&mut self, bytes: &[u8], lines: u64, first_line: u64) -> Result<(), ChunkError> {
+    /// Appends whole lines to the open part (opening one if needed); returns how many.
+    fn append(&mut self, bytes: &[u8], first_line: u64) -> Result<u64, ChunkError> {
         if self.current.is_none() {
             let n = self.parts.len() as u32 + 1;
             if n > MAX_PARTS {
@@ -160,16 +160,25 @@ impl ChunkWriter {
             });
         }
         let cur = self.current.as_mut().expect("a part is open");
-        cur.file.write_all(bytes).map_err(|source| ChunkError::Io {
+        // Hashing (and counting lines) runs beside the write: SHA-256 is the costliest step of a
+        // split, and this way it overlaps the copy into the file.
+        let (hasher, file) = (&mut cur.hasher, &mut cur.file);
+        let (lines, written) = rayon::join(
+            || {
+                hasher.update(bytes);
+                memchr::memchr_iter(b'\n', bytes).count() as u64
+            },
+            || file.write_all(bytes),
+        );
+        written.map_err(|source| ChunkError::Io {
             path: cur.file.target().to_path_buf(),
             source,
         })?;
-        cur.hasher.update(bytes);
         cur.bytes += bytes.len() as u64;
         cur.lines += lines;
         // Callers may skip line numbers (rejected rows), so the last is tracked, not derived.
         cur.last_line = first_line + lines.saturating_sub(1);
-        Ok(())
+        Ok(lines)
     }
 
     fn close(&mut self) -> Result<(), ChunkError> {

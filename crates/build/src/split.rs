@@ -106,7 +106,8 @@ fn count_lines(bytes: &[u8]) -> u64 {
 
 impl Router<'_> {
     /// Writes a run of lines, all valid or all invalid; `first` is its first line's number.
-    fn run(&mut self, bytes: &[u8], valid: bool, first: u64) -> Result<(), SplitError> {
+    /// Returns the number of input lines in the run.
+    fn run(&mut self, bytes: &[u8], valid: bool, first: u64) -> Result<u64, SplitError> {
         let owned;
         let bytes = if bytes.last() == Some(&b'\n') || bytes.is_empty() {
             bytes
@@ -120,12 +121,11 @@ impl Router<'_> {
             return self.reject(bytes, first);
         }
         if !self.emails_from_json {
-            self.parts.write_lines(bytes, first)?;
-            return Ok(());
+            return Ok(self.parts.write_lines(bytes, first)?);
         }
         // Email-only parts from update lines: each record's address, one per line.
-        for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
-            let number = first + i as u64;
+        let mut number = first;
+        for line in bytes.split_inclusive(|&b| b == b'\n') {
             let content = line.strip_suffix(b"\n").unwrap_or(line);
             let content = content.strip_suffix(b"\r").unwrap_or(content);
             let email = UpdateRecord::parse(content).ok().and_then(|r| {
@@ -143,18 +143,22 @@ impl Router<'_> {
                     written?;
                 }
                 // A record identified by another key has no address to import.
-                None => self.reject(line, number)?,
+                None => {
+                    self.reject(line, number)?;
+                }
             }
+            number += 1;
         }
-        Ok(())
+        Ok(number - first)
     }
 
-    /// Sets invalid lines aside (with `skip_invalid`) and counts them.
-    fn reject(&mut self, bytes: &[u8], first: u64) -> Result<(), SplitError> {
+    /// Sets invalid lines aside (with `skip_invalid`) and counts them; returns how many.
+    fn reject(&mut self, bytes: &[u8], first: u64) -> Result<u64, SplitError> {
+        let lines = count_lines(bytes);
         self.first_invalid.get_or_insert(first);
-        self.rejected += count_lines(bytes);
+        self.rejected += lines;
         if !self.skip_invalid {
-            return Ok(());
+            return Ok(lines);
         }
         let io = |source| SplitError::Io {
             path: self.rejects_path.clone(),
@@ -166,11 +170,11 @@ impl Router<'_> {
         if let Some(out) = &mut self.rejects {
             out.write_all(bytes).map_err(io)?;
         }
-        Ok(())
+        Ok(lines)
     }
 
     /// Keeps a typed error beside the `io::Error` that the sink interface carries.
-    fn keep(&mut self, result: Result<(), SplitError>) -> io::Result<()> {
+    fn keep<T>(&mut self, result: Result<T, SplitError>) -> io::Result<T> {
         result.map_err(|e| {
             let io = io::Error::other(e.to_string());
             self.error = Some(e);
@@ -198,8 +202,8 @@ impl Sink for Router<'_> {
         let mut line = block.first_line;
         block.for_each_run(|bytes, valid| {
             let result = self.run(bytes, valid, line);
-            line += count_lines(bytes);
-            self.keep(result)
+            line += self.keep(result)?;
+            Ok(())
         })
     }
 }
@@ -272,8 +276,8 @@ pub fn split_file(
         let mut lines = 0u64;
         let result = validator.for_each_block(input, |block| {
             let result = router.run(block, true, lines + 1);
-            lines += count_lines(block);
-            router.keep(result)
+            lines += router.keep(result)?;
+            Ok(())
         });
         let (bytes, _) = match result {
             Ok(r) => r,

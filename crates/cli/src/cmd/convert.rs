@@ -87,6 +87,11 @@ pub struct Args {
     /// Replace an existing output directory.
     #[arg(long)]
     force: bool,
+
+    /// Do not re-check each finished record with the validator (every field is still checked as
+    /// it is written, by the same rules).
+    #[arg(long)]
+    no_verify: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -142,7 +147,10 @@ impl ConvertSink for CliSink {
     fn record(&mut self, json: &[u8], line: u64) -> io::Result<()> {
         match &mut self.records {
             Records::File(f) => f.write_all(json),
-            Records::Parts(p) => p.write_lines(json, line).map_err(io::Error::other),
+            Records::Parts(p) => p
+                .write_lines(json, line)
+                .map(drop)
+                .map_err(io::Error::other),
         }
     }
 
@@ -214,6 +222,7 @@ pub fn run(args: Args) -> u8 {
             EmptyArg::Omit => Empty::Omit,
             EmptyArg::Null => Empty::Null,
         },
+        skip_verify: args.no_verify,
     };
     let to_dir = args.max_bytes.is_some() || args.output.is_dir();
     let (input, _gzip) = match sailbulk_parse::open_reader(&args.input) {

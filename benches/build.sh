@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of `sailbulk convert` and `sailbulk split`.
+#
+# Generates a deterministic CSV (default 1 GiB, ~115-byte rows with quoted fields, embedded
+# newlines, unicode, leading-zero zips) and an update file of the same size, then measures in one
+# run and on the same warm page cache:
+#   - `wc -l` on each (the floor),
+#   - the csv crate on one thread writing NDJSON (the baseline), and `mlr --icsv --ojsonl cat`
+#     when miller is installed,
+#   - `sailbulk convert` (mapping, type inference, and every record checked by the validator),
+#   - `sailbulk split --max-bytes 100MB` with and without validation.
+# Each command runs RUNS times (default 3); the table shows the median wall time, MB/s of input,
+# the ratio to `wc -l` on the same input, and the peak RSS.
+#
+# Usage: benches/build.sh [SIZE]; environment: RUNS, BENCH_DIR as for benches/validate.sh.
+set -euo pipefail
+
+size=${1:-1G}
+runs=${RUNS:-3}
+dir=${BENCH_DIR:-${TMPDIR:-/tmp}/sailbulk-bench}
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$dir"
+
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk-parse --example gen_updates
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk-build --example csv_baseline
+bin=$root/target/release
+csv=$dir/profiles-$size.csv
+json=$dir/updates-$size.json
+[[ -s $csv ]] || { "$bin/examples/gen_updates" --format csv --bytes "$size" --seed 42 > "$csv.tmp" && mv "$csv.tmp" "$csv"; }
+[[ -s $json ]] || { "$bin/examples/gen_updates" --bytes "$size" --seed 42 > "$json.tmp" && mv "$json.tmp" "$json"; }
+out=$dir/out
+cat "$csv" "$json" > /dev/null
+
+declare -A secs rss base
+order=()
+measure() { # NAME INPUT CMD...
+  local name=$1 input=$2
+  shift 2
+  local times=() peak=0 t
+  for _ in $(seq "$runs"); do
+    rm -rf "$out" "$out.json"
+    /usr/bin/time -f '%e %M' -o "$dir/time.out" "$@" > /dev/null 2> /dev/null || true
+    t=$(tail -n 1 "$dir/time.out")
+    times+=("${t% *}")
+    ((${t#* } > peak)) && peak=${t#* }
+  done
+  secs[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  rss[$name]=$peak
+  base[$name]=$input
+  order+=("$name")
+}
+
+measure "wc -l (csv)" csv wc -l "$csv"
+measure "csv crate, 1 thread, NDJSON" csv sh -c "'$bin/examples/csv_baseline' '$csv' > '$out.json'"
+if command -v mlr > /dev/null; then
+  measure "mlr --icsv --ojsonl cat" csv sh -c "mlr --icsv --ojsonl cat '$csv' > '$out.json'"
+fi
+measure "sailbulk convert" csv "$bin/sailbulk" convert "$csv" -o "$out.json"
+measure "wc -l (json)" json wc -l "$json"
+measure "sailbulk split --no-validate" json "$bin/sailbulk" split --no-validate --max-bytes 100MB "$json" -o "$out"
+measure "sailbulk split (validating)" json "$bin/sailbulk" split --skip-invalid --max-bytes 100MB "$json" -o "$out"
+rm -rf "$out" "$out.json"
+
+printf '\ninputs: %s (%d bytes), %s (%d bytes); median of %d runs\n\n' "$csv" "$(stat -c %s "$csv")" "$json" "$(stat -c %s "$json")" "$runs"
+printf '| %-32s | %8s | %8s | %9s | %9s |\n' command seconds "MB/s" "x wc -l" "peak RSS"
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..34})" ---------- ---------- ----------- -----------
+for name in "${order[@]}"; do
+  input=${base[$name]}
+  if [[ $input == csv ]]; then file=$csv; wc=${secs["wc -l (csv)"]}; else file=$json; wc=${secs["wc -l (json)"]}; fi
+  awk -v n="$name" -v s="${secs[$name]}" -v b="$(stat -c %s "$file")" -v w="$wc" -v r="${rss[$name]}" 'BEGIN {
+    printf "| %-32s | %8.2f | %8.0f | %9.1f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), (w > 0 ? s / w : 0), r / 1024
+  }'
+done
+base_s=${secs["csv crate, 1 thread, NDJSON"]}
+conv_s=${secs["sailbulk convert"]}
+awk -v a="$base_s" -v b="$conv_s" 'BEGIN { printf "\nsailbulk convert runs at %.2fx the speed of the single-threaded csv crate\n", (b > 0 ? a / b : 0) }'

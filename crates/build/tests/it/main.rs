@@ -1,0 +1,3 @@
+//! Integration tests of sailbulk-build: round trips as properties.
+
+mod roundtrip;
