@@ -382,9 +382,20 @@ impl Converter {
 
     /// Converts one row of raw bytes (as the CSV reader yields them).
     pub fn convert_byte_row(&self, row: &csv::ByteRecord, out: &mut Vec<u8>) -> Result<(), Reject> {
-        let mut cells = Vec::with_capacity(row.len());
+        // One UTF-8 check over the record's buffer, then a check that every cell starts on a
+        // character boundary, instead of a check per cell (the csv crate's own method).
+        let all = row.as_slice();
+        let whole = std::str::from_utf8(all);
+        let mut cells: Vec<&str> = Vec::with_capacity(row.len());
+        let mut at = 0;
         for (i, cell) in row.iter().enumerate() {
-            match std::str::from_utf8(cell) {
+            let starts_clean = cell.first().is_none_or(|&b| (b as i8) >= -0x40);
+            let ends_clean = all.get(at + cell.len()).is_none_or(|&b| (b as i8) >= -0x40);
+            let text = match whole {
+                Ok(text) if starts_clean && ends_clean => Ok(&text[at..at + cell.len()]),
+                _ => std::str::from_utf8(cell),
+            };
+            match text {
                 Ok(s) => cells.push(s),
                 Err(e) => {
                     return Err(reject(format!(
@@ -394,6 +405,7 @@ impl Converter {
                     )))
                 }
             }
+            at += cell.len();
         }
         self.convert_row(&cells, out)
     }
@@ -444,7 +456,7 @@ impl Converter {
         } else {
             out.truncate(vars_at);
         }
-        let mut lists: Vec<(String, u8)> = self.lists.iter().map(|l| (l.clone(), 1)).collect();
+        let mut lists: Vec<(&str, u8)> = self.lists.iter().map(|l| (l.as_str(), 1)).collect();
         if let Some(col) = self.lists_column {
             for item in cell(col)
                 .split(';')
@@ -467,9 +479,9 @@ impl Converter {
                     }
                     None => {}
                 }
-                match lists.iter_mut().find(|(n, _)| n == name) {
+                match lists.iter_mut().find(|(n, _)| *n == name) {
                     Some(entry) => entry.1 = value,
-                    None => lists.push((name.to_string(), value)),
+                    None => lists.push((name, value)),
                 }
             }
         }
@@ -618,6 +630,35 @@ static NEEDS_ESCAPE: [bool; 256] = {
     t[b'\\' as usize] = true;
     t
 };
+
+/// The position of the first byte that needs escaping: eight bytes at a time, then one by one.
+#[inline]
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let slash = x ^ (ONES * u64::from(b'\\'));
+        // Zero bytes after the xors (quote, backslash) and bytes below 0x20; the lowest flag is
+        // exact, and bytes >= 0x80 (UTF-8) are masked out.
+        let flagged = (quote.wrapping_sub(ONES) & !quote
+            | slash.wrapping_sub(ONES) & !slash
+            | x.wrapping_sub(ONES * 0x20) & !x)
+            & HIGHS;
+        if flagged != 0 {
+            return Some(i + (flagged.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[b as usize])
+        .map(|p| i + p)
+}
 
 /// Appends `s` as a JSON string.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -1011,6 +1052,30 @@ mod tests {
             Converter::new(&options, &["email"]).unwrap_err(),
             MappingError::UnknownColumn("missing".into())
         );
+    }
+
+    #[test]
+    fn written_strings_read_back_the_same() {
+        use proptest::prelude::*;
+        proptest!(|(s in "\\PC*|[\\x00-\\x7f]{0,40}|[\"\\\\a\\x01\\x1f é]{0,20}")| {
+            let mut out = Vec::new();
+            write_str(&mut out, &s);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            prop_assert_eq!(back, s);
+        });
+    }
+
+    #[test]
+    fn utf8_is_checked_per_cell_boundary() {
+        let c = Converter::new(&ConvertOptions::default(), &["email", "a", "b"]).unwrap();
+        let mut out = Vec::new();
+        // The record's buffer is valid UTF-8 ("é" split across two cells) but neither cell is.
+        let row = csv::ByteRecord::from(vec![&b"a@example.com"[..], b"\xc3", b"\xa9"]);
+        let err = c.convert_byte_row(&row, &mut out).unwrap_err();
+        assert_eq!(err.reason, "column 2 is not valid UTF-8 (byte 0)");
+        let row = csv::ByteRecord::from(vec![&b"a@example.com"[..], "é".as_bytes(), b"x"]);
+        c.convert_byte_row(&row, &mut out).unwrap();
+        assert!(out.starts_with("{\"email\":\"a@example.com\",\"vars\":{\"a\":\"é\"".as_bytes()));
     }
 
     #[test]
