@@ -665,10 +665,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    while let Some(i) = bytes[start..]
-        .iter()
-        .position(|&b| NEEDS_ESCAPE[b as usize])
-    {
+    while let Some(i) = first_escape(&bytes[start..]) {
         let i = start + i;
         out.extend_from_slice(&bytes[start..i]);
         match bytes[i] {
