@@ -33,35 +33,26 @@ json=$dir/updates-$size.json
 out=$dir/out
 cat "$csv" "$json" > /dev/null
 
-declare -A secs rss base
-order=()
-measure() { # NAME INPUT CMD...
-  local name=$1 input=$2
-  shift 2
-  local times=() peak=0 t
-  for _ in $(seq "$runs"); do
-    rm -rf "$out" "$out.json"
-    /usr/bin/time -f '%e %M' -o "$dir/time.out" "$@" > /dev/null 2> /dev/null || true
-    t=$(tail -n 1 "$dir/time.out")
-    times+=("${t% *}")
-    ((${t#* } > peak)) && peak=${t#* }
-  done
-  secs[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  rss[$name]=$peak
-  base[$name]=$input
-  order+=("$name")
+# shellcheck source=benches/measure.sh
+source "$root/benches/measure.sh"
+before_run() { rm -rf "$out" "$out.json"; }
+declare -A base
+# on INPUT NAME CMD...: measure, remembering which input the ratio to `wc -l` is against.
+on() {
+  base[$2]=$1
+  measure "${@:2}"
 }
 
-measure "wc -l (csv)" csv wc -l "$csv"
-measure "csv crate, 1 thread, NDJSON" csv sh -c "'$bin/examples/csv_baseline' '$csv' > '$out.json'"
+on csv "wc -l (csv)" wc -l "$csv"
+on csv "csv crate, 1 thread, NDJSON" sh -c "'$bin/examples/csv_baseline' '$csv' > '$out.json'"
 if command -v mlr > /dev/null; then
-  measure "mlr --icsv --ojsonl cat" csv sh -c "mlr --icsv --ojsonl cat '$csv' > '$out.json'"
+  on csv "mlr --icsv --ojsonl cat" sh -c "mlr --icsv --ojsonl cat '$csv' > '$out.json'"
 fi
-measure "sailbulk convert" csv "$bin/sailbulk" convert "$csv" -o "$out.json"
-measure "sailbulk convert --no-verify" csv "$bin/sailbulk" convert --no-verify "$csv" -o "$out.json"
-measure "wc -l (json)" json wc -l "$json"
-measure "sailbulk split --no-validate" json "$bin/sailbulk" split --no-validate --max-bytes 100MB "$json" -o "$out"
-measure "sailbulk split (validating)" json "$bin/sailbulk" split --skip-invalid --max-bytes 100MB "$json" -o "$out"
+on csv "sailbulk convert" "$bin/sailbulk" convert "$csv" -o "$out.json"
+on csv "sailbulk convert --no-verify" "$bin/sailbulk" convert --no-verify "$csv" -o "$out.json"
+on json "wc -l (json)" wc -l "$json"
+on json "sailbulk split --no-validate" "$bin/sailbulk" split --no-validate --max-bytes 100MB "$json" -o "$out"
+on json "sailbulk split (validating)" "$bin/sailbulk" split --skip-invalid --max-bytes 100MB "$json" -o "$out"
 rm -rf "$out" "$out.json"
 
 printf '\ninputs: %s (%d bytes), %s (%d bytes); median of %d runs\n\n' "$csv" "$(stat -c %s "$csv")" "$json" "$(stat -c %s "$json")" "$runs"

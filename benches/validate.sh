@@ -39,23 +39,8 @@ fi
 bytes=$(stat -c %s "$data")
 cat "$data" "$data.gz" > /dev/null # warm the page cache
 
-# measure NAME CMD...: runs CMD $runs times, records the median seconds and the largest peak RSS.
-declare -A secs rss
-order=()
-measure() {
-  local name=$1
-  shift
-  local times=() peak=0 out
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -f '%e %M' -o "$dir/time.out" "$@" > /dev/null 2> /dev/null || true
-    out=$(tail -n 1 "$dir/time.out")
-    times+=("${out% *}")
-    ((${out#* } > peak)) && peak=${out#* }
-  done
-  secs[$name]=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  rss[$name]=$peak
-  order+=("$name")
-}
+# shellcheck source=benches/measure.sh
+source "$root/benches/measure.sh"
 
 measure "wc -l" wc -l "$data"
 measure "serde_json, every line, 2 threads" "$bin/examples/serde_baseline" "$data" 2

@@ -618,55 +618,16 @@ pub fn infers_as_literal(cell: &str) -> bool {
     int > 0 && !leading_zero && (!dot || frac > 0) && int + frac <= 15
 }
 
-/// Bytes a JSON string must escape: the quote, the backslash, control characters.
-static NEEDS_ESCAPE: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        t[i] = true;
-        i += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
-/// The position of the first byte that needs escaping: eight bytes at a time, then one by one.
-#[inline]
-fn first_escape(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let slash = x ^ (ONES * u64::from(b'\\'));
-        // Zero bytes after the xors (quote, backslash) and bytes below 0x20; the lowest flag is
-        // exact, and bytes >= 0x80 (UTF-8) are masked out.
-        let flagged = (quote.wrapping_sub(ONES) & !quote
-            | slash.wrapping_sub(ONES) & !slash
-            | x.wrapping_sub(ONES * 0x20) & !x)
-            & HIGHS;
-        if flagged != 0 {
-            return Some(i + (flagged.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    bytes[i..]
-        .iter()
-        .position(|&b| NEEDS_ESCAPE[b as usize])
-        .map(|p| i + p)
-}
-
 /// Appends `s` as a JSON string.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    while let Some(i) = first_escape(&bytes[start..]) {
-        let i = start + i;
+    loop {
+        let i = start + sailbulk_parse::json_plain_run(&bytes[start..]);
+        if i == bytes.len() {
+            break;
+        }
         out.extend_from_slice(&bytes[start..i]);
         match bytes[i] {
             b'"' => out.extend_from_slice(b"\\\""),

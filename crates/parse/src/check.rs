@@ -560,17 +560,8 @@ fn member<'a>(
                     Ok(())
                 })?;
             } else {
-                let v = s.value(here)?;
-                out.push(
-                    ctx,
-                    Some(at),
-                    Code::InvalidKeys,
-                    Some("keys".into()),
-                    format!(
-                        "`keys` must be an object of string values, not {}",
-                        v.type_name()
-                    ),
-                );
+                let what = "an object of string values";
+                wrong_type(ctx, out, s, here, at, Code::InvalidKeys, "keys", what)?;
             }
         }
         "keysconflict" => match s.value(here)? {
@@ -591,31 +582,24 @@ fn member<'a>(
             if s.peek() == Some(b'{') {
                 s.object(here, |s, k, path| var(ctx, out, s, k, path))?;
             } else {
-                let v = s.value(here)?;
-                out.push(
+                wrong_type(
                     ctx,
-                    Some(at),
+                    out,
+                    s,
+                    here,
+                    at,
                     Code::VarsNotObject,
-                    Some("vars".into()),
-                    format!("`vars` must be an object, not {}", v.type_name()),
-                );
+                    "vars",
+                    "an object",
+                )?;
             }
         }
         "lists" => {
             if s.peek() == Some(b'{') {
                 s.object(here, |s, k, path| list(ctx, out, s, k, path, line_lists))?;
             } else {
-                let v = s.value(here)?;
-                out.push(
-                    ctx,
-                    Some(at),
-                    Code::ListsNotObject,
-                    Some("lists".into()),
-                    format!(
-                        "`lists` must be an object of list names to 0 or 1, not {}",
-                        v.type_name()
-                    ),
-                );
+                let what = "an object of list names to 0 or 1";
+                wrong_type(ctx, out, s, here, at, Code::ListsNotObject, "lists", what)?;
             }
         }
         "optout" => match s.value(here)? {
@@ -673,17 +657,8 @@ fn member<'a>(
                     Ok(())
                 })?;
             } else {
-                let v = s.value(here)?;
-                out.push(
-                    ctx,
-                    Some(at),
-                    Code::InvalidDeleteVars,
-                    Some("delete_vars".into()),
-                    format!(
-                        "`delete_vars` must be an array of var names, not {}",
-                        v.type_name()
-                    ),
-                );
+                let (code, what) = (Code::InvalidDeleteVars, "an array of var names");
+                wrong_type(ctx, out, s, here, at, code, "delete_vars", what)?;
             }
         }
         other => {
@@ -702,6 +677,29 @@ fn member<'a>(
             }
         }
     }
+    Ok(())
+}
+
+/// Consumes a value of the wrong type and reports it: "`field` must be WHAT, not TYPE".
+#[allow(clippy::too_many_arguments)]
+fn wrong_type(
+    ctx: &LineCtx<'_>,
+    out: &mut LineOut<'_>,
+    s: &mut Scanner<'_>,
+    here: Path<'_>,
+    at: usize,
+    code: Code,
+    field: &str,
+    what: &str,
+) -> Scan<()> {
+    let v = s.value(here)?;
+    out.push(
+        ctx,
+        Some(at),
+        code,
+        Some(field.into()),
+        format!("`{field}` must be {what}, not {}", v.type_name()),
+    );
     Ok(())
 }
 

@@ -232,10 +232,16 @@ pub(crate) enum Note {
     BigInteger { pos: usize, field: Option<String> },
 }
 
-/// The length of the run of bytes that need no attention inside a string: up to the first quote,
-/// backslash or control character. Eight bytes at a time (SWAR), then byte by byte.
+/// The length of the run of bytes that need no attention inside a JSON string: up to the first
+/// quote, backslash or control character (the bytes a JSON writer must escape), or the whole
+/// slice. Eight bytes at a time (SWAR), then byte by byte.
+///
+/// ```
+/// assert_eq!(sailbulk_parse::json_plain_run(b"Zo\xc3\xab said \"hi\""), 10);
+/// assert_eq!(sailbulk_parse::json_plain_run(b"plain"), 5);
+/// ```
 #[inline]
-fn plain_run(rest: &[u8]) -> usize {
+pub fn plain_run(rest: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;

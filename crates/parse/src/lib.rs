@@ -43,6 +43,7 @@ pub use date::{is_valid_unix_timestamp, parse_signup_date, DateFormat, ACCEPTED_
 pub use email::{email_problem, EmailProblem};
 pub use finding::{codes_table_markdown, Code, Finding, Severity};
 pub use input::open_reader;
+pub use json::plain_run as json_plain_run;
 pub use record::{InvalidRecord, UpdateRecord};
 pub use report::{finding_json, Collect, FileReport, Report};
 pub use validator::{Error, LineBlock, Sink, Summary, Validator, ValidatorBuilder};

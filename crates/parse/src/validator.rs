@@ -561,36 +561,21 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         let job = self.validator.config.job;
         let want_ranges = self.sink.wants_lines();
         let ranges = self.pieces(data);
+        let check = |r: &Range<usize>| {
+            check_piece(
+                rules,
+                &data[r.clone()],
+                base + r.start as u64,
+                limit,
+                job,
+                want_ranges,
+            )
+        };
         let pieces: Vec<Piece> = if self.validator.single_threaded() || ranges.len() == 1 {
-            ranges
-                .iter()
-                .map(|r| {
-                    check_piece(
-                        rules,
-                        &data[r.clone()],
-                        base + r.start as u64,
-                        limit,
-                        job,
-                        want_ranges,
-                    )
-                })
-                .collect()
+            ranges.iter().map(check).collect()
         } else {
-            self.validator.install(|| {
-                ranges
-                    .par_iter()
-                    .map(|r| {
-                        check_piece(
-                            rules,
-                            &data[r.clone()],
-                            base + r.start as u64,
-                            limit,
-                            job,
-                            want_ranges,
-                        )
-                    })
-                    .collect()
-            })
+            self.validator
+                .install(|| ranges.par_iter().map(check).collect())
         };
         let first_line = self.summary.lines + 1;
         let mut invalid = Vec::new();

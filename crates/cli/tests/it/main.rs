@@ -1,5 +1,6 @@
 //! Tests that run the real `sailbulk` binary.
 
+mod readme;
 mod validate;
 
 use std::path::{Path, PathBuf};

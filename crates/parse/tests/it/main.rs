@@ -4,5 +4,4 @@ mod fixtures;
 mod jsontestsuite;
 mod paths;
 mod properties;
-mod readme;
 mod tester;

@@ -1,3 +1,0 @@
-//! Integration tests of sailbulk-spec.
-
-mod readme;
