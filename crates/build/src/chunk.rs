@@ -94,6 +94,11 @@ impl ChunkWriter {
         })
     }
 
+    /// Sets the extension of the parts not yet begun.
+    pub fn set_extension(&mut self, extension: &str) {
+        self.extension = extension.to_string();
+    }
+
     /// The cap.
     pub fn max_bytes(&self) -> u64 {
         self.max_bytes

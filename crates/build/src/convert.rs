@@ -681,9 +681,9 @@ pub enum ConvertError {
     /// The header does not fit the mapping.
     #[error(transparent)]
     Mapping(#[from] MappingError),
-    /// The CSV could not be read (I/O, or a header that is not UTF-8).
+    /// The CSV could not be read.
     #[error("cannot read the CSV")]
-    Read(#[source] csv::Error),
+    Read(#[source] io::Error),
     /// The sink failed.
     #[error("cannot write the output")]
     Write(#[source] io::Error),
@@ -694,6 +694,76 @@ const BATCH: usize = 4096;
 
 /// Rows per parallel conversion task.
 const PER_TASK: usize = 256;
+
+/// CSV records with the line each starts on, counted exactly: the csv crate's positions are those
+/// before the blank lines and line ends it skips, which puts a record after a CRLF or a blank line
+/// a line early. The parsing is csv-core's (RFC 4180: quotes, doubled quotes, any line ends).
+struct Rows<R> {
+    core: csv_core::Reader,
+    input: std::io::BufReader<R>,
+    /// The line at the read position, from 1.
+    line: u64,
+    /// Bytes consumed.
+    bytes: u64,
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl<R: Read> Rows<R> {
+    fn new(input: R, delimiter: u8) -> Self {
+        Rows {
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            input: std::io::BufReader::with_capacity(1 << 20, input),
+            line: 1,
+            bytes: 0,
+            fields: vec![0; 4096],
+            ends: vec![0; 64],
+        }
+    }
+
+    /// Reads the next record into `record`; returns the line it starts on, or `None` at the end.
+    fn next(&mut self, record: &mut csv::ByteRecord) -> io::Result<Option<u64>> {
+        use csv_core::ReadRecordResult::*;
+        use std::io::BufRead;
+        let (mut out, mut ends) = (0, 0);
+        let mut start = None;
+        loop {
+            let input = self.input.fill_buf()?;
+            let (result, nin, nout, nend) =
+                self.core
+                    .read_record(input, &mut self.fields[out..], &mut self.ends[ends..]);
+            let consumed = &input[..nin];
+            if start.is_none() {
+                // Line ends before the record's first byte are skipped blank lines or the end of
+                // the previous record.
+                if let Some(k) = consumed.iter().position(|&b| b != b'\r' && b != b'\n') {
+                    start =
+                        Some(self.line + memchr::memchr_iter(b'\n', &consumed[..k]).count() as u64);
+                }
+            }
+            self.line += memchr::memchr_iter(b'\n', consumed).count() as u64;
+            self.bytes += nin as u64;
+            self.input.consume(nin);
+            out += nout;
+            ends += nend;
+            match result {
+                InputEmpty => continue,
+                OutputFull => self.fields.resize(self.fields.len() * 2, 0),
+                OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                Record => {
+                    record.clear();
+                    let mut from = 0;
+                    for &end in &self.ends[..ends] {
+                        record.push_field(&self.fields[from..end]);
+                        from = end;
+                    }
+                    return Ok(Some(start.unwrap_or(self.line)));
+                }
+                End => return Ok(None),
+            }
+        }
+    }
+}
 
 /// Rows read, with the line each starts on.
 type Batch = Vec<(csv::ByteRecord, u64)>;
@@ -740,20 +810,27 @@ pub fn convert_csv<R: Read + Send + 'static>(
     options: &ConvertOptions,
     sink: &mut (dyn ConvertSink + Send),
 ) -> Result<ConvertSummary, ConvertError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(options.delimiter.unwrap_or(b','))
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(input);
-    let header: Vec<String> = reader
-        .headers()
+    let mut reader = Rows::new(input, options.delimiter.unwrap_or(b','));
+    let mut first = csv::ByteRecord::new();
+    if reader
+        .next(&mut first)
         .map_err(ConvertError::Read)?
+        .is_none()
+    {
+        return Err(MappingError::BadHeader("is empty".into()).into());
+    }
+    let header = first
         .iter()
-        .map(str::to_string)
-        .collect();
+        .map(|h| std::str::from_utf8(h).map(str::to_string))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|_| MappingError::BadHeader("is not valid UTF-8".into()))?;
     let converter = Converter::new(options, &header)?;
-    sink.header(&header).map_err(ConvertError::Write)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch, csv::Error>>(4);
+    let mut shown = header.clone();
+    if let Some(h) = shown.first_mut() {
+        *h = h.trim_start_matches('\u{feff}').to_string();
+    }
+    sink.header(&shown).map_err(ConvertError::Write)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Batch>>(4);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
     let reading = std::thread::spawn(move || {
         loop {
@@ -762,15 +839,15 @@ pub fn convert_csv<R: Read + Send + 'static>(
             let mut n = 0;
             while n < BATCH {
                 let (record, line) = &mut batch[n];
-                match reader.read_byte_record(record) {
-                    Ok(true) => {
-                        *line = record.position().map_or(0, |p| p.line());
+                match reader.next(record) {
+                    Ok(Some(start)) => {
+                        *line = start;
                         n += 1;
                     }
-                    Ok(false) => break,
+                    Ok(None) => break,
                     Err(e) => {
                         let _ = tx.send(Err(e));
-                        return reader.position().byte();
+                        return reader.bytes;
                     }
                 }
             }
@@ -783,7 +860,7 @@ pub fn convert_csv<R: Read + Send + 'static>(
                 break;
             }
         }
-        reader.position().byte()
+        reader.bytes
     });
     let mut summary = ConvertSummary::default();
     let mut failure = None;

@@ -3,7 +3,7 @@
 use crate::atomic::AtomicFile;
 use crate::chunk::{ChunkError, ChunkWriter};
 use crate::manifest::{Manifest, Rejects, Source, MANIFEST_FILE};
-use sailbulk_parse::{Finding, Format, LineBlock, Sink, UpdateRecord, Validator, ValidatorBuilder};
+use sailbulk_parse::{Finding, Format, LineBlock, Sink, UpdateRecord, ValidatorBuilder};
 use sailbulk_spec::JobKind;
 use std::io::{self, Write};
 use std::ops::ControlFlow;
@@ -63,7 +63,7 @@ pub enum SplitError {
     #[error(transparent)]
     Chunk(#[from] ChunkError),
     /// Lines failed validation and `skip_invalid` was not set.
-    #[error("{count} lines failed validation (first on line {first}); fix them, or pass --skip-invalid to set them aside")]
+    #[error("{count} line(s) failed validation or hold no address to import (first on line {first}); fix them, or pass --skip-invalid to set them aside")]
     Invalid {
         /// How many.
         count: u64,
@@ -92,7 +92,10 @@ struct Router<'a> {
     findings: Vec<Finding>,
     first_invalid: Option<u64>,
     skip_invalid: bool,
-    emails_from_json: bool,
+    /// The job is an import: parts hold addresses.
+    import: bool,
+    /// What the lines hold, once the first non-blank line has been seen.
+    format: Option<Format>,
     missing_final_newline: bool,
     error: Option<SplitError>,
     scratch: Vec<u8>,
@@ -117,10 +120,18 @@ impl Router<'_> {
             owned = [bytes, b"\n"].concat();
             &owned
         };
+        if self.format.is_none() {
+            // Detected as the validator does, from the first non-blank line, as the lines stream
+            // by (standard input can be read only once).
+            self.format = bytes.split(|&b| b == b'\n').find_map(Format::detect);
+            if self.format == Some(Format::Emails) || self.import {
+                self.parts.set_extension("txt");
+            }
+        }
         if !valid {
             return self.reject(bytes, first);
         }
-        if !self.emails_from_json {
+        if !(self.import && self.format == Some(Format::Json)) {
             return Ok(self.parts.write_lines(bytes, first)?);
         }
         // Email-only parts from update lines: each record's address, one per line.
@@ -128,9 +139,23 @@ impl Router<'_> {
         for line in bytes.split_inclusive(|&b| b == b'\n') {
             let content = line.strip_suffix(b"\n").unwrap_or(line);
             let content = content.strip_suffix(b"\r").unwrap_or(content);
+            let content = match number {
+                1 => content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content),
+                _ => content,
+            };
+            if content.iter().all(u8::is_ascii_whitespace) {
+                // A blank line holds no record: nothing to import, nothing lost.
+                number += 1;
+                continue;
+            }
+            // The record's address: its `email`, or an `id` whose key is `email`.
             let email = UpdateRecord::parse(content).ok().and_then(|r| {
-                let (key, value) = r.identity();
-                (key == "email" && !value.is_empty()).then(|| value.trim().to_string())
+                let address = match (&r.email, r.identity()) {
+                    (Some(email), _) => email.trim().to_string(),
+                    (None, ("email", id)) => id.trim().to_string(),
+                    _ => String::new(),
+                };
+                (!address.is_empty()).then_some(address)
             });
             match email {
                 Some(email) => {
@@ -238,14 +263,8 @@ pub fn split_file(
     // The size limit is what a split is for: every other rule applies.
     builder.job(JobKind::Update);
     let validator = builder.build();
-    let format = detect_format(&validator, input)?;
     let import = options.job == JobKind::Import;
-    let emails_from_json = import && format == Some(Format::Json);
-    let extension = if import || format == Some(Format::Emails) {
-        "txt"
-    } else {
-        "json"
-    };
+    let extension = if import { "txt" } else { "json" };
     let mut parts = ChunkWriter::new(dir, max, extension).map_err(io_err(dir))?;
     let mut router = Router {
         parts: &mut parts,
@@ -255,12 +274,14 @@ pub fn split_file(
         findings: Vec::new(),
         first_invalid: None,
         skip_invalid: options.skip_invalid,
-        emails_from_json,
+        import,
+        format: None,
         missing_final_newline: false,
         error: None,
         scratch: Vec::new(),
     };
-    let (bytes, lines) = if options.validate || emails_from_json {
+    // Import parts from update lines need each line parsed, so they always take the validator.
+    let (bytes, lines) = if options.validate || import {
         let summary = match validator.validate_path(input, &mut router) {
             Ok(s) => s,
             Err(sailbulk_parse::Error::Sink(e)) => {
@@ -336,23 +357,4 @@ pub fn split_file(
         invalid_lines: rejected,
         findings,
     })
-}
-
-/// The input's format, from its first non-blank line (read through the same reader).
-fn detect_format(validator: &Validator, input: &Path) -> Result<Option<Format>, SplitError> {
-    let mut format = None;
-    let stdin = input.as_os_str() == "-";
-    if stdin {
-        // Standard input can be read once: the validator detects as it goes; email-only import
-        // parts from JSON need the format first, so stdin is taken as an email file there.
-        return Ok(None);
-    }
-    let found = validator.for_each_block(input, |block| {
-        format = block.split(|&b| b == b'\n').find_map(Format::detect);
-        Err(io::Error::other("found"))
-    });
-    match found {
-        Ok(_) | Err(sailbulk_parse::Error::Sink(_)) => Ok(format),
-        Err(e) => Err(e.into()),
-    }
 }

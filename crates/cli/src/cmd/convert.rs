@@ -3,8 +3,8 @@
 use super::{print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::ValueEnum;
 use sailbulk_build::{
-    convert_csv, parse_size, AtomicFile, ChunkWriter, ConvertOptions, ConvertSink, Empty, Identity,
-    Manifest, Source, Types, MANIFEST_FILE,
+    convert_csv, parse_size, AtomicFile, ChunkError, ChunkWriter, ConvertOptions, ConvertSink,
+    Empty, Identity, Manifest, Source, Types, MANIFEST_FILE,
 };
 use sailbulk_spec::JobKind;
 use std::io::{self, Write};
@@ -131,6 +131,8 @@ struct CliSink {
     records: Records,
     rejects: Option<csv::Writer<AtomicFile>>,
     shown: u64,
+    /// A record longer than the part cap: a problem of the data (exit 1), not of the run.
+    too_long: Option<ChunkError>,
 }
 
 impl ConvertSink for CliSink {
@@ -257,7 +259,13 @@ pub fn run(args: Args) -> u8 {
     };
     let rejects = match &args.rejects {
         Some(path) => match AtomicFile::create(path) {
-            Ok(f) => Some(csv::WriterBuilder::new().delimiter(delim).from_writer(f)),
+            // Flexible: ragged rows are rejected as they were read.
+            Ok(f) => Some(
+                csv::WriterBuilder::new()
+                    .delimiter(delim)
+                    .flexible(true)
+                    .from_writer(f),
+            ),
             Err(e) => {
                 print_error(&format!("cannot create {}: ", path.display()), &e);
                 return EXIT_ERROR;
@@ -269,9 +277,15 @@ pub fn run(args: Args) -> u8 {
         records,
         rejects,
         shown: 0,
+        too_long: None,
     };
     let summary = match convert_csv(input, &options, &mut sink) {
         Ok(s) => s,
+        Err(_) if sink.too_long.is_some() => {
+            let e = sink.too_long.take().expect("checked");
+            print_error("", &e);
+            return EXIT_FINDINGS;
+        }
         Err(e) => {
             print_error("", &e);
             return EXIT_ERROR;

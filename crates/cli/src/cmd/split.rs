@@ -83,7 +83,7 @@ pub fn run(args: Args) -> u8 {
                 println!("{}:{f}", args.input.display());
             }
             eprintln!(
-                "sailbulk: {count} lines failed validation (first on line {first}); nothing was written. Fix them, or pass --skip-invalid to set them aside in rejects.json"
+                "sailbulk: {count} line(s) failed validation or hold no address to import (first on line {first}); nothing was written. Fix them, or pass --skip-invalid to set them aside in rejects.json"
             );
             return EXIT_FINDINGS;
         }
