@@ -1,6 +1,8 @@
 //! Tests that run the real `sailbulk` binary.
 
+mod convert;
 mod readme;
+mod split;
 mod validate;
 
 use std::path::{Path, PathBuf};
