@@ -412,7 +412,12 @@ impl Converter {
 
     /// Converts a slice of rows into one buffer.
     fn convert_rows(&self, rows: &[(csv::ByteRecord, u64)]) -> Converted {
-        let mut out = Converted::default();
+        let raw: usize = rows.iter().map(|(r, _)| r.as_slice().len()).sum();
+        let mut out = Converted {
+            // JSON adds keys and quotes to the cells: room for about twice the input.
+            json: Vec::with_capacity(2 * raw + 64 * rows.len()),
+            rows: Vec::with_capacity(rows.len()),
+        };
         for (row, _) in rows {
             let start = out.json.len();
             let result = self.convert_byte_row(row, &mut out.json);
@@ -690,10 +695,10 @@ pub enum ConvertError {
 }
 
 /// Rows per batch handed from the reading thread to the converting ones.
-const BATCH: usize = 4096;
+const BATCH: usize = 16384;
 
 /// Rows per parallel conversion task.
-const PER_TASK: usize = 256;
+const PER_TASK: usize = 1024;
 
 /// CSV records with the line each starts on, counted exactly: the csv crate's positions are those
 /// before the blank lines and line ends it skips, which puts a record after a CRLF or a blank line
@@ -830,7 +835,7 @@ pub fn convert_csv<R: Read + Send + 'static>(
         *h = h.trim_start_matches('\u{feff}').to_string();
     }
     sink.header(&shown).map_err(ConvertError::Write)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Batch>>(4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Batch>>(2);
     let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
     let reading = std::thread::spawn(move || {
         loop {
