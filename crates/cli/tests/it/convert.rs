@@ -1,21 +1,10 @@
 //! `sailbulk convert`.
 
-use crate::{sailbulk, stderr, stdout};
+use crate::{entries, gzip, s, sailbulk, set, stderr, stdout, write};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
 
 fn read(path: &Path) -> String {
     String::from_utf8(std::fs::read(path).unwrap()).expect("UTF-8 output")
@@ -48,13 +37,6 @@ fn assert_valid(path: &Path) {
     assert!(stdout(&out).contains("valid:"), "{}", stdout(&out));
 }
 
-fn entries(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
 /// No `.sailbulk-*.tmp` file and no `.NAME.sailbulk-*` staging directory is left in `dir`.
 fn assert_no_temporaries(dir: &Path) {
     let left: Vec<String> = entries(dir)
@@ -62,10 +44,6 @@ fn assert_no_temporaries(dir: &Path) {
         .filter(|n| n.contains(".sailbulk-") || n.ends_with(".tmp") || n.ends_with(".old"))
         .collect();
     assert!(left.is_empty(), "temporary files left behind: {left:?}");
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|n| n.to_string()).collect()
 }
 
 /// Converts `csv` (as `in.csv`) into `out.json` with `extra` options and checks the run: exit 0,
@@ -138,12 +116,6 @@ fn the_csv_helper_reads_quotes_and_newlines() {
             vec!["".to_string(), "x".into()],
         ]
     );
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(bytes).unwrap();
-    gz.finish().unwrap()
 }
 
 /// Rows of different lengths: `email,name,pad`.

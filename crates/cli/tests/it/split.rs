@@ -1,21 +1,10 @@
 //! `sailbulk split`.
 
-use crate::{sailbulk, stderr, stdout};
+use crate::{entries, gzip, s, sailbulk, set, stderr, stdout, write};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
-    path
-}
 
 /// Runs `sailbulk split INPUT -o OUTPUT EXTRA...`.
 fn split(input: &Path, output: &Path, extra: &[&str]) -> Output {
@@ -46,26 +35,9 @@ fn emails(n: usize) -> Vec<u8> {
         .into_bytes()
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(bytes).unwrap();
-    gz.finish().unwrap()
-}
-
 fn manifest(dir: &Path) -> Value {
     let text = std::fs::read(dir.join("manifest.json")).expect("manifest.json");
     serde_json::from_slice(&text).expect("manifest.json is JSON")
-}
-
-fn entries(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|n| n.to_string()).collect()
 }
 
 fn newlines(bytes: &[u8]) -> usize {
