@@ -708,6 +708,8 @@ struct Rows<R> {
     input: std::io::BufReader<R>,
     /// The line at the read position, from 1.
     line: u64,
+    /// The last byte consumed was a `\r`: a line end, unless a `\n` follows (CRLF).
+    pending_cr: bool,
     /// Bytes consumed.
     bytes: u64,
     fields: Vec<u8>,
@@ -720,6 +722,7 @@ impl<R: Read> Rows<R> {
             core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
             input: std::io::BufReader::with_capacity(1 << 20, input),
             line: 1,
+            pending_cr: false,
             bytes: 0,
             fields: vec![0; 4096],
             ends: vec![0; 64],
@@ -742,11 +745,13 @@ impl<R: Read> Rows<R> {
                 // Line ends before the record's first byte are skipped blank lines or the end of
                 // the previous record.
                 if let Some(k) = consumed.iter().position(|&b| b != b'\r' && b != b'\n') {
-                    start =
-                        Some(self.line + memchr::memchr_iter(b'\n', &consumed[..k]).count() as u64);
+                    let mut cr = self.pending_cr;
+                    let skipped = line_ends(&consumed[..k], &mut cr);
+                    // A `\r` still pending is a line end: the record's first byte follows it.
+                    start = Some(self.line + skipped + u64::from(cr));
                 }
             }
-            self.line += memchr::memchr_iter(b'\n', consumed).count() as u64;
+            self.line += line_ends(consumed, &mut self.pending_cr);
             self.bytes += nin as u64;
             self.input.consume(nin);
             out += nout;
@@ -768,6 +773,29 @@ impl<R: Read> Rows<R> {
             }
         }
     }
+}
+
+/// Counts line ends as csv-core reads them: `\n`, `\r\n` and a lone `\r` (old Mac files). A
+/// `\r` at the end of `bytes` is held in `pending_cr` until the next byte shows what it was.
+fn line_ends(bytes: &[u8], pending_cr: &mut bool) -> u64 {
+    let mut n = 0;
+    for &b in bytes {
+        match b {
+            b'\n' => {
+                n += 1;
+                *pending_cr = false;
+            }
+            b'\r' => {
+                n += u64::from(*pending_cr);
+                *pending_cr = true;
+            }
+            _ => {
+                n += u64::from(*pending_cr);
+                *pending_cr = false;
+            }
+        }
+    }
+    n
 }
 
 /// Rows read, with the line each starts on.
@@ -1116,6 +1144,32 @@ mod tests {
         let row = csv::ByteRecord::from(vec![&b"a@example.com"[..], "é".as_bytes(), b"x"]);
         c.convert_byte_row(&row, &mut out).unwrap();
         assert!(out.starts_with("{\"email\":\"a@example.com\",\"vars\":{\"a\":\"é\"".as_bytes()));
+    }
+
+    #[test]
+    fn line_numbers_count_every_kind_of_line_end() {
+        #[derive(Default)]
+        struct Lines(Vec<u64>);
+        impl ConvertSink for Lines {
+            fn record(&mut self, _: &[u8], line: u64) -> io::Result<()> {
+                self.0.push(line);
+                Ok(())
+            }
+            fn reject(&mut self, _: &csv::ByteRecord, line: u64, _: &str) -> io::Result<()> {
+                self.0.push(line);
+                Ok(())
+            }
+        }
+        for input in [
+            "email,n\nbad,1\n\nx@y.co,2\n\"a\nb\",3\nc@y.co,4",
+            "email,n\r\nbad,1\r\n\r\nx@y.co,2\r\n\"a\r\nb\",3\r\nc@y.co,4\r\n",
+            "email,n\rbad,1\r\rx@y.co,2\r\"a\rb\",3\rc@y.co,4\r",
+        ] {
+            let mut lines = Lines::default();
+            let reader = io::Cursor::new(input.as_bytes().to_vec());
+            convert_csv(reader, &ConvertOptions::default(), &mut lines).unwrap();
+            assert_eq!(lines.0, [2, 4, 5, 7], "{input:?}");
+        }
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub struct Source {
     pub path: String,
     /// Bytes read (decompressed, for gzip input).
     pub bytes: u64,
-    /// Lines (or CSV rows) read.
+    /// Lines read; for a conversion, CSV data rows (a row may span lines).
     pub lines: u64,
     /// The input's last line had no `\n`; the parts end it with one.
     pub missing_final_newline: bool,
@@ -56,9 +56,11 @@ pub struct Part {
     pub bytes: u64,
     /// Lines (records) in the part.
     pub lines: u64,
-    /// The input line number of its first line, from 1.
+    /// The input line number of its first line, from 1 (for a conversion, the line its first
+    /// row starts on).
     pub first_line: u64,
-    /// The input line number of its last line.
+    /// The input line number of its last line (for a conversion, the line its last row starts
+    /// on).
     pub last_line: u64,
     /// SHA-256 of the part's bytes, lowercase hex.
     pub sha256: String,

@@ -112,26 +112,19 @@ impl Router<'_> {
     /// Returns the number of input lines in the run.
     fn run(&mut self, bytes: &[u8], valid: bool, first: u64) -> Result<u64, SplitError> {
         let owned;
-        let bytes = if bytes.last() == Some(&b'\n') || bytes.is_empty() {
-            bytes
-        } else {
-            // The input's last line lacks its `\n`: the part ends it (and the manifest says so).
-            self.missing_final_newline = true;
+        let unterminated = bytes.last().is_some_and(|&b| b != b'\n');
+        let bytes = if unterminated {
             owned = [bytes, b"\n"].concat();
             &owned
+        } else {
+            bytes
         };
-        if self.format.is_none() {
-            // Detected as the validator does, from the first non-blank line, as the lines stream
-            // by (standard input can be read only once).
-            self.format = bytes.split(|&b| b == b'\n').find_map(Format::detect);
-            if self.format == Some(Format::Emails) || self.import {
-                self.parts.set_extension("txt");
-            }
-        }
         if !valid {
             return self.reject(bytes, first);
         }
         if !(self.import && self.format == Some(Format::Json)) {
+            // The input's last line lacks its `\n`: the part ends it (and the manifest says so).
+            self.missing_final_newline |= unterminated;
             return Ok(self.parts.write_lines(bytes, first)?);
         }
         // Email-only parts from update lines: each record's address, one per line.
@@ -198,6 +191,17 @@ impl Router<'_> {
         Ok(lines)
     }
 
+    /// Detects the format from a block, as the validator does (from its first non-blank line), as
+    /// the lines stream by: standard input can be read only once.
+    fn detect(&mut self, block: &[u8]) {
+        if self.format.is_none() {
+            self.format = block.split(|&b| b == b'\n').find_map(Format::detect);
+            if self.format == Some(Format::Emails) || self.import {
+                self.parts.set_extension("txt");
+            }
+        }
+    }
+
     /// Keeps a typed error beside the `io::Error` that the sink interface carries.
     fn keep<T>(&mut self, result: Result<T, SplitError>) -> io::Result<T> {
         result.map_err(|e| {
@@ -224,6 +228,7 @@ impl Sink for Router<'_> {
     }
 
     fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {
+        self.detect(block.bytes);
         let mut line = block.first_line;
         block.for_each_run(|bytes, valid| {
             let result = self.run(bytes, valid, line);
@@ -296,6 +301,7 @@ pub fn split_file(
     } else {
         let mut lines = 0u64;
         let result = validator.for_each_block(input, |block| {
+            router.detect(block);
             let result = router.run(block, true, lines + 1);
             lines += router.keep(result)?;
             Ok(())

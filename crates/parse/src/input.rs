@@ -236,11 +236,13 @@ impl Windows {
 
     fn map(&self, offset: u64, len: u64) -> io::Result<Mmap> {
         let len = usize::try_from(len).map_err(io::Error::other)?;
-        // SAFETY: the mapping is read-only and private to this process. Another process that
-        // truncates the file while it is mapped makes reads past the new end fault: `Input`
-        // compares the file's size before every window and reports a change instead of mapping,
-        // which narrows that window to the time one block is checked. This is the trade-off
-        // ripgrep and every mmap-based reader make; callers can turn maps off.
+        // SAFETY: the mapping is read-only and private to this process, and the bytes are only
+        // read. What memory maps cannot promise is that nobody else changes the file meanwhile:
+        // a truncation by another process while a window is being checked makes reads past the
+        // new end fault, and a same-size rewrite goes unnoticed. `Input` compares the size
+        // before every window and reports a change rather than mapping past it, which narrows but
+        // does not close that window; this is the trade-off ripgrep and every mmap-based reader
+        // make, and callers with files that may change turn maps off (`--no-mmap`).
         let map = unsafe { MmapOptions::new().offset(offset).len(len).map(&self.file)? };
         let _ = map.advise(Advice::Sequential);
         Ok(map)

@@ -1,6 +1,8 @@
 //! `sailbulk convert`: CSV to update JSON, into one file or size-capped parts.
 
-use super::{print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use super::{
+    input_outside, print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
+};
 use clap::ValueEnum;
 use sailbulk_build::{
     convert_csv, parse_size, AtomicFile, ChunkError, ChunkWriter, ConvertOptions, ConvertSink,
@@ -149,10 +151,15 @@ impl ConvertSink for CliSink {
     fn record(&mut self, json: &[u8], line: u64) -> io::Result<()> {
         match &mut self.records {
             Records::File(f) => f.write_all(json),
-            Records::Parts(p) => p
-                .write_lines(json, line)
-                .map(drop)
-                .map_err(io::Error::other),
+            Records::Parts(p) => match p.write_lines(json, line) {
+                Ok(_) => Ok(()),
+                Err(e @ ChunkError::LineTooLong { .. }) => {
+                    let message = e.to_string();
+                    self.too_long = Some(e);
+                    Err(io::Error::other(message))
+                }
+                Err(e) => Err(io::Error::other(e)),
+            },
         }
     }
 
@@ -237,6 +244,10 @@ pub fn run(args: Args) -> u8 {
     let mut staging = None;
     let records = if to_dir {
         let cap = args.max_bytes.unwrap_or(JobKind::Update.max_file_bytes());
+        if let Err(e) = input_outside(&args.input, &args.output) {
+            print_error(&format!("{}: ", args.output.display()), &e);
+            return EXIT_ERROR;
+        }
         let dir = match staging_dir(&args.output, args.force) {
             Ok(d) => d,
             Err(e) => {

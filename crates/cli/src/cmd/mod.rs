@@ -74,19 +74,45 @@ pub fn staging_dir(target: &Path, force: bool) -> io::Result<TempDir> {
         .tempdir_in(parent)
 }
 
-/// Moves a finished staging directory into place, replacing `target` (an interrupted run leaves
-/// the old directory or the new one, never a mix).
+/// Moves a finished staging directory into place, replacing `target`. The old directory is moved
+/// aside under a name of its own, and put back if the new one cannot take its place, so an
+/// interrupted run leaves the old directory (perhaps beside it, under `.NAME.sailbulk-*.old`) or the
+/// new one, never a mix.
 pub fn publish_dir(staging: TempDir, target: &Path) -> io::Result<()> {
     let staged = staging.keep();
     // An ordinary directory once in place, not a private temporary one.
     std::fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    if target.exists() {
-        let old = staged.with_extension("old");
-        std::fs::rename(target, &old)?;
-        std::fs::rename(&staged, target)?;
-        std::fs::remove_dir_all(&old)?;
-    } else {
-        std::fs::rename(&staged, target)?;
+    if !target.exists() {
+        return std::fs::rename(&staged, target);
+    }
+    let mut old = staged.clone().into_os_string();
+    old.push(".old");
+    let old = std::path::PathBuf::from(old);
+    std::fs::rename(target, &old)?;
+    if let Err(e) = std::fs::rename(&staged, target) {
+        let _ = std::fs::rename(&old, target);
+        return Err(e);
+    }
+    if let Err(e) = std::fs::remove_dir_all(&old) {
+        eprintln!(
+            "sailbulk: warning: the new output is in place, but the old one could not be removed from {}: {e}",
+            old.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses to replace a directory that holds the input (`--force` would delete it).
+pub fn input_outside(input: &Path, target: &Path) -> io::Result<()> {
+    if input.as_os_str() == "-" || !target.exists() {
+        return Ok(());
+    }
+    let (input, target) = (input.canonicalize()?, target.canonicalize()?);
+    if input.starts_with(&target) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the input is inside the output directory, which would be replaced",
+        ));
     }
     Ok(())
 }

@@ -380,9 +380,21 @@ pub fn run(args: Args) -> u8 {
         }
     }
 
-    if !failed.is_empty() {
+    let incomplete = broken_pipe || reports.iter().any(|r| r.summary.stopped);
+    if !failed.is_empty() || incomplete {
         // The temporary outputs are dropped, and so removed: nothing partial replaces a target.
-        return EXIT_ERROR;
+        if incomplete && (router.valid.is_some() || router.invalid.is_some()) {
+            eprintln!(
+                "sailbulk: the run stopped early; --valid-out and --invalid-out were not written"
+            );
+        }
+        return if failed.is_empty() && all_valid {
+            EXIT_OK
+        } else if failed.is_empty() {
+            EXIT_FINDINGS
+        } else {
+            EXIT_ERROR
+        };
     }
     for out in [router.valid, router.invalid].into_iter().flatten() {
         let target = out.file.target().to_path_buf();

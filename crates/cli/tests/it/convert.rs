@@ -1324,3 +1324,18 @@ fn everything_at_once_passes_validate() {
     assert_eq!(lines[2]["vars"]["score"], -3);
     assert_eq!(lines[2]["signup_date"], "Jan 18, 2013");
 }
+
+#[test]
+fn a_record_longer_than_the_part_cap_exits_1_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "in.csv",
+        "email,note\na@example.com,short\nb@example.com,a much longer note that will not fit\n",
+    );
+    let out_dir = dir.path().join("parts");
+    let out = convert(&input, &out_dir, &["--max-bytes", "60"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("line 3 is"), "{}", stderr(&out));
+    assert!(!out_dir.exists());
+}

@@ -693,3 +693,32 @@ fn a_missing_input_exits_2() {
     assert!(!out_dir.exists());
     assert!(entries(dir.path()).is_empty(), "no staging left");
 }
+
+#[test]
+fn force_refuses_an_output_directory_that_holds_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.json", updates(10));
+    let out = split(&input, dir.path(), &["--force"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the input is inside the output directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(input.exists());
+}
+
+#[test]
+fn an_invalid_last_line_without_a_newline_is_not_reported_as_added_to_the_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = updates(3);
+    body.extend_from_slice(b"{\"email\":\"nope\"}");
+    let input = write(dir.path(), "in.json", &body);
+    let out_dir = dir.path().join("parts");
+    let out = split(&input, &out_dir, &["--skip-invalid"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(manifest(&out_dir)["source"]["missing_final_newline"], false);
+    assert!(!stderr(&out).contains("last part ends it"));
+    let rejects = std::fs::read(out_dir.join("rejects.json")).unwrap();
+    assert_eq!(rejects, b"{\"email\":\"nope\"}\n");
+}
