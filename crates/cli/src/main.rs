@@ -1,4 +1,4 @@
-//! `sailbulk`: validate, build and upload Sailthru bulk update and import files.
+//! `sailbulk`: validate and build Sailthru bulk update and import files.
 //!
 //! Each subcommand lives in `cmd/` and is a thin layer over the libraries: it turns arguments into
 //! a configuration, runs the library, and prints. Exit status: 0 success, 1 findings (a file is
@@ -9,7 +9,7 @@ mod cmd;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Validate, build and upload Sailthru bulk update and import files.
+/// Validate and build Sailthru bulk update and import files.
 #[derive(Debug, Parser)]
 #[command(name = "sailbulk", version, propagate_version = true)]
 struct Cli {
