@@ -201,29 +201,32 @@ pub fn var_name_problem(name: &str) -> Option<VarNameProblem> {
     let Some(first) = bytes.first() else {
         return Some(VarNameProblem::Empty);
     };
-    let mut all_digits = true;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii_digit() {
-            continue;
-        }
-        all_digits = false;
-        if !(b.is_ascii_alphabetic() || b == b'_') {
-            // Every byte before `i` is ASCII, so `i` is a character boundary.
-            let c = name[i..]
-                .chars()
-                .next()
-                .unwrap_or(char::REPLACEMENT_CHARACTER);
-            return Some(VarNameProblem::InvalidChar(c));
-        }
-    }
-    if all_digits {
-        Some(VarNameProblem::AllDigits)
-    } else if first.is_ascii_digit() {
-        Some(VarNameProblem::LeadingDigit)
-    } else {
+    if let Some(i) = bytes.iter().position(|&b| !VAR_NAME_BYTES[usize::from(b)]) {
+        // Every byte before `i` is ASCII, so `i` is a character boundary.
+        let c = name[i..]
+            .chars()
+            .next()
+            .unwrap_or(char::REPLACEMENT_CHARACTER);
+        Some(VarNameProblem::InvalidChar(c))
+    } else if !first.is_ascii_digit() {
         None
+    } else if bytes.iter().all(u8::is_ascii_digit) {
+        Some(VarNameProblem::AllDigits)
+    } else {
+        Some(VarNameProblem::LeadingDigit)
     }
 }
+
+/// The bytes a var name may hold: ASCII letters, digits and `_`.
+static VAR_NAME_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = (b as u8).is_ascii_alphanumeric() || b == b'_' as usize;
+        b += 1;
+    }
+    t
+};
 
 /// Why a list name is not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
