@@ -46,6 +46,22 @@ fn assert_no_temporaries(dir: &Path) {
     assert!(left.is_empty(), "temporary files left behind: {left:?}");
 }
 
+/// Converting `csv` (as `in.csv`) with `args` exits 2 with `message` on stderr, writing nothing
+/// and leaving no temporary file.
+fn assert_refused(csv: &str, args: &[&str], message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.csv", csv);
+    let output = dir.path().join("out.json");
+    let out = convert(&input, &output, args);
+    assert_eq!(out.status.code(), Some(2), "{message}");
+    assert!(
+        stderr(&out).contains(message),
+        "{message}: {}",
+        stderr(&out)
+    );
+    assert!(!output.exists());
+}
+
 /// Converts `csv` (as `in.csv`) into `out.json` with `extra` options and checks the run: exit 0,
 /// nothing on stderr, exactly the `expected` lines, the summary, and that the output validates.
 fn convert_ok(csv: impl AsRef<[u8]>, extra: &[&str], expected: &[&str]) {
@@ -285,17 +301,11 @@ fn a_semicolon_delimiter_reads_semicolon_files_and_writes_rejects_with_it() {
 
 #[test]
 fn a_delimiter_of_more_than_one_character_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.csv", "email\na@example.com\n");
-    let output = dir.path().join("out.json");
-    let out = convert(&input, &output, &["--delimiter", "ab"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("--delimiter must be one character"),
-        "{}",
-        stderr(&out)
+    assert_refused(
+        "email\na@example.com\n",
+        &["--delimiter", "ab"],
+        "--delimiter must be one character",
     );
-    assert!(!output.exists());
 }
 
 #[test]
@@ -368,18 +378,11 @@ fn email_column_names_the_identity_column() {
 
 #[test]
 fn an_unknown_email_column_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.csv", "email,name\na@example.com,Ann\n");
-    let output = dir.path().join("out.json");
-    let out = convert(&input, &output, &["--email-column", "nope"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no column named \"nope\" in the header"),
-        "{}",
-        stderr(&out)
+    assert_refused(
+        "email,name\na@example.com,Ann\n",
+        &["--email-column", "nope"],
+        "no column named \"nope\" in the header",
     );
-    assert!(!output.exists());
-    assert_no_temporaries(dir.path());
 }
 
 #[test]
@@ -562,17 +565,11 @@ fn nest_builds_nested_vars() {
 
 #[test]
 fn nested_vars_that_clash_exit_2() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(dir.path(), "in.csv", "email,a,a__b\nx@example.com,1,2\n");
-    let output = dir.path().join("out.json");
-    let out = convert(&input, &output, &["--nest", "__"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("columns \"a\" and \"a__b\" map to the same var"),
-        "{}",
-        stderr(&out)
+    assert_refused(
+        "email,a,a__b\nx@example.com,1,2\n",
+        &["--nest", "__"],
+        "columns \"a\" and \"a__b\" map to the same var",
     );
-    assert!(!output.exists());
 }
 
 #[test]
