@@ -1,8 +1,6 @@
 //! `sailbulk convert`: CSV to update JSON, into one file or size-capped parts.
 
-use super::{
-    input_outside, print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
-};
+use super::{print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::ValueEnum;
 use sailbulk_build::{
     convert_csv, parse_size, AtomicFile, ChunkError, ChunkWriter, ConvertOptions, ConvertSink,
@@ -244,11 +242,7 @@ pub fn run(args: Args) -> u8 {
     let mut staging = None;
     let records = if to_dir {
         let cap = args.max_bytes.unwrap_or(JobKind::Update.max_file_bytes());
-        if let Err(e) = input_outside(&args.input, &args.output) {
-            print_error(&format!("{}: ", args.output.display()), &e);
-            return EXIT_ERROR;
-        }
-        let dir = match staging_dir(&args.output, args.force) {
+        let dir = match staging_dir(&args.input, &args.output, args.force) {
             Ok(d) => d,
             Err(e) => {
                 print_error(&format!("{}: ", args.output.display()), &e);

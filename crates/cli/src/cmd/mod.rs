@@ -44,8 +44,9 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 /// A directory beside `target` to write a set of files into before they appear at once. Refuses
-/// an existing non-empty `target` unless `force`.
-pub fn staging_dir(target: &Path, force: bool) -> io::Result<TempDir> {
+/// an existing non-empty `target` unless `force`, and a `target` that holds `input`.
+pub fn staging_dir(input: &Path, target: &Path, force: bool) -> io::Result<TempDir> {
+    input_outside(input, target)?;
     if target.exists() {
         if !target.is_dir() {
             return Err(io::Error::new(
@@ -103,7 +104,7 @@ pub fn publish_dir(staging: TempDir, target: &Path) -> io::Result<()> {
 }
 
 /// Refuses to replace a directory that holds the input (`--force` would delete it).
-pub fn input_outside(input: &Path, target: &Path) -> io::Result<()> {
+fn input_outside(input: &Path, target: &Path) -> io::Result<()> {
     if input.as_os_str() == "-" || !target.exists() {
         return Ok(());
     }

@@ -1,8 +1,7 @@
 //! `sailbulk split`: split a file into parts under the job's size limit, with a manifest.
 
 use super::{
-    human_bytes, input_outside, print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS,
-    EXIT_OK,
+    human_bytes, print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
 };
 use clap::ValueEnum;
 use sailbulk_build::{parse_size, split_file, SplitError, SplitOptions};
@@ -59,11 +58,7 @@ pub fn run(args: Args) -> u8 {
         JobArg::Update => JobKind::Update,
         JobArg::Import => JobKind::Import,
     };
-    if let Err(e) = input_outside(&args.input, &args.output) {
-        print_error(&format!("{}: ", args.output.display()), &e);
-        return EXIT_ERROR;
-    }
-    let staging = match staging_dir(&args.output, args.force) {
+    let staging = match staging_dir(&args.input, &args.output, args.force) {
         Ok(d) => d,
         Err(e) => {
             print_error(&format!("{}: ", args.output.display()), &e);
