@@ -5,9 +5,9 @@ use crate::email::email_problem;
 use crate::finding::{Code, Finding, Severity};
 use crate::json::{Note, Path, Scanner, Str, SyntaxError, Val};
 use sailbulk_spec::{
-    is_identity_key, list_name_problem, var_name_problem, ListNameProblem, Optout, VarNameProblem,
-    IDENTITY_KEYS, KEYSCONFLICT_VALUES, MAX_LISTS_PER_ACCOUNT, OPTOUT_VALUES, UPDATE_LINE_FIELDS,
-    VAR_NAME_MAX_CHARS, VAR_VALUE_MAX_CHARS,
+    is_identity_key, list_name_problem, quoted, var_name_problem, ListNameProblem, Optout,
+    VarNameProblem, IDENTITY_KEYS, KEYSCONFLICT_VALUES, MAX_LISTS_PER_ACCOUNT, OPTOUT_VALUES,
+    UPDATE_LINE_FIELDS, VAR_NAME_MAX_CHARS, VAR_VALUE_MAX_CHARS,
 };
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -282,15 +282,6 @@ fn check_email_line(ctx: &LineCtx<'_>, out: &mut LineOut<'_>) {
     }
 }
 
-/// Field names for messages.
-fn quoted_list(values: &[&str]) -> String {
-    values
-        .iter()
-        .map(|v| format!("`{v}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Checks an email-valued string field.
 fn check_email_value(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, value: &Str<'_>, field: &str) {
     let text = value.decode();
@@ -522,7 +513,7 @@ fn member<'a>(
                         Some("key".into()),
                         format!(
                             "`key` is {shown}; it must be one of {}",
-                            quoted_list(&IDENTITY_KEYS)
+                            quoted(&IDENTITY_KEYS)
                         ),
                     );
                 }
@@ -543,7 +534,7 @@ fn member<'a>(
                             field.clone(),
                             format!(
                                 "{kname:?} is not an identity key; keys are {}",
-                                quoted_list(&IDENTITY_KEYS)
+                                quoted(&IDENTITY_KEYS)
                             ),
                         );
                     }
@@ -574,7 +565,7 @@ fn member<'a>(
                 format!(
                     "`keysconflict` is {}; it must be one of {}",
                     describe(&other),
-                    quoted_list(&KEYSCONFLICT_VALUES)
+                    quoted(&KEYSCONFLICT_VALUES)
                 ),
             ),
         },
@@ -612,7 +603,7 @@ fn member<'a>(
                 format!(
                     "`optout` is {}; it must be one of {}",
                     describe(&other),
-                    quoted_list(&OPTOUT_VALUES)
+                    quoted(&OPTOUT_VALUES)
                 ),
             ),
         },
@@ -671,7 +662,7 @@ fn member<'a>(
                     Some(other.to_string()),
                     format!(
                         "unknown field `{other}`: the update job ignores it (known fields: {})",
-                        quoted_list(&UPDATE_LINE_FIELDS)
+                        quoted(&UPDATE_LINE_FIELDS)
                     ),
                 );
             }

@@ -22,7 +22,7 @@
 
 mod rules;
 
-pub use rules::{rules, rules_table_markdown, Rule};
+pub use rules::{quoted, rules, rules_table_markdown, Rule};
 
 /// The kind of bulk job a file is uploaded as. Each kind has its own file-size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

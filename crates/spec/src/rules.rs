@@ -14,7 +14,12 @@ pub struct Rule {
     pub source: &'static str,
 }
 
-fn quoted(values: &[&str]) -> String {
+/// A value set as messages and the README show it: `` `a`, `b`, `c` ``.
+///
+/// ```
+/// assert_eq!(sailbulk_spec::quoted(&["merge", "error"]), "`merge`, `error`");
+/// ```
+pub fn quoted(values: &[&str]) -> String {
     values
         .iter()
         .map(|v| format!("`{v}`"))
