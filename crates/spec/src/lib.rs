@@ -20,6 +20,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod api;
 mod rules;
 
 pub use rules::{quoted, rules, rules_table_markdown, Rule};
