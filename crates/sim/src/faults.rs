@@ -204,7 +204,7 @@ impl Fault {
     }
 }
 
-/// Parses `250ms`, `2s`, `1.5s`, `1m`.
+/// Parses `250ms`, `2s`, `1.5s`, `1m`, `1h`; a plain number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text
@@ -218,7 +218,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("`{text}`: the unit is ms, s or m")),
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{text}`: the unit is ms, s, m or h")),
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("`{text}`: {e}"))
 }
@@ -379,6 +380,7 @@ mod tests {
         assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1s").is_err());
     }

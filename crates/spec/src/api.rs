@@ -130,7 +130,7 @@ pub mod messages {
     /// the update page: "The maximum upload file size is 1 GB". No error text is documented;
     /// sailbulk uses this one (HTTP 400, error 99).
     pub fn file_too_large(bytes: u64, max: u64) -> String {
-        format!("The file is {bytes} bytes; the maximum upload file size is {max} bytes")
+        format!("The upload is {bytes} bytes; the maximum upload file size is {max} bytes")
     }
     /// The user API's text for an unknown user, error 99.
     pub const USER_NOT_FOUND: &str = "User not found";

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what they share.
 
 pub mod convert;
+pub mod sim;
 pub mod split;
 pub mod validate;
 

@@ -2,6 +2,7 @@
 
 mod convert;
 mod readme;
+mod sim;
 mod split;
 mod validate;
 
