@@ -383,13 +383,12 @@ impl Api {
         let mut text: Vec<(&str, &str)> = Vec::with_capacity(params.pairs.len());
         for (name, value) in &params.pairs {
             let value = std::str::from_utf8(value).map_err(|_| {
-                ApiError::other(format!(
-                    "{} `{name}`",
-                    spec::error_text(spec::ERROR_INVALID_UTF8)
-                ))
-            });
-            let value =
-                value.map_err(|e| ApiError::new(400, spec::ERROR_INVALID_UTF8, e.message))?;
+                ApiError::new(
+                    400,
+                    spec::ERROR_INVALID_UTF8,
+                    format!("{}: {name}", spec::error_text(spec::ERROR_INVALID_UTF8)),
+                )
+            })?;
             text.push((name, value));
         }
         let get = |name: &str| text.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
@@ -716,37 +715,34 @@ impl Api {
         };
         let public_name = str_param(call, "public_name")?.map(str::to_string);
         let query = call.get("query").cloned();
-        let (list, existed) = self.shared.transaction(|c| {
+        // Read, check and write in one transaction, so that concurrent calls cannot pass the caps
+        // together.
+        let (saved, existed) = self.shared.transaction(|c| {
             let existing = store::get_list(c, name)?;
-            Ok((existing.clone(), existing.is_some()))
-        })?;
-        if let Some(existing) = &list {
-            if call.contains_key("type") && existing.kind != kind {
-                return Err(ApiError::new(
+            let existed = existing.is_some();
+            if let Some(existing) = &existing {
+                if call.contains_key("type") && existing.kind != kind {
+                    return Ok(Err(ApiError::new(
+                        403,
+                        spec::ERROR_OTHER,
+                        messages::LIST_TYPE_CHANGE,
+                    )));
+                }
+            }
+            let kind = existing.as_ref().map_or(kind, |l| l.kind.as_str());
+            if query.is_some() && kind == "normal" {
+                return Ok(Err(ApiError::new(
                     403,
                     spec::ERROR_OTHER,
-                    messages::LIST_TYPE_CHANGE,
-                ));
+                    messages::LIST_QUERY_ON_NATURAL,
+                )));
             }
-        }
-        let kind = list
-            .as_ref()
-            .map(|l| l.kind.clone())
-            .unwrap_or_else(|| kind.to_string());
-        if query.is_some() && kind == "normal" {
-            return Err(ApiError::new(
-                403,
-                spec::ERROR_OTHER,
-                messages::LIST_QUERY_ON_NATURAL,
-            ));
-        }
-        let saved = self.shared.transaction(|c| {
             if !existed && store::list_count(c)? >= MAX_LISTS_PER_ACCOUNT {
                 return Ok(Err(ApiError::other(messages::too_many_lists(
                     MAX_LISTS_PER_ACCOUNT,
                 ))));
             }
-            let was_primary = list.as_ref().is_some_and(|l| l.primary);
+            let was_primary = existing.as_ref().is_some_and(|l| l.primary);
             if primary == Some(true)
                 && !was_primary
                 && store::primary_list_count(c)? >= MAX_PRIMARY_LISTS
@@ -755,12 +751,12 @@ impl Api {
                     MAX_PRIMARY_LISTS,
                 ))));
             }
-            let mut saved = match list.clone() {
+            let mut saved = match existing {
                 Some(l) => l,
                 None => List {
                     list_id: store::new_id(c)?,
                     name: name.to_string(),
-                    kind: kind.clone(),
+                    kind: kind.to_string(),
                     primary: false,
                     public_name: None,
                     vars: Map::new(),
@@ -781,7 +777,7 @@ impl Api {
                 saved.query = query.clone();
             }
             store::save_list(c, &saved)?;
-            Ok(Ok(saved))
+            Ok(Ok((saved, existed)))
         })??;
         let mut out = Map::new();
         out.insert("list".into(), saved.name.clone().into());
