@@ -715,10 +715,44 @@ impl Api {
         };
         let public_name = str_param(call, "public_name")?.map(str::to_string);
         let query = call.get("query").cloned();
+        let copy_to = str_param(call, "copy_list")?;
         // Read, check and write in one transaction, so that concurrent calls cannot pass the caps
         // together.
         let (saved, existed) = self.shared.transaction(|c| {
             let existing = store::get_list(c, name)?;
+            if let Some(target) = copy_to {
+                // List page: copy_list copies a smart list under a new name.
+                return match existing {
+                    Some(source) if source.kind == "smart" => {
+                        if store::get_list(c, target)?.is_some() {
+                            return Ok(Err(ApiError::other(messages::COPY_LIST_NAME_EXISTS)));
+                        }
+                        if let Err(e) = check_list_name(target) {
+                            return Ok(Err(e));
+                        }
+                        if store::list_count(c)? >= MAX_LISTS_PER_ACCOUNT {
+                            return Ok(Err(ApiError::other(messages::too_many_lists(
+                                MAX_LISTS_PER_ACCOUNT,
+                            ))));
+                        }
+                        let copy = List {
+                            list_id: store::new_id(c)?,
+                            name: target.to_string(),
+                            primary: false,
+                            create_time: now(),
+                            ..source
+                        };
+                        store::save_list(c, &copy)?;
+                        Ok(Ok((copy, false)))
+                    }
+                    Some(_) => Ok(Err(ApiError::other(messages::COPY_LIST_SMART_ONLY))),
+                    None => Ok(Err(ApiError::new(
+                        404,
+                        spec::ERROR_UNKNOWN_LIST,
+                        messages::unknown_list(name),
+                    ))),
+                };
+            }
             let existed = existing.is_some();
             if let Some(existing) = &existing {
                 if call.contains_key("type") && existing.kind != kind {

@@ -110,6 +110,10 @@ pub mod messages {
     pub fn too_many_primary_lists(max: usize) -> String {
         format!("You may only track up to {max} primary lists.")
     }
+    /// List page: `copy_list` on a natural list. HTTP 400, error 99.
+    pub const COPY_LIST_SMART_ONLY: &str = "Error: Copy list only supports smart list";
+    /// List page: `copy_list` to a name that is taken. HTTP 400, error 99.
+    pub const COPY_LIST_NAME_EXISTS: &str = "Error: New list name already exists";
     /// List page: a natural list turned smart or the reverse. HTTP 403, error 99.
     pub const LIST_TYPE_CHANGE: &str = "Cannot modify list type";
     /// List page: `query` given for a natural list. HTTP 403, error 99.

@@ -121,6 +121,35 @@ fn list_validations_answer_with_the_list_page_codes_and_texts() {
         .assert_error(403, 99),
         "Cannot modify list type"
     );
+    // copy_list copies a smart list, and only a smart list, to a name not taken.
+    let copy = call(
+        &sim,
+        "POST",
+        "/list",
+        &json!({"list": "S", "copy_list": "S2"}),
+    );
+    assert_eq!(copy.assert_ok()["type"], "smart");
+    assert_eq!(sim.list("S2").unwrap().query, sim.list("S").unwrap().query);
+    assert_eq!(
+        call(
+            &sim,
+            "POST",
+            "/list",
+            &json!({"list": "S", "copy_list": "S2"})
+        )
+        .assert_error(400, 99),
+        "Error: New list name already exists"
+    );
+    assert_eq!(
+        call(
+            &sim,
+            "POST",
+            "/list",
+            &json!({"list": "!! bar/foo", "copy_list": "C"})
+        )
+        .assert_error(400, 99),
+        "Error: Copy list only supports smart list"
+    );
 }
 
 #[test]
