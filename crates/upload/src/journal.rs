@@ -1,0 +1,117 @@
+//! The upload journal: what was sent, what job it became, and where it stands, so that a re-run
+//! continues without sending anything twice.
+
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::Path;
+
+/// The journal's file name in a manifest's directory.
+pub const JOURNAL_FILE: &str = "upload-journal.json";
+
+/// Every part an upload has dealt with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    /// The format version (1).
+    pub version: u32,
+    /// One entry per file, in the order first seen.
+    pub parts: Vec<JournalEntry>,
+}
+
+/// One file of an upload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// The file, as an absolute path.
+    pub file: String,
+    /// Its SHA-256 when it was first sent (lower-case hex).
+    pub sha256: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The job type it was sent as.
+    pub job: String,
+    /// How many times a submission was started.
+    pub attempts: u32,
+    /// When it was first sent (epoch seconds).
+    pub first_sent_at: Option<u64>,
+    /// When it was last sent.
+    pub last_sent_at: Option<u64>,
+    /// The job id the API gave; once set, the part is never sent again.
+    pub job_id: Option<String>,
+    /// When the job id came back.
+    pub submitted_at: Option<u64>,
+    /// The job's last known status.
+    pub status: Option<String>,
+    /// When that status was read.
+    pub status_at: Option<u64>,
+    /// The last error, if the part has no job id.
+    pub last_error: Option<String>,
+    /// Whether a submission may have been applied twice (an answer was lost after the whole
+    /// request was sent, and it was sent again).
+    pub possibly_duplicated: bool,
+}
+
+impl Journal {
+    /// Reads a journal; a missing file is an empty journal.
+    pub fn load(path: &Path) -> io::Result<Journal> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not an upload journal: {e}"),
+                )
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Journal {
+                version: 1,
+                parts: Vec::new(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the journal atomically (a temporary file renamed over the old one).
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let mut text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        text.push(b'\n');
+        sailbulk_build::write_atomic(path, &text)
+    }
+
+    /// The entry of a file.
+    pub fn entry(&self, file: &str) -> Option<&JournalEntry> {
+        self.parts.iter().find(|e| e.file == file)
+    }
+
+    /// The entry of a file, made if missing.
+    pub fn entry_mut(&mut self, file: &str) -> &mut JournalEntry {
+        match self.parts.iter().position(|e| e.file == file) {
+            Some(i) => &mut self.parts[i],
+            None => {
+                self.parts.push(JournalEntry {
+                    file: file.to_string(),
+                    ..JournalEntry::default()
+                });
+                self.parts.last_mut().expect("just pushed")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        let mut journal = Journal::load(&path).unwrap();
+        assert!(journal.parts.is_empty());
+        journal.entry_mut("/a").job_id = Some("j".into());
+        journal.entry_mut("/a").attempts = 2;
+        journal.entry_mut("/b");
+        journal.save(&path).unwrap();
+        let again = Journal::load(&path).unwrap();
+        assert_eq!(again, journal);
+        assert_eq!(again.entry("/a").unwrap().attempts, 2);
+        std::fs::write(&path, b"{}x").unwrap();
+        assert!(Journal::load(&path).is_err());
+    }
+}

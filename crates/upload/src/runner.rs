@@ -1,0 +1,597 @@
+//! The job runner: validate parts, submit each once as a job (journalled), and watch the jobs to
+//! the end.
+
+use crate::client::{Client, Error, FileUpload, JobStatus};
+use crate::journal::Journal;
+use sailbulk_parse::{FileReport, ValidatorBuilder};
+use sailbulk_spec::JobKind;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One file to upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartFile {
+    /// The file.
+    pub path: PathBuf,
+    /// The SHA-256 a manifest recorded for it, checked before sending.
+    pub expected_sha256: Option<String>,
+}
+
+/// What every job of an upload is: type, list, the `update` object, notifications.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// `update` or `import`.
+    pub job: JobKind,
+    /// For `import`: the list to import into (created if missing).
+    pub list: Option<String>,
+    /// For `update`: the `update` object applied to every user (`vars`, `lists`, `optout`,
+    /// `delete_vars`).
+    pub update: Option<Value>,
+    /// `report_email`.
+    pub report_email: Option<String>,
+    /// `postback_url`.
+    pub postback_url: Option<String>,
+}
+
+impl JobSpec {
+    /// A spec for a job type, with nothing else set.
+    pub fn new(job: JobKind) -> JobSpec {
+        JobSpec {
+            job,
+            list: None,
+            update: None,
+            report_email: None,
+            postback_url: None,
+        }
+    }
+
+    /// The call's parameters, without a source (`file`, `emails`, `query`).
+    pub fn params(&self) -> Map<String, Value> {
+        let mut params = Map::new();
+        params.insert("job".into(), self.job.as_str().into());
+        if let Some(list) = &self.list {
+            params.insert("list".into(), list.clone().into());
+        }
+        if let Some(update) = &self.update {
+            params.insert("update".into(), update.clone());
+        }
+        if let Some(email) = &self.report_email {
+            params.insert("report_email".into(), email.clone().into());
+        }
+        if let Some(url) = &self.postback_url {
+            params.insert("postback_url".into(), url.clone().into());
+        }
+        params
+    }
+}
+
+/// How to poll a job until it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollPolicy {
+    /// The first wait between polls. Default 1 s.
+    pub initial: Duration,
+    /// The longest wait; waits grow by half each poll up to it. Default 30 s.
+    pub max: Duration,
+    /// Give up waiting after this long. Default: never.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            timeout: None,
+        }
+    }
+}
+
+/// How to run an upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadOptions {
+    /// What the jobs are.
+    pub spec: JobSpec,
+    /// Check every file with the validator first, and send none if any is invalid. Default
+    /// true.
+    pub validate: bool,
+    /// Parts sent at once. Default 1.
+    pub concurrency: usize,
+    /// Poll the jobs until they end. Default false.
+    pub wait: bool,
+    /// How to poll.
+    pub poll: PollPolicy,
+}
+
+impl UploadOptions {
+    /// Options for a job spec, with the defaults.
+    pub fn new(spec: JobSpec) -> UploadOptions {
+        UploadOptions {
+            spec,
+            validate: true,
+            concurrency: 1,
+            wait: false,
+            poll: PollPolicy::default(),
+        }
+    }
+}
+
+/// Something an upload did, for progress display and logs.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UploadEvent<'a> {
+    /// A part already has a job from an earlier run; it is not sent again.
+    Resumed {
+        /// The part.
+        part: &'a Path,
+        /// Its job.
+        job_id: &'a str,
+    },
+    /// A part is being sent (`attempt` counts runs too: above 1, an earlier run sent it without
+    /// getting a job id back).
+    Sending {
+        /// The part.
+        part: &'a Path,
+        /// Its size.
+        bytes: u64,
+        /// The how-manieth submission this is.
+        attempt: u32,
+    },
+    /// Bytes of a part sent so far.
+    Progress {
+        /// The part.
+        part: &'a Path,
+        /// Bytes sent.
+        sent: u64,
+    },
+    /// A part became a job.
+    Submitted {
+        /// The part.
+        part: &'a Path,
+        /// The job.
+        job_id: &'a str,
+    },
+    /// A part could not be submitted.
+    Failed {
+        /// The part.
+        part: &'a Path,
+        /// Why.
+        error: &'a Error,
+    },
+    /// A job's status was read.
+    Status {
+        /// The part.
+        part: &'a Path,
+        /// The status.
+        status: &'a JobStatus,
+    },
+}
+
+/// What became of one part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartOutcome {
+    /// The part.
+    pub path: PathBuf,
+    /// Its job, if it has one.
+    pub job_id: Option<String>,
+    /// Whether the job came from an earlier run (nothing was sent this time).
+    pub resumed: bool,
+    /// The job's last status read (final, with `wait`).
+    pub status: Option<JobStatus>,
+    /// Why it has no job, or why its status could not be read.
+    pub error: Option<String>,
+}
+
+/// Why an upload could not run at all. Nothing was sent when this comes back, except for
+/// [`UploadError::Journal`] while the upload ran.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UploadError {
+    /// The journal could not be read or written.
+    #[error("upload journal {}: {source}", path.display())]
+    Journal {
+        /// The journal.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A part could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The part.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A part changed since it was sent (or since its manifest was written): sending it would
+    /// not be the upload the journal records.
+    #[error("{} changed since {when}: its SHA-256 was {was}, now {now}; refusing to send it (start a new journal for new data)", path.display())]
+    Changed {
+        /// The part.
+        path: PathBuf,
+        /// `it was sent` or `the manifest was written`.
+        when: &'static str,
+        /// The recorded checksum.
+        was: String,
+        /// The checksum now.
+        now: String,
+    },
+    /// Parts failed validation; nothing was sent.
+    #[error("{} file(s) failed validation; nothing was sent", .0.len())]
+    Invalid(Vec<FileReport>),
+    /// A part is over the job's upload limit.
+    #[error("{} is {bytes} bytes, over the {max}-byte limit of {job} jobs; split it first", path.display())]
+    TooLarge {
+        /// The part.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+        /// The limit.
+        max: u64,
+        /// The job type.
+        job: &'static str,
+    },
+}
+
+fn epoch_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A part, checked and ready: absolute path, checksum, size.
+struct Ready {
+    path: PathBuf,
+    key: String,
+    sha256: String,
+    bytes: u64,
+}
+
+/// Uploads `parts` as jobs, one job per part, recording each step in the journal at
+/// `journal_path`.
+///
+/// Before anything is sent, every part is hashed and checked against the journal (a part sent
+/// before must be unchanged) and, with `validate`, against every rule. Parts that already have a
+/// job id are not sent again (only polled, with `wait`); parts without one are sent. `cancel`
+/// stops the run between parts and abandons a part mid-upload (before its last byte, so no job
+/// comes of it); the journal then holds what a re-run continues from.
+pub fn upload_parts(
+    client: &Client,
+    parts: &[PartFile],
+    journal_path: &Path,
+    options: &UploadOptions,
+    on_event: &(dyn Fn(&UploadEvent<'_>) + Sync),
+    cancel: &AtomicBool,
+) -> Result<Vec<PartOutcome>, UploadError> {
+    let journal_err = |source| UploadError::Journal {
+        path: journal_path.to_path_buf(),
+        source,
+    };
+    let journal = Journal::load(journal_path).map_err(journal_err)?;
+    let job = options.spec.job;
+    let mut ready = Vec::with_capacity(parts.len());
+    for part in parts {
+        let io_err = |source| UploadError::Io {
+            path: part.path.clone(),
+            source,
+        };
+        let path = std::path::absolute(&part.path).map_err(io_err)?;
+        let bytes = std::fs::metadata(&path).map_err(io_err)?.len();
+        let sha256 = sailbulk_build::sha256_file(&path).map_err(io_err)?;
+        if let Some(expected) = &part.expected_sha256 {
+            if *expected != sha256 {
+                return Err(UploadError::Changed {
+                    path: part.path.clone(),
+                    when: "the manifest was written",
+                    was: expected.clone(),
+                    now: sha256,
+                });
+            }
+        }
+        let key = path.to_string_lossy().into_owned();
+        if let Some(entry) = journal.entry(&key) {
+            let sent = entry.job_id.is_some() || entry.attempts > 0;
+            if sent && entry.sha256 != sha256 {
+                return Err(UploadError::Changed {
+                    path: part.path.clone(),
+                    when: "it was sent",
+                    was: entry.sha256.clone(),
+                    now: sha256,
+                });
+            }
+        }
+        ready.push(Ready {
+            path,
+            key,
+            sha256,
+            bytes,
+        });
+    }
+    let to_send: Vec<&Ready> = ready
+        .iter()
+        .filter(|r| journal.entry(&r.key).is_none_or(|e| e.job_id.is_none()))
+        .collect();
+    if options.validate {
+        let validator = ValidatorBuilder::new().job(job).build();
+        let mut invalid = Vec::new();
+        for r in &to_send {
+            let report = validator
+                .report_path(&r.path, 100)
+                .map_err(|e| UploadError::Io {
+                    path: r.path.clone(),
+                    source: std::io::Error::other(e),
+                })?;
+            if !report.is_valid() {
+                invalid.push(report);
+            }
+        }
+        if !invalid.is_empty() {
+            return Err(UploadError::Invalid(invalid));
+        }
+    }
+    for r in &to_send {
+        if r.bytes > job.max_file_bytes() {
+            return Err(UploadError::TooLarge {
+                path: r.path.clone(),
+                bytes: r.bytes,
+                max: job.max_file_bytes(),
+                job: job.as_str(),
+            });
+        }
+    }
+    let journal = Mutex::new(journal);
+    let save = |journal: &Journal| journal.save(journal_path).map_err(journal_err);
+    {
+        let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+        for r in &ready {
+            let entry = j.entry_mut(&r.key);
+            if entry.job_id.is_none() && entry.attempts == 0 {
+                entry.sha256 = r.sha256.clone();
+                entry.bytes = r.bytes;
+                entry.job = job.as_str().to_string();
+            }
+        }
+        save(&j)?;
+    }
+    let mut outcomes: Vec<PartOutcome> = ready
+        .iter()
+        .map(|r| {
+            let j = journal.lock().unwrap_or_else(|e| e.into_inner());
+            let job_id = j.entry(&r.key).and_then(|e| e.job_id.clone());
+            if let Some(id) = &job_id {
+                on_event(&UploadEvent::Resumed {
+                    part: &r.path,
+                    job_id: id,
+                });
+            }
+            PartOutcome {
+                path: r.path.clone(),
+                resumed: job_id.is_some(),
+                job_id,
+                status: None,
+                error: None,
+            }
+        })
+        .collect();
+
+    // Send, `concurrency` parts at a time.
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<String, String>)>> = Mutex::new(Vec::new());
+    let journal_failure: Mutex<Option<UploadError>> = Mutex::new(None);
+    let pending: Vec<usize> = (0..ready.len())
+        .filter(|&i| outcomes[i].job_id.is_none())
+        .collect();
+    let base = options.spec.params();
+    std::thread::scope(|scope| {
+        for _ in 0..options.concurrency.clamp(1, pending.len().max(1)) {
+            scope.spawn(|| loop {
+                if cancel.load(Ordering::SeqCst) {
+                    return;
+                }
+                let k = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&i) = pending.get(k) else { return };
+                let r = &ready[i];
+                let attempt = {
+                    let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                    let entry = j.entry_mut(&r.key);
+                    entry.attempts += 1;
+                    entry.first_sent_at.get_or_insert(epoch_now());
+                    entry.last_sent_at = Some(epoch_now());
+                    let attempt = entry.attempts;
+                    if let Err(e) = save(&j) {
+                        *journal_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                        cancel.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    attempt
+                };
+                on_event(&UploadEvent::Sending {
+                    part: &r.path,
+                    bytes: r.bytes,
+                    attempt,
+                });
+                let progress = |sent: u64| {
+                    on_event(&UploadEvent::Progress {
+                        part: &r.path,
+                        sent,
+                    })
+                };
+                let upload = FileUpload {
+                    path: &r.path,
+                    name: None,
+                    progress: Some(&progress),
+                };
+                let result = client.submit_job(&Value::Object(base.clone()), Some(&upload));
+                let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                let entry = j.entry_mut(&r.key);
+                let outcome = match result {
+                    Ok(submitted) => {
+                        entry.job_id = Some(submitted.job_id.clone());
+                        entry.submitted_at = Some(epoch_now());
+                        entry.status = Some(submitted.status.as_str().to_string());
+                        entry.status_at = Some(epoch_now());
+                        entry.last_error = None;
+                        on_event(&UploadEvent::Submitted {
+                            part: &r.path,
+                            job_id: &submitted.job_id,
+                        });
+                        Ok(submitted.job_id)
+                    }
+                    Err(error) => {
+                        entry.last_error = Some(error.to_string());
+                        if !matches!(error, Error::Cancelled) {
+                            on_event(&UploadEvent::Failed {
+                                part: &r.path,
+                                error: &error,
+                            });
+                        }
+                        Err(error.to_string())
+                    }
+                };
+                if let Err(e) = save(&j) {
+                    *journal_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                    cancel.store(true, Ordering::SeqCst);
+                }
+                drop(j);
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, outcome));
+            });
+        }
+    });
+    if let Some(e) = journal_failure
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+    {
+        return Err(e);
+    }
+    for (i, result) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        match result {
+            Ok(id) => outcomes[i].job_id = Some(id),
+            Err(e) => outcomes[i].error = Some(e),
+        }
+    }
+    for (i, outcome) in outcomes.iter_mut().enumerate() {
+        if outcome.job_id.is_none() && outcome.error.is_none() {
+            outcome.error = Some(if cancel.load(Ordering::SeqCst) {
+                "not sent: the upload was cancelled".into()
+            } else {
+                format!("not sent: {}", ready[i].path.display())
+            });
+        }
+    }
+
+    if options.wait {
+        let mut open: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| outcomes[i].job_id.is_some())
+            .collect();
+        let started = Instant::now();
+        let mut interval = options.poll.initial;
+        while !open.is_empty() && !cancel.load(Ordering::SeqCst) {
+            let mut still = Vec::new();
+            for i in open {
+                let id = outcomes[i].job_id.clone().unwrap_or_default();
+                match client.job_status(&id) {
+                    Ok(status) => {
+                        on_event(&UploadEvent::Status {
+                            part: &ready[i].path,
+                            status: &status,
+                        });
+                        let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                        let entry = j.entry_mut(&ready[i].key);
+                        entry.status = Some(status.status.as_str().to_string());
+                        entry.status_at = Some(epoch_now());
+                        save(&j)?;
+                        let done = status.status.is_final();
+                        outcomes[i].status = Some(status);
+                        outcomes[i].error = None;
+                        if !done {
+                            still.push(i);
+                        }
+                    }
+                    Err(Error::Cancelled) => break,
+                    Err(e) => {
+                        // A job whose status cannot be read is left, with why; the journal keeps
+                        // its id for `sailbulk status` or a re-run.
+                        outcomes[i].error =
+                            Some(format!("cannot read the status of job {id}: {e}"));
+                    }
+                }
+            }
+            open = still;
+            if open.is_empty() {
+                break;
+            }
+            if options.poll.timeout.is_some_and(|t| started.elapsed() >= t) {
+                for &i in &open {
+                    outcomes[i].error = Some("still running when the wait ended".into());
+                }
+                break;
+            }
+            if !sleep(interval, cancel) {
+                break;
+            }
+            interval = (interval * 3 / 2).min(options.poll.max);
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Polls a job until it ends (or `poll.timeout`, or `cancel`); `on_status` sees every status.
+pub fn wait_for_job(
+    client: &Client,
+    job_id: &str,
+    poll: &PollPolicy,
+    cancel: &AtomicBool,
+    mut on_status: impl FnMut(&JobStatus),
+) -> Result<JobStatus, Error> {
+    let started = Instant::now();
+    let mut interval = poll.initial;
+    loop {
+        let status = client.job_status(job_id)?;
+        on_status(&status);
+        if status.status.is_final()
+            || poll.timeout.is_some_and(|t| started.elapsed() >= t)
+            || !sleep(interval, cancel)
+        {
+            return Ok(status);
+        }
+        interval = (interval * 3 / 2).min(poll.max);
+    }
+}
+
+fn sleep(d: Duration, cancel: &AtomicBool) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_becomes_the_call_parameters() {
+        let mut spec = JobSpec::new(JobKind::Import);
+        spec.list = Some("Main".into());
+        spec.report_email = Some("ops@example.com".into());
+        assert_eq!(
+            Value::Object(spec.params()),
+            serde_json::json!({"job": "import", "list": "Main", "report_email": "ops@example.com"})
+        );
+    }
+}
