@@ -1,4 +1,5 @@
-//! `sailbulk`: validate and build Sailthru bulk update and import files, and simulate the API.
+//! `sailbulk`: validate, build and upload Sailthru bulk update and import files, and simulate the
+//! API.
 //!
 //! Each subcommand lives in `cmd/` and is a thin layer over the libraries: it turns arguments into
 //! a configuration, runs the library, and prints. Exit status: 0 success, 1 findings (a file is
@@ -9,7 +10,7 @@ mod cmd;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Validate and build Sailthru bulk update and import files, and simulate the API locally.
+/// Validate, build and upload Sailthru bulk update and import files, and simulate the API locally.
 #[derive(Debug, Parser)]
 #[command(name = "sailbulk", version, propagate_version = true)]
 struct Cli {
@@ -25,6 +26,10 @@ enum Command {
     Convert(Box<cmd::convert::Args>),
     /// Split a file into parts under the job's size limit, with a manifest.
     Split(cmd::split::Args),
+    /// Upload files as update or import jobs: validated, journalled, resumable.
+    Upload(Box<cmd::upload::Args>),
+    /// Print jobs' statuses, or follow them to the end.
+    Status(Box<cmd::status::Args>),
     /// Run a local Sailthru API simulator (job, user, list) for dry runs and tests.
     Sim(Box<cmd::sim::Args>),
 }
@@ -45,6 +50,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Convert(args) => cmd::convert::run(*args),
         Command::Split(args) => cmd::split::run(args),
+        Command::Upload(args) => cmd::upload::run(*args),
+        Command::Status(args) => cmd::status::run(*args),
         Command::Sim(args) => cmd::sim::run(*args),
     };
     ExitCode::from(code)

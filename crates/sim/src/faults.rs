@@ -235,6 +235,10 @@ impl Faults {
         self.faults.push(fault);
     }
 
+    pub fn clear(&mut self) {
+        self.faults.clear();
+    }
+
     /// The first fault for this request, used up by one.
     pub fn take(&mut self, method: &str, path: &str) -> Option<FaultKind> {
         let i = self

@@ -428,6 +428,15 @@ impl Sim {
             .add(fault);
     }
 
+    /// Removes every fault still to apply.
+    pub fn clear_faults(&self) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Waits until a job is `completed`, `error` or `incomplete`, for at most `timeout`.
     pub fn wait_job(&self, id: &str, timeout: Duration) -> Option<Job> {
         let deadline = Instant::now() + timeout;

@@ -144,8 +144,7 @@ pub enum Error {
         method: Method,
         /// The call's action.
         action: String,
-        /// The answer.
-        #[source]
+        /// The answer (in the message already, so not a `source`).
         error: ApiError,
     },
     /// The server could not be reached or the connection failed, and retries ran out.
@@ -157,6 +156,9 @@ pub enum Error {
         action: String,
         /// What went wrong (never holds the secret).
         message: String,
+        /// Whether a request was sent in full before an answer was lost: the call may have
+        /// been applied (a job may exist) although it failed here.
+        possibly_applied: bool,
     },
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
@@ -466,6 +468,9 @@ pub struct Reply {
     pub body: Value,
     /// The rate limit it reported.
     pub rate_limit: Option<RateLimit>,
+    /// How many times a write was sent again after a lost answer: above 0, an earlier send may
+    /// have been applied too.
+    pub unconfirmed_retries: u32,
 }
 
 /// How an attempt ended.
@@ -578,7 +583,10 @@ impl Client {
             attempts += 1;
             let outcome = self.attempt(method, action, &json_text, file)?;
             let (reason, is_unknown) = match outcome {
-                Attempt::Done(Ok(reply)) => return Ok(reply),
+                Attempt::Done(Ok(mut reply)) => {
+                    reply.unconfirmed_retries = if idempotent { 0 } else { unknown };
+                    return Ok(reply);
+                }
                 Attempt::Done(Err(error)) => {
                     return Err(Error::Api {
                         method,
@@ -623,6 +631,7 @@ impl Client {
                     method,
                     action: action.to_string(),
                     message: format!("{reason} (gave up after {attempts} attempts)"),
+                    possibly_applied: !idempotent && (is_unknown || unknown > 0),
                 });
             }
             if is_unknown {
@@ -778,6 +787,7 @@ impl Client {
                             status,
                             body,
                             rate_limit,
+                            unconfirmed_retries: 0,
                         })),
                     },
                     Err(e) => {
@@ -841,7 +851,7 @@ impl Client {
         file: Option<&FileUpload<'_>>,
     ) -> Result<JobSubmitted, Error> {
         let reply = self.call(Method::Post, "job", params, file)?;
-        let body = reply.body;
+        let body = &reply.body;
         let job_id = body
             .get("job_id")
             .and_then(Value::as_str)
@@ -864,6 +874,7 @@ impl Client {
                     .and_then(Value::as_str)
                     .unwrap_or("pending"),
             ),
+            possibly_duplicated: reply.unconfirmed_retries > 0,
         })
     }
 
@@ -1173,6 +1184,8 @@ pub struct JobSubmitted {
     pub name: Option<String>,
     /// Its status (`pending`).
     pub status: JobState,
+    /// The submission was sent again after a lost answer: the job may exist twice.
+    pub possibly_duplicated: bool,
 }
 
 /// The answer to GET `/job`.

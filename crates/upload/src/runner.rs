@@ -178,6 +178,11 @@ pub struct PartOutcome {
     pub job_id: Option<String>,
     /// Whether the job came from an earlier run (nothing was sent this time).
     pub resumed: bool,
+    /// The status the journal last recorded (for a job from an earlier run, without `wait`).
+    pub last_status: Option<String>,
+    /// Whether the part may have been submitted twice (an answer was lost after the whole
+    /// request was sent, and it was sent again).
+    pub possibly_duplicated: bool,
     /// The job's last status read (final, with `wait`).
     pub status: Option<JobStatus>,
     /// Why it has no job, or why its status could not be read.
@@ -244,8 +249,9 @@ fn epoch_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// A part, checked and ready: absolute path, checksum, size.
+/// A part, checked and ready: path as given (for display), absolute path, checksum, size.
 struct Ready {
+    given: PathBuf,
     path: PathBuf,
     key: String,
     sha256: String,
@@ -306,6 +312,7 @@ pub fn upload_parts(
             }
         }
         ready.push(Ready {
+            given: part.path.clone(),
             path,
             key,
             sha256,
@@ -365,12 +372,14 @@ pub fn upload_parts(
             let job_id = j.entry(&r.key).and_then(|e| e.job_id.clone());
             if let Some(id) = &job_id {
                 on_event(&UploadEvent::Resumed {
-                    part: &r.path,
+                    part: &r.given,
                     job_id: id,
                 });
             }
             PartOutcome {
-                path: r.path.clone(),
+                path: r.given.clone(),
+                last_status: j.entry(&r.key).and_then(|e| e.status.clone()),
+                possibly_duplicated: j.entry(&r.key).is_some_and(|e| e.possibly_duplicated),
                 resumed: job_id.is_some(),
                 job_id,
                 status: None,
@@ -381,7 +390,8 @@ pub fn upload_parts(
 
     // Send, `concurrency` parts at a time.
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<String, String>)>> = Mutex::new(Vec::new());
+    type Sent = Result<(String, bool), (String, bool)>;
+    let results: Mutex<Vec<(usize, Sent)>> = Mutex::new(Vec::new());
     let journal_failure: Mutex<Option<UploadError>> = Mutex::new(None);
     let pending: Vec<usize> = (0..ready.len())
         .filter(|&i| outcomes[i].job_id.is_none())
@@ -411,13 +421,13 @@ pub fn upload_parts(
                     attempt
                 };
                 on_event(&UploadEvent::Sending {
-                    part: &r.path,
+                    part: &r.given,
                     bytes: r.bytes,
                     attempt,
                 });
                 let progress = |sent: u64| {
                     on_event(&UploadEvent::Progress {
-                        part: &r.path,
+                        part: &r.given,
                         sent,
                     })
                 };
@@ -431,26 +441,34 @@ pub fn upload_parts(
                 let entry = j.entry_mut(&r.key);
                 let outcome = match result {
                     Ok(submitted) => {
+                        entry.possibly_duplicated |= submitted.possibly_duplicated;
                         entry.job_id = Some(submitted.job_id.clone());
                         entry.submitted_at = Some(epoch_now());
                         entry.status = Some(submitted.status.as_str().to_string());
                         entry.status_at = Some(epoch_now());
                         entry.last_error = None;
                         on_event(&UploadEvent::Submitted {
-                            part: &r.path,
+                            part: &r.given,
                             job_id: &submitted.job_id,
                         });
-                        Ok(submitted.job_id)
+                        Ok((submitted.job_id, entry.possibly_duplicated))
                     }
                     Err(error) => {
+                        if let Error::Transport {
+                            possibly_applied: true,
+                            ..
+                        } = error
+                        {
+                            entry.possibly_duplicated = true;
+                        }
                         entry.last_error = Some(error.to_string());
                         if !matches!(error, Error::Cancelled) {
                             on_event(&UploadEvent::Failed {
-                                part: &r.path,
+                                part: &r.given,
                                 error: &error,
                             });
                         }
-                        Err(error.to_string())
+                        Err((error.to_string(), entry.possibly_duplicated))
                     }
                 };
                 if let Err(e) = save(&j) {
@@ -473,8 +491,15 @@ pub fn upload_parts(
     }
     for (i, result) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
         match result {
-            Ok(id) => outcomes[i].job_id = Some(id),
-            Err(e) => outcomes[i].error = Some(e),
+            Ok((id, duplicated)) => {
+                outcomes[i].job_id = Some(id);
+                outcomes[i].last_status = Some("pending".into());
+                outcomes[i].possibly_duplicated = duplicated;
+            }
+            Err((e, duplicated)) => {
+                outcomes[i].error = Some(e);
+                outcomes[i].possibly_duplicated = duplicated;
+            }
         }
     }
     for (i, outcome) in outcomes.iter_mut().enumerate() {
@@ -482,7 +507,7 @@ pub fn upload_parts(
             outcome.error = Some(if cancel.load(Ordering::SeqCst) {
                 "not sent: the upload was cancelled".into()
             } else {
-                format!("not sent: {}", ready[i].path.display())
+                format!("not sent: {}", ready[i].given.display())
             });
         }
     }
@@ -500,7 +525,7 @@ pub fn upload_parts(
                 match client.job_status(&id) {
                     Ok(status) => {
                         on_event(&UploadEvent::Status {
-                            part: &ready[i].path,
+                            part: &ready[i].given,
                             status: &status,
                         });
                         let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
@@ -509,6 +534,7 @@ pub fn upload_parts(
                         entry.status_at = Some(epoch_now());
                         save(&j)?;
                         let done = status.status.is_final();
+                        outcomes[i].last_status = Some(status.status.as_str().to_string());
                         outcomes[i].status = Some(status);
                         outcomes[i].error = None;
                         if !done {

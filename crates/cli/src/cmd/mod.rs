@@ -1,8 +1,11 @@
 //! One module per subcommand, plus what they share.
 
+pub mod api;
 pub mod convert;
 pub mod sim;
 pub mod split;
+pub mod status;
+pub mod upload;
 pub mod validate;
 
 use std::io;

@@ -4,6 +4,7 @@ mod convert;
 mod readme;
 mod sim;
 mod split;
+mod upload;
 mod validate;
 
 use std::collections::BTreeSet;

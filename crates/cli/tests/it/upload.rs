@@ -1,0 +1,504 @@
+//! `sailbulk upload` and `sailbulk status` against the simulator on loopback.
+
+use crate::*;
+use sailbulk_sim::{Fault, Route, Sim};
+use std::time::Duration;
+
+const KEY: &str = "upload-cli-key";
+const SECRET: &str = "s3cr3t-that-must-never-show";
+
+fn sim() -> Sim {
+    Sim::builder()
+        .api_key(KEY)
+        .api_secret(SECRET)
+        .start()
+        .unwrap()
+}
+
+/// Runs `sailbulk ARGS` against `sim`, the secret in a file.
+fn run(sim: &Sim, dir: &Path, args: &[&str]) -> Output {
+    let secret = write(dir, ".secret", format!("{SECRET}\n"));
+    let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    all.extend([
+        "--api-url".into(),
+        sim.url(),
+        "--api-key".into(),
+        KEY.into(),
+        "--api-secret-file".into(),
+        s(&secret),
+        "--poll-interval".into(),
+        "50ms".into(),
+    ]);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let out = sailbulk(&all, None);
+    assert_no_secret(&out);
+    out
+}
+
+#[track_caller]
+fn assert_no_secret(out: &Output) {
+    for text in [stdout(out), stderr(out)] {
+        assert!(!text.contains(SECRET), "the secret was shown: {text}");
+    }
+}
+
+#[test]
+fn convert_split_and_upload_with_wait_reaches_the_profiles() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let csv: String = std::iter::once("email,first_name,plan\n".to_string())
+        .chain((0..300).map(|i| format!("user{i}@example.com,Zoë {i},gold\n")))
+        .collect();
+    let csv = write(dir.path(), "export.csv", csv);
+    let json = dir.path().join("export.json");
+    let out = sailbulk(
+        &["convert", &s(&csv), "-o", &s(&json), "--list", "Newsletter"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let parts = dir.path().join("parts");
+    let out = sailbulk(
+        &["split", &s(&json), "-o", &s(&parts), "--max-bytes", "5kB"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let manifest = parts.join("manifest.json");
+    let out = run(
+        &sim,
+        dir.path(),
+        &["upload", &s(&manifest), "--wait", "--concurrency", "2"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let n_parts = entries(&parts)
+        .iter()
+        .filter(|n| n.starts_with("part-"))
+        .count();
+    assert!(n_parts > 3);
+    assert_eq!(
+        stdout(&out).matches(" completed ").count(),
+        n_parts,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(sim.jobs().len(), n_parts);
+    assert_eq!(sim.list_count("Newsletter"), 300);
+    let user = sim.user("email", "user42@example.com").unwrap();
+    assert_eq!(user.vars["first_name"], "Zoë 42");
+    assert!(parts.join("upload-journal.json").is_file());
+    // The same command again sends nothing.
+    let out = run(&sim, dir.path(), &["upload", &s(&parts)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).matches("(from an earlier run)").count(),
+        n_parts
+    );
+    assert_eq!(sim.jobs().len(), n_parts);
+}
+
+#[test]
+fn a_part_that_got_no_job_is_sent_again_on_the_next_run_and_only_it() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
+    let b = write(dir.path(), "b.json", "{\"email\":\"b@example.com\"}\n");
+    let out = run(&sim, dir.path(), &["upload", &s(&a)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    sim.add_fault(Fault::status(Route::new("POST", "/job"), 503).always());
+    let quick = ["--max-retries", "2", "--retry-delay", "10ms"];
+    let out = run(
+        &sim,
+        dir.path(),
+        &[&["upload", &s(&a), &s(&b)][..], &quick].concat(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("b.json  not submitted"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("failed to submit `"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("HTTP 503"), "{}", stderr(&out));
+    assert_eq!(sim.jobs().len(), 1);
+    sim.clear_faults();
+    let out = run(
+        &sim,
+        dir.path(),
+        &[&["upload", &s(&a), &s(&b)][..], &quick].concat(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sent before without a job id"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sim.jobs().len(), 2, "a once, b once");
+}
+
+#[test]
+fn an_invalid_file_is_refused_with_its_report_and_nothing_is_sent() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.json", "{\"email\":\"a@example.com\"}\n");
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        "{\"email\":\"a@example.com\"}\n{\"email\":\"a@\",\"vars\":{\"1x\":1}}\n",
+    );
+    let out = run(&sim, dir.path(), &["upload", &s(&good), &s(&bad)]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("bad.json:2:"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("invalid_email"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("nothing was sent"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(sim.requests().is_empty());
+    let out = run(
+        &sim,
+        dir.path(),
+        &["upload", &s(&good), &s(&bad), "--no-validate", "--wait"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("rejected 1"), "{}", stdout(&out));
+}
+
+#[test]
+fn import_files_over_the_limit_are_refused_or_split() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let line = "someone.with.a.long.address@example.com\n";
+    let count = (sailbulk_spec::IMPORT_FILE_MAX_BYTES as usize / line.len()) + 10;
+    let big = write(dir.path(), "emails.txt", line.repeat(count));
+    let out = run(
+        &sim,
+        dir.path(),
+        &[
+            "upload",
+            "--job",
+            "import",
+            "--list",
+            "Big",
+            &s(&big),
+            "--no-validate",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--split"), "{}", stderr(&out));
+    assert!(sim.requests().is_empty());
+    let out = run(
+        &sim,
+        dir.path(),
+        &[
+            "upload",
+            "--job",
+            "import",
+            "--list",
+            "Big",
+            &s(&big),
+            "--split",
+            "--no-validate",
+            "--wait",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let parts = dir.path().join("emails.txt.parts");
+    assert!(parts.join("manifest.json").is_file());
+    assert_eq!(sim.jobs().len(), 2);
+    assert_eq!(sim.list_count("Big"), 1, "one address, many times");
+    // A re-run reuses the parts and the journal: nothing new is sent.
+    let out = run(
+        &sim,
+        dir.path(),
+        &[
+            "upload",
+            "--job",
+            "import",
+            "--list",
+            "Big",
+            &s(&big),
+            "--split",
+            "--no-validate",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("using the parts already split"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sim.jobs().len(), 2);
+}
+
+#[test]
+fn a_part_changed_since_it_was_sent_is_refused() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
+    let out = run(&sim, dir.path(), &["upload", &s(&a)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::write(&a, "{\"email\":\"b@example.com\"}\n").unwrap();
+    let out = run(&sim, dir.path(), &["upload", &s(&a)]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("changed since it was sent"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(sim.jobs().len(), 1);
+}
+
+#[test]
+fn emails_query_and_update_objects_submit_without_a_file() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        &sim,
+        dir.path(),
+        &[
+            "upload",
+            "--emails",
+            "a@example.com,b@example.com",
+            "--update-json",
+            r#"{"lists":{"Main":1},"vars":{"tier":"gold"}}"#,
+            "--wait",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("completed"), "{}", stdout(&out));
+    assert_eq!(sim.list_count("Main"), 2);
+    let update = write(dir.path(), "update.json", r#"{"optout":"blast"}"#);
+    let out = run(
+        &sim,
+        dir.path(),
+        &[
+            "upload",
+            "--query-json",
+            r#"{"source_list":"Main"}"#,
+            "--update-file",
+            &s(&update),
+            "--wait",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(sim.user("email", "b@example.com").unwrap().optout, "blast");
+    let out = run(
+        &sim,
+        dir.path(),
+        &[
+            "upload",
+            "--job",
+            "import",
+            "--list",
+            "Imported",
+            "--emails",
+            "c@example.com",
+            "--wait",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(sim.list_count("Imported"), 1);
+    // Refusals: import without a list, an update object that is not an object, nothing to do.
+    for args in [
+        vec!["upload", "--job", "import", "--emails", "c@example.com"],
+        vec![
+            "upload",
+            "--emails",
+            "c@example.com",
+            "--update-json",
+            "[1]",
+        ],
+        vec!["upload"],
+    ] {
+        let out = run(&sim, dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    // The API refusing a job is a failed job: exit 1, with its code and message.
+    let out = run(
+        &sim,
+        dir.path(),
+        &["upload", "--query-json", r#"{"source_list":"Nope"}"#],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("HTTP 404, error 15: Unknown list: Nope"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn status_prints_follows_and_reports_jobs() {
+    let sim = Sim::builder()
+        .api_key(KEY)
+        .api_secret(SECRET)
+        .job_delay(Duration::from_millis(200))
+        .fail_jobs(1)
+        .start()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&sim, dir.path(), &["upload", "--emails", "a@example.com"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let failed = sim.jobs()[0].job_id.clone();
+    let out = run(&sim, dir.path(), &["upload", "--emails", "b@example.com"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ok = sim.jobs()[1].job_id.clone();
+    let out = run(&sim, dir.path(), &["status", &ok]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(&format!("{ok}  pending")),
+        "{}",
+        stdout(&out)
+    );
+    let out = run(&sim, dir.path(), &["status", "--wait", &ok, &failed]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines: Vec<_> = stdout(&out).lines().map(str::to_string).collect();
+    assert!(
+        lines[0].starts_with(&format!("{ok}  completed")),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{failed}  error")),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("reason:"), "{lines:?}");
+    let out = run(&sim, dir.path(), &["status", "--json", &ok]);
+    let body: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(body["status"], "completed");
+    assert_eq!(body["applied"], 1);
+    let out = run(&sim, dir.path(), &["status", "4dd58f036803fa3b5500000b"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Invalid job_id"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_secret_never_shows_even_when_it_is_wrong() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = "wrong-s3cr3t-value-here";
+    let secret = write(dir.path(), "wrong", format!("{wrong}\n"));
+    let a = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
+    for args in [
+        vec!["upload".to_string(), s(&a)],
+        vec!["status".to_string(), "x".to_string()],
+    ] {
+        let mut all = args.clone();
+        all.extend([
+            "--api-url".into(),
+            sim.url(),
+            "--api-key".into(),
+            KEY.into(),
+            "--api-secret-file".into(),
+            s(&secret),
+        ]);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let out = sailbulk(&all, None);
+        assert_ne!(out.status.code(), Some(0));
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(text.contains("error 5"), "{text}");
+        assert!(!text.contains(wrong), "{text}");
+    }
+    // Without a secret the command says how to give one.
+    let out = sailbulk(
+        &["status", "x", "--api-url", &sim.url(), "--api-key", KEY],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("SAILTHRU_API_SECRET"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The peak resident memory (`VmHWM`, kB) of a child, read until it exits.
+fn run_measuring_peak(mut cmd: Command) -> (Output, u64) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let watcher = {
+        let peak = peak.clone();
+        std::thread::spawn(move || {
+            while let Ok(status) = std::fs::read_to_string(&status_path) {
+                if let Some(kb) = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                {
+                    peak.fetch_max(kb, std::sync::atomic::Ordering::SeqCst);
+                }
+                // A zombie has no memory lines left: the process has ended.
+                if !status.contains("VmHWM:") {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let out = child.wait_with_output().unwrap();
+    watcher.join().unwrap();
+    (out, peak.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+/// The largest file an update job takes (1,000,000,000 bytes: `sailbulk_spec`; a 1 GiB file is
+/// over it and would be refused before sending) streams from disk in bounded memory.
+#[test]
+fn a_1_gb_upload_keeps_peak_rss_under_50_mb() {
+    // The job stays pending: the upload, not the simulator's processing, is under test.
+    let sim = Sim::builder()
+        .api_key(KEY)
+        .api_secret(SECRET)
+        .job_delay(Duration::from_secs(3600))
+        .start()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.json");
+    {
+        use std::io::Write;
+        let line =
+            b"{\"email\":\"someone@example.com\",\"vars\":{\"plan\":\"gold\",\"n\":12345}}\n";
+        let block: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(line.len() * 16_384)
+            .collect();
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let mut left = sailbulk_spec::UPDATE_FILE_MAX_BYTES as usize;
+        while left > 0 {
+            let n = left.min(block.len());
+            file.write_all(&block[..n]).unwrap();
+            left -= n;
+        }
+    }
+    let secret = write(dir.path(), ".secret", SECRET);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sailbulk"));
+    cmd.args([
+        "upload",
+        &s(&path),
+        "--no-validate",
+        "--api-url",
+        &sim.url(),
+        "--api-key",
+        KEY,
+    ])
+    .arg("--api-secret-file")
+    .arg(&secret)
+    .stdin(Stdio::null());
+    let (out, peak_kb) = run_measuring_peak(cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let files = sim.received_files();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].bytes, sailbulk_spec::UPDATE_FILE_MAX_BYTES);
+    assert_eq!(files[0].sha256, sailbulk_build::sha256_file(&path).unwrap());
+    eprintln!("sailbulk upload of 1 GB: peak RSS {} MB", peak_kb / 1024);
+    assert!(peak_kb > 0 && peak_kb < 50 * 1024, "peak RSS {peak_kb} kB");
+}
