@@ -202,6 +202,9 @@ fn upload(args: &Args) -> Result<u8, String> {
     options.concurrency = args.concurrency.max(1);
     options.wait = args.wait;
     options.poll = args.api.poll();
+    if args.wait {
+        bars.track_jobs(parts.len());
+    }
     let on_event = |event: &UploadEvent<'_>| bars.event(event);
     let outcomes = match upload_parts(&client, &parts, &journal, &options, &on_event, &cancel) {
         Ok(o) => o,
@@ -451,6 +454,8 @@ struct Bars {
     bars: Mutex<HashMap<PathBuf, ProgressBar>>,
     /// The last status logged per part, so that only changes are logged.
     statuses: Mutex<HashMap<PathBuf, String>>,
+    /// Jobs finished, with --wait.
+    jobs: Mutex<Option<ProgressBar>>,
 }
 
 /// A handle that prints above the bars.
@@ -474,6 +479,22 @@ impl Bars {
             multi: enabled.then(MultiProgress::new),
             bars: Mutex::new(HashMap::new()),
             statuses: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(None),
+        }
+    }
+
+    /// Shows a bar of jobs finished out of `total`.
+    fn track_jobs(&self, total: usize) {
+        if let Some(multi) = &self.multi {
+            let bar = multi.add(ProgressBar::new(total as u64));
+            bar.set_style(
+                ProgressStyle::with_template("{msg:30!} [{bar:30}] {pos}/{len} jobs finished")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_message("jobs");
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
+            *self.jobs.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
         }
     }
 
@@ -564,6 +585,11 @@ impl Bars {
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(part.to_path_buf(), status.status.to_string())
                     .is_none_or(|last| last != status.status.as_str());
+                if changed && status.status.is_final() {
+                    if let Some(bar) = &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
+                        bar.inc(1);
+                    }
+                }
                 if changed && !status.status.is_final() {
                     self.log(&format!(
                         "sailbulk: {}: {}",
@@ -578,6 +604,9 @@ impl Bars {
 
     fn clear(&self) {
         for (_, bar) in self.bars.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+            bar.finish_and_clear();
+        }
+        if let Some(bar) = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take() {
             bar.finish_and_clear();
         }
     }

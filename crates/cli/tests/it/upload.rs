@@ -448,11 +448,12 @@ fn run_measuring_peak(mut cmd: Command) -> (Output, u64) {
     (out, peak.load(std::sync::atomic::Ordering::SeqCst))
 }
 
-/// The largest file an update job takes (1,000,000,000 bytes: `sailbulk_spec`; a 1 GiB file is
-/// over it and would be refused before sending) streams from disk in bounded memory.
+/// A 1 GiB file is over the update limit (10^9 bytes, `sailbulk_spec`), so `--split` cuts it into
+/// two parts under the limit and both are sent: the whole GiB streams from disk in bounded memory.
 #[test]
-fn a_1_gb_upload_keeps_peak_rss_under_50_mb() {
-    // The job stays pending: the upload, not the simulator's processing, is under test.
+fn a_1_gib_upload_keeps_peak_rss_under_50_mb() {
+    const GIB: usize = 1 << 30;
+    // The jobs stay pending: the upload, not the simulator's processing, is under test.
     let sim = Sim::builder()
         .api_key(KEY)
         .api_secret(SECRET)
@@ -461,10 +462,9 @@ fn a_1_gb_upload_keeps_peak_rss_under_50_mb() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.json");
+    let line = b"{\"email\":\"someone@example.com\",\"vars\":{\"plan\":\"gold\",\"n\":12345}}\n";
     {
         use std::io::Write;
-        let line =
-            b"{\"email\":\"someone@example.com\",\"vars\":{\"plan\":\"gold\",\"n\":12345}}\n";
         let block: Vec<u8> = line
             .iter()
             .copied()
@@ -472,7 +472,7 @@ fn a_1_gb_upload_keeps_peak_rss_under_50_mb() {
             .take(line.len() * 16_384)
             .collect();
         let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        let mut left = sailbulk_spec::UPDATE_FILE_MAX_BYTES as usize;
+        let mut left = GIB / line.len() * line.len();
         while left > 0 {
             let n = left.min(block.len());
             file.write_all(&block[..n]).unwrap();
@@ -484,6 +484,7 @@ fn a_1_gb_upload_keeps_peak_rss_under_50_mb() {
     cmd.args([
         "upload",
         &s(&path),
+        "--split",
         "--no-validate",
         "--api-url",
         &sim.url(),
@@ -496,9 +497,19 @@ fn a_1_gb_upload_keeps_peak_rss_under_50_mb() {
     let (out, peak_kb) = run_measuring_peak(cmd);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let files = sim.received_files();
-    assert_eq!(files.len(), 1);
-    assert_eq!(files[0].bytes, sailbulk_spec::UPDATE_FILE_MAX_BYTES);
-    assert_eq!(files[0].sha256, sailbulk_build::sha256_file(&path).unwrap());
-    eprintln!("sailbulk upload of 1 GB: peak RSS {} MB", peak_kb / 1024);
+    assert_eq!(files.len(), 2);
+    let sent: u64 = files.iter().map(|f| f.bytes).sum();
+    assert_eq!(sent, std::fs::metadata(&path).unwrap().len());
+    assert!(sent > 1_000_000_000);
+    assert!(files
+        .iter()
+        .all(|f| f.bytes <= sailbulk_spec::UPDATE_FILE_MAX_BYTES));
+    let parts = dir.path().join("big.json.parts");
+    let first = sailbulk_build::sha256_file(&parts.join("part-00001.json")).unwrap();
+    assert_eq!(files[0].sha256, first);
+    eprintln!(
+        "sailbulk upload --split of 1 GiB: peak RSS {} MB",
+        peak_kb / 1024
+    );
     assert!(peak_kb > 0 && peak_kb < 50 * 1024, "peak RSS {peak_kb} kB");
 }
