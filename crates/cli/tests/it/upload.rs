@@ -35,6 +35,13 @@ fn run(sim: &Sim, dir: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// Asserts the exit status, and that stderr holds `text`.
+#[track_caller]
+fn assert_exit(out: &Output, code: i32, text: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    assert!(stderr(out).contains(text), "{}", stderr(out));
+}
+
 #[track_caller]
 fn assert_no_secret(out: &Output) {
     for text in [stdout(out), stderr(out)] {
@@ -55,20 +62,20 @@ fn convert_split_and_upload_with_wait_reaches_the_profiles() {
         &["convert", &s(&csv), "-o", &s(&json), "--list", "Newsletter"],
         None,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     let parts = dir.path().join("parts");
     let out = sailbulk(
         &["split", &s(&json), "-o", &s(&parts), "--max-bytes", "5kB"],
         None,
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     let manifest = parts.join("manifest.json");
     let out = run(
         &sim,
         dir.path(),
         &["upload", &s(&manifest), "--wait", "--concurrency", "2"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     let n_parts = entries(&parts)
         .iter()
         .filter(|n| n.starts_with("part-"))
@@ -87,7 +94,7 @@ fn convert_split_and_upload_with_wait_reaches_the_profiles() {
     assert!(parts.join("upload-journal.json").is_file());
     // The same command again sends nothing.
     let out = run(&sim, dir.path(), &["upload", &s(&parts)]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     assert_eq!(
         stdout(&out).matches("(from an earlier run)").count(),
         n_parts
@@ -102,7 +109,7 @@ fn a_part_that_got_no_job_is_sent_again_on_the_next_run_and_only_it() {
     let a = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
     let b = write(dir.path(), "b.json", "{\"email\":\"b@example.com\"}\n");
     let out = run(&sim, dir.path(), &["upload", &s(&a)]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     sim.add_fault(Fault::status(Route::new("POST", "/job"), 503).always());
     let quick = ["--max-retries", "2", "--retry-delay", "10ms"];
     let out = run(
@@ -110,7 +117,7 @@ fn a_part_that_got_no_job_is_sent_again_on_the_next_run_and_only_it() {
         dir.path(),
         &[&["upload", &s(&a), &s(&b)][..], &quick].concat(),
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_exit(&out, 1, "");
     assert!(
         stdout(&out).contains("b.json  not submitted"),
         "{}",
@@ -129,12 +136,7 @@ fn a_part_that_got_no_job_is_sent_again_on_the_next_run_and_only_it() {
         dir.path(),
         &[&["upload", &s(&a), &s(&b)][..], &quick].concat(),
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("sent before without a job id"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 0, "sent before without a job id");
     assert_eq!(sim.jobs().len(), 2, "a once, b once");
 }
 
@@ -149,7 +151,7 @@ fn an_invalid_file_is_refused_with_its_report_and_nothing_is_sent() {
         "{\"email\":\"a@example.com\"}\n{\"email\":\"a@\",\"vars\":{\"1x\":1}}\n",
     );
     let out = run(&sim, dir.path(), &["upload", &s(&good), &s(&bad)]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_exit(&out, 1, "");
     assert!(stdout(&out).contains("bad.json:2:"), "{}", stdout(&out));
     assert!(stdout(&out).contains("invalid_email"), "{}", stdout(&out));
     assert!(
@@ -163,7 +165,7 @@ fn an_invalid_file_is_refused_with_its_report_and_nothing_is_sent() {
         dir.path(),
         &["upload", &s(&good), &s(&bad), "--no-validate", "--wait"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     assert!(stdout(&out).contains("rejected 1"), "{}", stdout(&out));
 }
 
@@ -187,8 +189,7 @@ fn import_files_over_the_limit_are_refused_or_split() {
             "--no-validate",
         ],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--split"), "{}", stderr(&out));
+    assert_exit(&out, 1, "--split");
     assert!(sim.requests().is_empty());
     let out = run(
         &sim,
@@ -205,7 +206,7 @@ fn import_files_over_the_limit_are_refused_or_split() {
             "--wait",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     let parts = dir.path().join("emails.txt.parts");
     assert!(parts.join("manifest.json").is_file());
     assert_eq!(sim.jobs().len(), 2);
@@ -225,12 +226,7 @@ fn import_files_over_the_limit_are_refused_or_split() {
             "--no-validate",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("using the parts already split"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 0, "using the parts already split");
     assert_eq!(sim.jobs().len(), 2);
 }
 
@@ -240,15 +236,10 @@ fn a_part_changed_since_it_was_sent_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
     let out = run(&sim, dir.path(), &["upload", &s(&a)]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     std::fs::write(&a, "{\"email\":\"b@example.com\"}\n").unwrap();
     let out = run(&sim, dir.path(), &["upload", &s(&a)]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("changed since it was sent"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 2, "changed since it was sent");
     assert_eq!(sim.jobs().len(), 1);
 }
 
@@ -268,7 +259,7 @@ fn emails_query_and_update_objects_submit_without_a_file() {
             "--wait",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     assert!(stdout(&out).contains("completed"), "{}", stdout(&out));
     assert_eq!(sim.list_count("Main"), 2);
     let update = write(dir.path(), "update.json", r#"{"optout":"blast"}"#);
@@ -284,7 +275,7 @@ fn emails_query_and_update_objects_submit_without_a_file() {
             "--wait",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     assert_eq!(sim.user("email", "b@example.com").unwrap().optout, "blast");
     let out = run(
         &sim,
@@ -300,7 +291,7 @@ fn emails_query_and_update_objects_submit_without_a_file() {
             "--wait",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     assert_eq!(sim.list_count("Imported"), 1);
     // Refusals: import without a list, an update object that is not an object, nothing to do.
     for args in [
@@ -323,12 +314,7 @@ fn emails_query_and_update_objects_submit_without_a_file() {
         dir.path(),
         &["upload", "--query-json", r#"{"source_list":"Nope"}"#],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("HTTP 404, error 15: Unknown list: Nope"),
-        "{}",
-        stderr(&out)
-    );
+    assert_exit(&out, 1, "HTTP 404, error 15: Unknown list: Nope");
 }
 
 #[test]
@@ -342,20 +328,20 @@ fn status_prints_follows_and_reports_jobs() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = run(&sim, dir.path(), &["upload", "--emails", "a@example.com"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     let failed = sim.jobs()[0].job_id.clone();
     let out = run(&sim, dir.path(), &["upload", "--emails", "b@example.com"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     let ok = sim.jobs()[1].job_id.clone();
     let out = run(&sim, dir.path(), &["status", &ok]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     assert!(
         stdout(&out).starts_with(&format!("{ok}  pending")),
         "{}",
         stdout(&out)
     );
     let out = run(&sim, dir.path(), &["status", "--wait", &ok, &failed]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_exit(&out, 1, "");
     let lines: Vec<_> = stdout(&out).lines().map(str::to_string).collect();
     assert!(
         lines[0].starts_with(&format!("{ok}  completed")),
@@ -371,8 +357,7 @@ fn status_prints_follows_and_reports_jobs() {
     assert_eq!(body["status"], "completed");
     assert_eq!(body["applied"], 1);
     let out = run(&sim, dir.path(), &["status", "4dd58f036803fa3b5500000b"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("Invalid job_id"), "{}", stderr(&out));
+    assert_exit(&out, 2, "Invalid job_id");
 }
 
 #[test]
@@ -495,7 +480,7 @@ fn a_1_gib_upload_keeps_peak_rss_under_50_mb() {
     .arg(&secret)
     .stdin(Stdio::null());
     let (out, peak_kb) = run_measuring_peak(cmd);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0, "");
     let files = sim.received_files();
     assert_eq!(files.len(), 2);
     let sent: u64 = files.iter().map(|f| f.bytes).sum();

@@ -37,6 +37,23 @@ fn options(wait: bool) -> UploadOptions {
 
 fn quiet(_: &UploadEvent<'_>) {}
 
+/// `upload_parts` with no event hook and no cancellation.
+fn upload(
+    client: &sailbulk_upload::Client,
+    parts: &[PartFile],
+    journal: &Path,
+    options: &UploadOptions,
+) -> Result<Vec<sailbulk_upload::PartOutcome>, UploadError> {
+    upload_parts(
+        client,
+        parts,
+        journal,
+        options,
+        &quiet,
+        &AtomicBool::new(false),
+    )
+}
+
 #[test]
 fn parts_become_one_job_each_and_are_watched_to_the_end() {
     let sim = sim_builder().start().unwrap();
@@ -48,15 +65,7 @@ fn parts_become_one_job_each_and_are_watched_to_the_end() {
     opts.concurrency = 2;
     opts.spec.update = Some(serde_json::json!({"vars": {"source": "sailbulk"}}));
     opts.spec.report_email = Some("ops@example.com".into());
-    let outcomes = upload_parts(
-        &client,
-        &parts,
-        &journal,
-        &opts,
-        &quiet,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let outcomes = upload(&client, &parts, &journal, &opts).unwrap();
     assert_eq!(outcomes.len(), 3);
     for o in &outcomes {
         assert_eq!(
@@ -82,15 +91,7 @@ fn parts_become_one_job_each_and_are_watched_to_the_end() {
         assert_eq!(e.sha256.len(), 64);
     }
     // A re-run sends nothing: every part already has a job.
-    let again = upload_parts(
-        &client,
-        &parts,
-        &journal,
-        &opts,
-        &quiet,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let again = upload(&client, &parts, &journal, &opts).unwrap();
     assert!(again.iter().all(|o| o.resumed));
     assert_eq!(sim.jobs().len(), 3);
 }
@@ -156,25 +157,9 @@ fn a_part_changed_since_it_was_sent_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let parts = parts(dir.path(), 2, 5);
     let journal = dir.path().join("upload-journal.json");
-    upload_parts(
-        &client,
-        &parts,
-        &journal,
-        &options(false),
-        &quiet,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    upload(&client, &parts, &journal, &options(false)).unwrap();
     std::fs::write(&parts[1].path, "{\"email\":\"changed@example.com\"}\n").unwrap();
-    let err = upload_parts(
-        &client,
-        &parts,
-        &journal,
-        &options(false),
-        &quiet,
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = upload(&client, &parts, &journal, &options(false)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -196,13 +181,11 @@ fn a_part_changed_since_it_was_sent_is_refused() {
         path: parts[0].path.clone(),
         expected_sha256: Some("0".repeat(64)),
     };
-    let err = upload_parts(
+    let err = upload(
         &client,
         &[other],
         &dir.path().join("j2.json"),
         &options(false),
-        &quiet,
-        &AtomicBool::new(false),
     )
     .unwrap_err();
     assert!(
@@ -232,15 +215,7 @@ fn an_invalid_part_stops_the_upload_before_anything_is_sent() {
         expected_sha256: None,
     });
     let journal = dir.path().join("upload-journal.json");
-    let err = upload_parts(
-        &client,
-        &parts,
-        &journal,
-        &options(false),
-        &quiet,
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let err = upload(&client, &parts, &journal, &options(false)).unwrap_err();
     let UploadError::Invalid(reports) = err else {
         panic!("{err}")
     };
@@ -250,15 +225,7 @@ fn an_invalid_part_stops_the_upload_before_anything_is_sent() {
     // Without validation it is sent, and the simulator counts the bad line.
     let mut opts = options(true);
     opts.validate = false;
-    let outcomes = upload_parts(
-        &client,
-        &parts[2..],
-        &journal,
-        &opts,
-        &quiet,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let outcomes = upload(&client, &parts[2..], &journal, &opts).unwrap();
     assert_eq!(outcomes[0].status.as_ref().unwrap().raw["rejected"], 1);
 }
 
@@ -273,15 +240,7 @@ fn failed_jobs_and_refused_parts_are_reported_per_part() {
     let dir = tempfile::tempdir().unwrap();
     let parts = parts(dir.path(), 1, 5);
     let journal = dir.path().join("upload-journal.json");
-    let outcomes = upload_parts(
-        &first,
-        &parts,
-        &journal,
-        &options(true),
-        &quiet,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let outcomes = upload(&first, &parts, &journal, &options(true)).unwrap();
     assert!(outcomes[0].job_id.is_none());
     assert!(
         outcomes[0]
@@ -298,15 +257,7 @@ fn failed_jobs_and_refused_parts_are_reported_per_part() {
     let sim = sim_builder().fail_jobs(1).start().unwrap();
     let (client, _) = client(&sim);
     let journal = dir.path().join("second.json");
-    let outcomes = upload_parts(
-        &client,
-        &parts,
-        &journal,
-        &options(true),
-        &quiet,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let outcomes = upload(&client, &parts, &journal, &options(true)).unwrap();
     let status = outcomes[0].status.as_ref().unwrap();
     assert_eq!(status.status, JobState::Error);
     assert!(status.raw["reason"].as_str().unwrap().contains("fault"));
@@ -328,15 +279,7 @@ fn import_parts_fill_the_list() {
     let mut opts = options(true);
     opts.spec = JobSpec::new(JobKind::Import);
     opts.spec.list = Some("Imported".into());
-    upload_parts(
-        &client,
-        &[part],
-        &dir.path().join("j.json"),
-        &opts,
-        &quiet,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    upload(&client, &[part], &dir.path().join("j.json"), &opts).unwrap();
     assert_eq!(client.get_list("Imported", false).unwrap().count, Some(2));
 }
 
