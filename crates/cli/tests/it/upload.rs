@@ -322,7 +322,10 @@ fn status_prints_follows_and_reports_jobs() {
     let sim = Sim::builder()
         .api_key(KEY)
         .api_secret(SECRET)
-        .job_delay(Duration::from_millis(200))
+        // One worker takes the jobs in order, so the first fails and the second is still
+        // pending while the first runs, however slow the machine.
+        .job_delay(Duration::from_millis(500))
+        .job_workers(1)
         .fail_jobs(1)
         .start()
         .unwrap();
