@@ -501,3 +501,73 @@ fn a_1_gib_upload_keeps_peak_rss_under_50_mb() {
     );
     assert!(peak_kb > 0 && peak_kb < 50 * 1024, "peak RSS {peak_kb} kB");
 }
+
+/// Ctrl-C while a part's answer is on its way: the answer is waited for and journalled (the job
+/// exists, so sending again would duplicate it), no further part is sent, and the same command
+/// run again sends only what is left.
+#[test]
+fn ctrl_c_leaves_a_journal_that_a_rerun_continues_from() {
+    let sim = Sim::builder()
+        .api_key(KEY)
+        .api_secret(SECRET)
+        .fault(Fault::delay(
+            Route::new("POST", "/job"),
+            Duration::from_secs(2),
+        ))
+        .start()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
+    let b = write(dir.path(), "b.json", "{\"email\":\"b@example.com\"}\n");
+    let secret = write(dir.path(), ".secret", SECRET);
+    let args = [
+        "upload".to_string(),
+        s(&a),
+        s(&b),
+        "--api-url".into(),
+        sim.url(),
+        "--api-key".into(),
+        KEY.into(),
+        "--api-secret-file".into(),
+        s(&secret),
+    ];
+    let child = Command::new(env!("CARGO_BIN_EXE_sailbulk"))
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first job exists once the simulator has processed the request; its answer is held.
+    while sim.jobs().is_empty() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_exit(
+        &out,
+        2,
+        "interrupted; run the same command again to continue",
+    );
+    assert!(stdout(&out).contains("a.json  "), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("b.json  not submitted"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(sim.jobs().len(), 1);
+    let journal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("upload-journal.json")).unwrap())
+            .unwrap();
+    assert_eq!(journal["parts"][0]["job_id"], sim.jobs()[0].job_id.as_str());
+    assert!(journal["parts"][1]["job_id"].is_null());
+
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sailbulk(&args, None);
+    assert_exit(&out, 0, "already submitted as job");
+    assert_eq!(sim.jobs().len(), 2, "a once, b once");
+}
