@@ -245,6 +245,18 @@ fn linger(writer: &TcpStream, reader: &mut TcpStream) {
 }
 
 fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Head>> {
+    // A request starts with a method's letters (after stray line ends). Anything else, such as
+    // the TLS handshake of a client told https://, is refused at once instead of waited on for a
+    // line end that never comes.
+    let first = reader.fill_buf()?;
+    if let Some(&b) = first.iter().find(|b| !matches!(b, b'\r' | b'\n')) {
+        if !b.is_ascii_alphabetic() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not an HTTP request (TLS? the simulator speaks plain HTTP)",
+            ));
+        }
+    }
     let mut raw = Vec::with_capacity(1024);
     loop {
         let n = reader.read_until(b'\n', &mut raw)?;

@@ -370,3 +370,28 @@ fn a_cancelled_upload_stops_before_its_last_byte_and_makes_no_job() {
     assert!(sim.jobs().is_empty());
     let _ = Method::Get;
 }
+
+#[test]
+fn https_urls_go_through_tls() {
+    // The simulator speaks plain HTTP: a TLS handshake with it fails, and says so.
+    let sim = sim_builder().start().unwrap();
+    let https = sim.url().replace("http://", "https://");
+    let client = ClientBuilder::new(KEY, Secret::new(SECRET))
+        .base_url(https)
+        .read_timeout(Duration::from_secs(5))
+        .retry(RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let err = client.job_status("x").unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err}");
+    assert!(sim.jobs().is_empty());
+    // Not a URL the client can use at all.
+    let err = ClientBuilder::new(KEY, Secret::new(SECRET))
+        .base_url("ftp://example.com")
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+}
