@@ -270,6 +270,8 @@ pub(crate) struct Window {
 pub(crate) struct RateLimits {
     limits: Vec<(Route, u32)>,
     windows: HashMap<(String, String), Window>,
+    /// The window's length in seconds (the API's is a minute).
+    window_secs: u64,
 }
 
 impl Default for RateLimits {
@@ -277,6 +279,7 @@ impl Default for RateLimits {
         RateLimits {
             limits: vec![(Route::new("POST", "/job"), JOB_POST_PER_MINUTE)],
             windows: HashMap::new(),
+            window_secs: RATE_LIMIT_WINDOW_SECS,
         }
     }
 }
@@ -295,6 +298,11 @@ impl RateLimits {
             .unwrap_or(DEFAULT_PER_MINUTE)
     }
 
+    /// Sets the window's length (at least a second).
+    pub fn set_window(&mut self, window: std::time::Duration) {
+        self.window_secs = window.as_secs().max(1);
+    }
+
     /// Counts a request; the window after it, and whether it is within the limit.
     pub fn hit(&mut self, method: &str, path: &str, now: u64) -> (Window, bool) {
         let limit = self.limit(method, path);
@@ -304,13 +312,13 @@ impl RateLimits {
             .or_insert(Window {
                 limit,
                 used: 0,
-                reset: now + RATE_LIMIT_WINDOW_SECS,
+                reset: now + self.window_secs,
             });
         if now >= window.reset {
             *window = Window {
                 limit,
                 used: 0,
-                reset: now + RATE_LIMIT_WINDOW_SECS,
+                reset: now + self.window_secs,
             };
         }
         window.limit = limit;

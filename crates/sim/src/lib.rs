@@ -153,6 +153,7 @@ pub struct SimBuilder {
     state_dir: Option<PathBuf>,
     faults: Vec<Fault>,
     rate_limits: Vec<(Route, u32)>,
+    rate_limit_window: Option<Duration>,
     job_delay: Duration,
     job_workers: usize,
     fail_jobs: u32,
@@ -181,6 +182,7 @@ impl Default for SimBuilder {
             state_dir: None,
             faults: Vec::new(),
             rate_limits: Vec::new(),
+            rate_limit_window: None,
             job_delay: Duration::ZERO,
             job_workers: 2,
             fail_jobs: 0,
@@ -226,6 +228,13 @@ impl SimBuilder {
     /// everything else (`sailbulk_spec::api`).
     pub fn rate_limit(mut self, route: Route, per_minute: u32) -> Self {
         self.rate_limits.push((route, per_minute));
+        self
+    }
+
+    /// The length of a rate-limit window, in whole seconds. Default: a minute, as on the API; a
+    /// shorter one lets a test see a window reset.
+    pub fn rate_limit_window(mut self, window: Duration) -> Self {
+        self.rate_limit_window = Some(window);
         self
     }
 
@@ -291,6 +300,9 @@ impl SimBuilder {
         let mut limits = faults::RateLimits::default();
         for (route, n) in self.rate_limits {
             limits.set(route, n);
+        }
+        if let Some(window) = self.rate_limit_window {
+            limits.set_window(window);
         }
         let shared = Arc::new(api::Shared {
             api_key: self.api_key,

@@ -3,6 +3,7 @@
 use crate::sign::sign;
 use sailbulk_spec::api::{self as spec, ErrorCode};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read};
@@ -146,6 +147,9 @@ pub enum Error {
         action: String,
         /// The answer (in the message already, so not a `source`).
         error: ApiError,
+        /// Whether an earlier send of this write may have been applied (its answer was lost
+        /// after the whole request went out).
+        possibly_applied: bool,
     },
     /// The server could not be reached or the connection failed, and retries ran out.
     #[error("{method} /{action}: {message}")]
@@ -171,7 +175,17 @@ pub enum Error {
     },
     /// The run was cancelled (Ctrl-C) before the call finished.
     #[error("cancelled")]
-    Cancelled,
+    Cancelled {
+        /// Whether an earlier send of this write may have been applied.
+        possibly_applied: bool,
+    },
+    /// The file changed while it was sent; the upload was abandoned before its end, so the API
+    /// made nothing of it.
+    #[error("{} changed while it was sent (its SHA-256 is no longer the one checked before); nothing was submitted", path.display())]
+    FileChanged {
+        /// The file.
+        path: PathBuf,
+    },
     /// The client is not configured well enough to run.
     #[error("{0}")]
     Config(String),
@@ -184,6 +198,26 @@ impl Error {
             Error::Api { error, .. } => Some(error),
             _ => None,
         }
+    }
+
+    /// Whether the call, although it failed, may have been applied: a write whose whole request
+    /// went out and whose answer was lost, then failed again. A job may exist for it.
+    pub fn possibly_applied(&self) -> bool {
+        match self {
+            Error::Api {
+                possibly_applied, ..
+            }
+            | Error::Transport {
+                possibly_applied, ..
+            }
+            | Error::Cancelled { possibly_applied } => *possibly_applied,
+            _ => false,
+        }
+    }
+
+    /// Whether the call was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled { .. })
     }
 }
 
@@ -448,6 +482,24 @@ pub struct FileUpload<'a> {
     pub name: Option<&'a str>,
     /// Called with the bytes of the file sent so far, as they go.
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// The file's SHA-256 (lower-case hex) as checked before sending: the bytes sent are
+    /// hashed as they go, and the upload is abandoned before its end if they differ.
+    pub expected_sha256: Option<&'a str>,
+    /// The file's size as checked before sending.
+    pub expected_len: Option<u64>,
+}
+
+impl<'a> FileUpload<'a> {
+    /// A file with its name taken from its path, no progress callback and no checks.
+    pub fn new(path: &'a Path) -> FileUpload<'a> {
+        FileUpload {
+            path,
+            name: None,
+            progress: None,
+            expected_sha256: None,
+            expected_len: None,
+        }
+    }
 }
 
 impl fmt::Debug for FileUpload<'_> {
@@ -482,7 +534,10 @@ enum Attempt {
     Unknown(String),
     /// Rate limited: wait until this epoch second.
     WaitUntil(u64, ApiError),
-    Cancelled,
+    /// Cancelled; after the whole request went out, the call may have been applied.
+    Cancelled {
+        after_full_send: bool,
+    },
 }
 
 fn epoch_now() -> u64 {
@@ -575,42 +630,61 @@ impl Client {
         let mut attempts = 0u32;
         let mut unknown = 0u32;
         let mut waited = Duration::ZERO;
+        // Every error says whether an earlier send of a write may have been applied.
+        let possibly = |unknown: u32| !idempotent && unknown > 0;
+        let api = |error: ApiError, unknown: u32| Error::Api {
+            method,
+            action: action.to_string(),
+            error,
+            possibly_applied: possibly(unknown),
+        };
+        let cancelled = |unknown: u32| Error::Cancelled {
+            possibly_applied: possibly(unknown),
+        };
         loop {
             if self.cancelled() {
-                return Err(Error::Cancelled);
+                return Err(cancelled(unknown));
             }
-            self.respect_window(method, action, &what, &mut waited)?;
+            if !self.respect_window(method, action, &what, &mut waited) {
+                return Err(cancelled(unknown));
+            }
             attempts += 1;
-            let outcome = self.attempt(method, action, &json_text, file)?;
+            let outcome = match self.attempt(method, action, &json_text, file) {
+                Ok(outcome) => outcome,
+                Err(Error::Io { path, source }) if unknown == 0 => {
+                    return Err(Error::Io { path, source })
+                }
+                Err(e @ Error::FileChanged { .. }) => return Err(e),
+                Err(e) => {
+                    return Err(Error::Transport {
+                        method,
+                        action: action.to_string(),
+                        message: e.to_string(),
+                        possibly_applied: possibly(unknown),
+                    })
+                }
+            };
             let (reason, is_unknown) = match outcome {
                 Attempt::Done(Ok(mut reply)) => {
                     reply.unconfirmed_retries = if idempotent { 0 } else { unknown };
                     return Ok(reply);
                 }
-                Attempt::Done(Err(error)) => {
-                    return Err(Error::Api {
-                        method,
-                        action: action.to_string(),
-                        error,
-                    })
+                Attempt::Done(Err(error)) => return Err(api(error, unknown)),
+                Attempt::Cancelled { after_full_send } => {
+                    return Err(cancelled(unknown + u32::from(after_full_send)))
                 }
-                Attempt::Cancelled => return Err(Error::Cancelled),
                 Attempt::WaitUntil(reset, error) => {
                     let wait = Duration::from_secs(reset.saturating_sub(epoch_now()).max(1));
                     waited += wait;
                     if waited > policy.max_rate_limit_wait {
-                        return Err(Error::Api {
-                            method,
-                            action: action.to_string(),
-                            error,
-                        });
+                        return Err(api(error, unknown));
                     }
                     self.event(ClientEvent::RateLimitWait {
                         what: what.clone(),
                         wait,
                     });
                     if !self.sleep(wait) {
-                        return Err(Error::Cancelled);
+                        return Err(cancelled(unknown));
                     }
                     // A 429 is not an attempt used up: nothing was processed.
                     attempts -= 1;
@@ -620,8 +694,10 @@ impl Client {
                 Attempt::Unknown(reason) if idempotent => (reason, false),
                 Attempt::Unknown(reason) => (reason, true),
             };
-            let give_up = if is_unknown {
+            if is_unknown {
                 unknown += 1;
+            }
+            let give_up = if is_unknown {
                 unknown > policy.max_unconfirmed_retries
             } else {
                 attempts >= policy.max_attempts
@@ -631,7 +707,7 @@ impl Client {
                     method,
                     action: action.to_string(),
                     message: format!("{reason} (gave up after {attempts} attempts)"),
-                    possibly_applied: !idempotent && (is_unknown || unknown > 0),
+                    possibly_applied: possibly(unknown),
                 });
             }
             if is_unknown {
@@ -648,19 +724,20 @@ impl Client {
                 reason,
             });
             if !self.sleep(delay) {
-                return Err(Error::Cancelled);
+                return Err(cancelled(unknown));
             }
         }
     }
 
-    /// Waits when the last answer for this route said the window is used up.
+    /// Waits when the last answer for this route said the window is used up; false if
+    /// cancelled while waiting.
     fn respect_window(
         &self,
         method: Method,
         action: &str,
         what: &str,
         waited: &mut Duration,
-    ) -> Result<(), Error> {
+    ) -> bool {
         let window = self
             .windows
             .lock()
@@ -675,11 +752,17 @@ impl Client {
                     wait,
                 });
                 if !self.sleep(wait) {
-                    return Err(Error::Cancelled);
+                    return false;
                 }
+            } else {
+                // Past the budget: send anyway, and let a 429 say how long.
+                self.event(ClientEvent::RateLimitWait {
+                    what: format!("{what} (not waited: over the wait budget)"),
+                    wait: Duration::ZERO,
+                });
             }
         }
-        Ok(())
+        true
     }
 
     fn attempt(
@@ -692,6 +775,7 @@ impl Client {
         let url = format!("{}/{action}", self.config.base_url);
         let params = self.signed_params(json_text);
         let sent = Arc::new(AtomicBool::new(false));
+        let changed = Arc::new(AtomicBool::new(false));
         let result = match (method, file) {
             (Method::Post, Some(file)) => {
                 let boundary = format!("sailbulk-{:016x}{:016x}", random(), random());
@@ -721,6 +805,13 @@ impl Client {
                         source,
                     })?
                     .len();
+                if let Some(expected) = file.expected_len {
+                    if expected != len {
+                        return Err(Error::FileChanged {
+                            path: file.path.to_path_buf(),
+                        });
+                    }
+                }
                 let body = io::Cursor::new(head.clone().into_bytes())
                     .chain(FileBody {
                         file: handle,
@@ -728,6 +819,9 @@ impl Client {
                         sent: AtomicU64::new(0),
                         progress: file.progress,
                         cancel: self.config.cancel.clone(),
+                        hasher: file.expected_sha256.map(|_| Sha256::new()),
+                        expected: file.expected_sha256,
+                        changed: changed.clone(),
                     })
                     .chain(io::Cursor::new(tail.clone().into_bytes()));
                 let total = head.len() as u64 + len + tail.len() as u64;
@@ -770,6 +864,18 @@ impl Client {
         };
         let fully_sent = sent.load(Ordering::SeqCst);
         Ok(match result {
+            Ok(response) if (300..400).contains(&response.status()) => {
+                // Redirects are not followed: a POST would be sent again, or turned into a GET.
+                let location = response.header("location").unwrap_or("nowhere").to_string();
+                Attempt::Done(Err(ApiError {
+                    http_status: response.status(),
+                    code: None,
+                    message: format!(
+                        "redirected to {location}; give the final URL as the API URL (https://api.sailthru.com)"
+                    ),
+                    rate_limit: None,
+                }))
+            }
             Ok(response) => {
                 let rate_limit = RateLimit::from_response(&response);
                 self.note_window(method, action, rate_limit);
@@ -812,9 +918,16 @@ impl Client {
                 };
                 classify_status(error)
             }
+            Err(ureq::Error::Transport(_)) if changed.load(Ordering::SeqCst) => {
+                return Err(Error::FileChanged {
+                    path: file.map(|f| f.path.to_path_buf()).unwrap_or_default(),
+                });
+            }
             Err(ureq::Error::Transport(transport)) => {
                 if self.cancelled() {
-                    Attempt::Cancelled
+                    Attempt::Cancelled {
+                        after_full_send: fully_sent,
+                    }
                 } else if fully_sent {
                     Attempt::Unknown(transport_message(&transport))
                 } else {
@@ -864,6 +977,7 @@ impl Client {
                     message: format!("the answer has no job_id: {}", snippet(&body.to_string())),
                     rate_limit: reply.rate_limit,
                 },
+                possibly_applied: reply.unconfirmed_retries > 0,
             })?
             .to_string();
         Ok(JobSubmitted {
@@ -1062,13 +1176,17 @@ fn random() -> u64 {
     h.finish()
 }
 
-/// The file part of a multipart body: exactly `left` bytes, progress reported, cancellable.
+/// The file part of a multipart body: exactly `left` bytes, progress reported, cancellable, and
+/// hashed as it goes when a checksum is expected.
 struct FileBody<'a> {
     file: std::fs::File,
     left: u64,
     sent: AtomicU64,
     progress: Option<&'a (dyn Fn(u64) + Sync)>,
     cancel: Option<Arc<AtomicBool>>,
+    hasher: Option<Sha256>,
+    expected: Option<&'a str>,
+    changed: Arc<AtomicBool>,
 }
 
 impl Read for FileBody<'_> {
@@ -1095,6 +1213,18 @@ impl Read for FileBody<'_> {
             ));
         }
         self.left -= n as u64;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..n]);
+            if self.left == 0 {
+                let digest = crate::sign::hex(&hasher.clone().finalize());
+                if Some(digest.as_str()) != self.expected {
+                    // Stop before the last bytes and the closing boundary: the server gets an
+                    // incomplete body and makes nothing of it.
+                    self.changed.store(true, Ordering::SeqCst);
+                    return Err(io::Error::other("the file changed while it was sent"));
+                }
+            }
+        }
         let sent = self.sent.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
         if let Some(progress) = self.progress {
             progress(sent);

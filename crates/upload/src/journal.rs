@@ -28,12 +28,20 @@ pub struct JournalEntry {
     pub bytes: u64,
     /// The job type it was sent as.
     pub job: String,
+    /// The SHA-256 of the job's parameters (the `json` of the call without the file): a part is
+    /// only ever resumed into the same job.
+    #[serde(default)]
+    pub params_sha256: String,
     /// How many times a submission was started.
     pub attempts: u32,
     /// When it was first sent (epoch seconds).
     pub first_sent_at: Option<u64>,
     /// When it was last sent.
     pub last_sent_at: Option<u64>,
+    /// When the last send had handed over the whole file, until its answer came: set with no job
+    /// id, the job may exist although no answer said so.
+    #[serde(default)]
+    pub body_sent_at: Option<u64>,
     /// The job id the API gave; once set, the part is never sent again.
     pub job_id: Option<String>,
     /// When the job id came back.

@@ -47,7 +47,7 @@ pub use client::{
 };
 pub use journal::{Journal, JournalEntry, JOURNAL_FILE};
 pub use runner::{
-    upload_parts, wait_for_job, JobSpec, PartFile, PartOutcome, PollPolicy, UploadError,
-    UploadEvent, UploadOptions,
+    submit_once, upload_parts, wait_for_job, JobSpec, PartFile, PartOutcome, PollPolicy,
+    UploadError, UploadEvent, UploadOptions,
 };
 pub use sign::{sign, verify_postback, verify_postback_json};

@@ -138,6 +138,9 @@ pub enum UploadEvent<'a> {
         bytes: u64,
         /// The how-manieth submission this is.
         attempt: u32,
+        /// An earlier run sent the whole file and got no answer: the job may exist already, and
+        /// the part is marked as possibly duplicated.
+        after_full_send: bool,
     },
     /// Bytes of a part sent so far.
     Progress {
@@ -187,14 +190,18 @@ pub struct PartOutcome {
     pub status: Option<JobStatus>,
     /// Why it has no job, or why its status could not be read.
     pub error: Option<String>,
+    /// Whether it has no job because the API refused it (an error answer), rather than because
+    /// it could not be sent (network, cancellation).
+    pub refused: bool,
 }
 
 /// Why an upload could not run at all. Nothing was sent when this comes back, except for
-/// [`UploadError::Journal`] while the upload ran.
+/// [`UploadError::Journal`], which lists what was.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UploadError {
-    /// The journal could not be read or written.
+    /// The journal could not be read or written. Jobs submitted before it failed are listed:
+    /// the journal may not hold them.
     #[error("upload journal {}: {source}", path.display())]
     Journal {
         /// The journal.
@@ -202,7 +209,28 @@ pub enum UploadError {
         /// Why.
         #[source]
         source: std::io::Error,
+        /// Parts submitted in this run, with their job ids.
+        submitted: Vec<(PathBuf, String)>,
     },
+    /// Another upload is using the journal.
+    #[error("upload journal {} is in use by another upload (process {pid}); if none is running, remove {}", path.display(), lock.display())]
+    Busy {
+        /// The journal.
+        path: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+        /// The process that holds it.
+        pid: u32,
+    },
+    /// The API refused the credentials, or could not be reached, before anything was sent.
+    #[error("before sending anything: {0}")]
+    Unreachable(#[source] Error),
+    /// Cancelled while parts were being checked; nothing was sent.
+    #[error("cancelled before anything was sent")]
+    Cancelled,
+    /// A job without a file could not be submitted.
+    #[error(transparent)]
+    Submit(Error),
     /// A part could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Io {
@@ -224,6 +252,15 @@ pub enum UploadError {
         was: String,
         /// The checksum now.
         now: String,
+    },
+    /// A part was sent before as another kind of job, or with other parameters (`--update-json`,
+    /// `--list`, ...): it is not the upload the journal records.
+    #[error("{} was sent before as a {was} job with other parameters; refusing to send or skip it (start a new journal for another upload)", path.display())]
+    OtherJob {
+        /// The part.
+        path: PathBuf,
+        /// The job type it was sent as.
+        was: String,
     },
     /// Parts failed validation; nothing was sent.
     #[error("{} file(s) failed validation; nothing was sent", .0.len())]
@@ -261,11 +298,15 @@ struct Ready {
 /// Uploads `parts` as jobs, one job per part, recording each step in the journal at
 /// `journal_path`.
 ///
-/// Before anything is sent, every part is hashed and checked against the journal (a part sent
-/// before must be unchanged) and, with `validate`, against every rule. Parts that already have a
-/// job id are not sent again (only polled, with `wait`); parts without one are sent. `cancel`
-/// stops the run between parts and abandons a part mid-upload (before its last byte, so no job
-/// comes of it); the journal then holds what a re-run continues from.
+/// Before anything is sent: the journal is locked against other runs; every part is hashed and
+/// checked against the journal (a part sent before must be unchanged, and sent as the same kind of
+/// job with the same parameters) and against its manifest's checksum; with `validate`, every part
+/// is checked against every rule; and one signed read makes sure the credentials work. Parts that
+/// already have a job id are not sent again (only polled, with `wait`); parts without one are
+/// sent, each hashed again as it streams so that a file that changes in between is never
+/// submitted. After the API refuses a part, the rest are not sent. `cancel` stops the run between
+/// parts and abandons a part mid-upload (before its last byte, so no job comes of it); a part
+/// already sent in full waits for its answer. The journal then holds what a re-run continues from.
 pub fn upload_parts(
     client: &Client,
     parts: &[PartFile],
@@ -277,16 +318,28 @@ pub fn upload_parts(
     let journal_err = |source| UploadError::Journal {
         path: journal_path.to_path_buf(),
         source,
+        submitted: Vec::new(),
     };
+    let _lock = JournalLock::acquire(journal_path)?;
     let journal = Journal::load(journal_path).map_err(journal_err)?;
     let job = options.spec.job;
-    let mut ready = Vec::with_capacity(parts.len());
+    let params = options.spec.params();
+    let params_sha256 = sha256_hex(Value::Object(params.clone()).to_string().as_bytes());
+    let mut ready: Vec<Ready> = Vec::with_capacity(parts.len());
     for part in parts {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(UploadError::Cancelled);
+        }
         let io_err = |source| UploadError::Io {
             path: part.path.clone(),
             source,
         };
         let path = std::path::absolute(&part.path).map_err(io_err)?;
+        let key = path.to_string_lossy().into_owned();
+        // The same file named twice (a directory and its manifest, say) is one part.
+        if ready.iter().any(|r| r.key == key) {
+            continue;
+        }
         let bytes = std::fs::metadata(&path).map_err(io_err)?.len();
         let sha256 = sailbulk_build::sha256_file(&path).map_err(io_err)?;
         if let Some(expected) = &part.expected_sha256 {
@@ -299,7 +352,6 @@ pub fn upload_parts(
                 });
             }
         }
-        let key = path.to_string_lossy().into_owned();
         if let Some(entry) = journal.entry(&key) {
             let sent = entry.job_id.is_some() || entry.attempts > 0;
             if sent && entry.sha256 != sha256 {
@@ -308,6 +360,12 @@ pub fn upload_parts(
                     when: "it was sent",
                     was: entry.sha256.clone(),
                     now: sha256,
+                });
+            }
+            if sent && (entry.job != job.as_str() || entry.params_sha256 != params_sha256) {
+                return Err(UploadError::OtherJob {
+                    path: part.path.clone(),
+                    was: entry.job.clone(),
                 });
             }
         }
@@ -327,6 +385,9 @@ pub fn upload_parts(
         let validator = ValidatorBuilder::new().job(job).build();
         let mut invalid = Vec::new();
         for r in &to_send {
+            if cancel.load(Ordering::SeqCst) {
+                return Err(UploadError::Cancelled);
+            }
             let report = validator
                 .report_path(&r.path, 100)
                 .map_err(|e| UploadError::Io {
@@ -351,8 +412,29 @@ pub fn upload_parts(
             });
         }
     }
+    if !to_send.is_empty() {
+        // One signed read first: a wrong key or secret, or an API out of reach, is found before
+        // gigabytes are sent to be refused.
+        client.get_lists().map_err(|e| {
+            if e.is_cancelled() {
+                UploadError::Cancelled
+            } else {
+                UploadError::Unreachable(e)
+            }
+        })?;
+    }
     let journal = Mutex::new(journal);
-    let save = |journal: &Journal| journal.save(journal_path).map_err(journal_err);
+    let journal_failure: Mutex<Option<std::io::Error>> = Mutex::new(None);
+    // Saves the journal; after a failure, no new part is started (a re-run could not know what
+    // was sent).
+    let save = |j: &Journal| {
+        if let Err(e) = j.save(journal_path) {
+            journal_failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert(e);
+        }
+    };
     {
         let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
         for r in &ready {
@@ -361,15 +443,24 @@ pub fn upload_parts(
                 entry.sha256 = r.sha256.clone();
                 entry.bytes = r.bytes;
                 entry.job = job.as_str().to_string();
+                entry.params_sha256 = params_sha256.clone();
             }
         }
-        save(&j)?;
+        save(&j);
+    }
+    if let Some(source) = journal_failure
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        return Err(journal_err(source));
     }
     let mut outcomes: Vec<PartOutcome> = ready
         .iter()
         .map(|r| {
             let j = journal.lock().unwrap_or_else(|e| e.into_inner());
-            let job_id = j.entry(&r.key).and_then(|e| e.job_id.clone());
+            let entry = j.entry(&r.key);
+            let job_id = entry.and_then(|e| e.job_id.clone());
             if let Some(id) = &job_id {
                 on_event(&UploadEvent::Resumed {
                     part: &r.given,
@@ -378,69 +469,99 @@ pub fn upload_parts(
             }
             PartOutcome {
                 path: r.given.clone(),
-                last_status: j.entry(&r.key).and_then(|e| e.status.clone()),
-                possibly_duplicated: j.entry(&r.key).is_some_and(|e| e.possibly_duplicated),
                 resumed: job_id.is_some(),
                 job_id,
+                last_status: entry.and_then(|e| e.status.clone()),
+                possibly_duplicated: entry.is_some_and(|e| e.possibly_duplicated),
                 status: None,
                 error: None,
+                refused: false,
             }
         })
         .collect();
 
     // Send, `concurrency` parts at a time.
     let next = AtomicUsize::new(0);
-    type Sent = Result<(String, bool), (String, bool)>;
-    let results: Mutex<Vec<(usize, Sent)>> = Mutex::new(Vec::new());
-    let journal_failure: Mutex<Option<UploadError>> = Mutex::new(None);
+    let stop: Mutex<Option<String>> = Mutex::new(None);
+    // Per part sent: its job id, or why not and whether the API refused it.
+    type Sent = (usize, Result<String, (String, bool)>);
+    let results: Mutex<Vec<Sent>> = Mutex::new(Vec::new());
     let pending: Vec<usize> = (0..ready.len())
         .filter(|&i| outcomes[i].job_id.is_none())
         .collect();
-    let base = options.spec.params();
+    let base = Value::Object(params);
+    let stopped = || {
+        cancel.load(Ordering::SeqCst)
+            || stop.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+            || journal_failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+    };
     std::thread::scope(|scope| {
         for _ in 0..options.concurrency.clamp(1, pending.len().max(1)) {
             scope.spawn(|| loop {
-                if cancel.load(Ordering::SeqCst) {
+                if stopped() {
                     return;
                 }
                 let k = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&i) = pending.get(k) else { return };
                 let r = &ready[i];
-                let attempt = {
+                let (attempt, after_full_send) = {
                     let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
                     let entry = j.entry_mut(&r.key);
+                    if entry.job_id.is_some() {
+                        continue;
+                    }
+                    // An earlier run sent the whole file and never heard back: the job may
+                    // exist. It is sent again, as the journal is for, and marked.
+                    let after_full_send = entry.body_sent_at.is_some();
+                    entry.possibly_duplicated |= after_full_send;
                     entry.attempts += 1;
                     entry.first_sent_at.get_or_insert(epoch_now());
                     entry.last_sent_at = Some(epoch_now());
+                    entry.body_sent_at = None;
                     let attempt = entry.attempts;
-                    if let Err(e) = save(&j) {
-                        *journal_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                        cancel.store(true, Ordering::SeqCst);
-                        return;
-                    }
-                    attempt
+                    save(&j);
+                    (attempt, after_full_send)
                 };
+                if journal_failure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some()
+                {
+                    return;
+                }
                 on_event(&UploadEvent::Sending {
                     part: &r.given,
                     bytes: r.bytes,
                     attempt,
+                    after_full_send,
                 });
                 let progress = |sent: u64| {
                     on_event(&UploadEvent::Progress {
                         part: &r.given,
                         sent,
-                    })
+                    });
+                    if sent == r.bytes {
+                        let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                        j.entry_mut(&r.key).body_sent_at = Some(epoch_now());
+                        save(&j);
+                    }
                 };
                 let upload = FileUpload {
                     path: &r.path,
                     name: None,
                     progress: Some(&progress),
+                    expected_sha256: Some(&r.sha256),
+                    expected_len: Some(r.bytes),
                 };
-                let result = client.submit_job(&Value::Object(base.clone()), Some(&upload));
+                let result = client.submit_job(&base, Some(&upload));
                 let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
                 let entry = j.entry_mut(&r.key);
                 let outcome = match result {
                     Ok(submitted) => {
+                        entry.body_sent_at = None;
                         entry.possibly_duplicated |= submitted.possibly_duplicated;
                         entry.job_id = Some(submitted.job_id.clone());
                         entry.submitted_at = Some(epoch_now());
@@ -451,30 +572,36 @@ pub fn upload_parts(
                             part: &r.given,
                             job_id: &submitted.job_id,
                         });
-                        Ok((submitted.job_id, entry.possibly_duplicated))
+                        Ok(submitted.job_id)
                     }
                     Err(error) => {
-                        if let Error::Transport {
-                            possibly_applied: true,
-                            ..
-                        } = error
-                        {
-                            entry.possibly_duplicated = true;
-                        }
+                        entry.possibly_duplicated |= error.possibly_applied();
                         entry.last_error = Some(error.to_string());
-                        if !matches!(error, Error::Cancelled) {
+                        let refused = error.api_error().is_some();
+                        if !error.possibly_applied() {
+                            // The last send was answered, or did not go out whole: nothing of
+                            // it was applied.
+                            entry.body_sent_at = None;
+                        }
+                        if refused {
+                            // What the API refused once, it refuses for the next part too (the
+                            // same job parameters, the same credentials): stop here.
+                            stop.lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert_with(|| {
+                                    format!("not sent: the API refused {}", r.given.display())
+                                });
+                        }
+                        if !error.is_cancelled() {
                             on_event(&UploadEvent::Failed {
                                 part: &r.given,
                                 error: &error,
                             });
                         }
-                        Err((error.to_string(), entry.possibly_duplicated))
+                        Err((error.to_string(), refused))
                     }
                 };
-                if let Err(e) = save(&j) {
-                    *journal_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-                    cancel.store(true, Ordering::SeqCst);
-                }
+                save(&j);
                 drop(j);
                 results
                     .lock()
@@ -483,44 +610,62 @@ pub fn upload_parts(
             });
         }
     });
-    if let Some(e) = journal_failure
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-    {
-        return Err(e);
-    }
     for (i, result) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        let entry_dup = journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(&ready[i].key)
+            .is_some_and(|e| e.possibly_duplicated);
+        outcomes[i].possibly_duplicated = entry_dup;
         match result {
-            Ok((id, duplicated)) => {
+            Ok(id) => {
                 outcomes[i].job_id = Some(id);
                 outcomes[i].last_status = Some("pending".into());
-                outcomes[i].possibly_duplicated = duplicated;
             }
-            Err((e, duplicated)) => {
+            Err((e, refused)) => {
                 outcomes[i].error = Some(e);
-                outcomes[i].possibly_duplicated = duplicated;
+                outcomes[i].refused = refused;
             }
         }
     }
-    for (i, outcome) in outcomes.iter_mut().enumerate() {
+    if let Some(source) = journal_failure
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+    {
+        let submitted = outcomes
+            .iter()
+            .filter(|o| !o.resumed)
+            .filter_map(|o| Some((o.path.clone(), o.job_id.clone()?)))
+            .collect();
+        return Err(UploadError::Journal {
+            path: journal_path.to_path_buf(),
+            source,
+            submitted,
+        });
+    }
+    let stop_reason = stop.into_inner().unwrap_or_else(|e| e.into_inner());
+    for outcome in outcomes.iter_mut() {
         if outcome.job_id.is_none() && outcome.error.is_none() {
-            outcome.error = Some(if cancel.load(Ordering::SeqCst) {
-                "not sent: the upload was cancelled".into()
-            } else {
-                format!("not sent: {}", ready[i].given.display())
+            outcome.error = Some(match &stop_reason {
+                _ if cancel.load(Ordering::SeqCst) => "not sent: the upload was cancelled".into(),
+                Some(reason) => reason.clone(),
+                None => "not sent".into(),
             });
         }
     }
 
     if options.wait {
-        let mut open: Vec<usize> = (0..outcomes.len())
+        // Consecutive failures to read a job's status before it is left to `sailbulk status`.
+        const MAX_STATUS_FAILURES: u32 = 5;
+        let mut open: Vec<(usize, u32)> = (0..outcomes.len())
             .filter(|&i| outcomes[i].job_id.is_some())
+            .map(|i| (i, 0))
             .collect();
         let started = Instant::now();
         let mut interval = options.poll.initial;
         while !open.is_empty() && !cancel.load(Ordering::SeqCst) {
             let mut still = Vec::new();
-            for i in open {
+            for (i, failures) in open {
                 let id = outcomes[i].job_id.clone().unwrap_or_default();
                 match client.job_status(&id) {
                     Ok(status) => {
@@ -532,21 +677,24 @@ pub fn upload_parts(
                         let entry = j.entry_mut(&ready[i].key);
                         entry.status = Some(status.status.as_str().to_string());
                         entry.status_at = Some(epoch_now());
-                        save(&j)?;
+                        j.save(journal_path).map_err(journal_err)?;
                         let done = status.status.is_final();
                         outcomes[i].last_status = Some(status.status.as_str().to_string());
                         outcomes[i].status = Some(status);
                         outcomes[i].error = None;
                         if !done {
-                            still.push(i);
+                            still.push((i, 0));
                         }
                     }
-                    Err(Error::Cancelled) => break,
+                    Err(e) if e.is_cancelled() => break,
                     Err(e) => {
-                        // A job whose status cannot be read is left, with why; the journal keeps
-                        // its id for `sailbulk status` or a re-run.
+                        // Kept for the next round; after too many failures in a row the job is
+                        // left, with why: the journal keeps its id for `sailbulk status`.
                         outcomes[i].error =
                             Some(format!("cannot read the status of job {id}: {e}"));
+                        if failures + 1 < MAX_STATUS_FAILURES {
+                            still.push((i, failures + 1));
+                        }
                     }
                 }
             }
@@ -555,7 +703,7 @@ pub fn upload_parts(
                 break;
             }
             if options.poll.timeout.is_some_and(|t| started.elapsed() >= t) {
-                for &i in &open {
+                for &(i, _) in &open {
                     outcomes[i].error = Some("still running when the wait ended".into());
                 }
                 break;
@@ -567,6 +715,135 @@ pub fn upload_parts(
         }
     }
     Ok(outcomes)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The lock file beside a journal, held for a run: two runs over one journal would both send.
+struct JournalLock {
+    path: PathBuf,
+}
+
+impl JournalLock {
+    fn acquire(journal: &Path) -> Result<JournalLock, UploadError> {
+        let mut name = journal.as_os_str().to_owned();
+        name.push(".lock");
+        let path = PathBuf::from(name);
+        let io_err = |source| UploadError::Journal {
+            path: journal.to_path_buf(),
+            source,
+            submitted: Vec::new(),
+        };
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    writeln!(file, "{}", std::process::id()).map_err(io_err)?;
+                    return Ok(JournalLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    match pid {
+                        // Held by a live process.
+                        Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => {
+                            return Err(UploadError::Busy {
+                                path: journal.to_path_buf(),
+                                lock: path,
+                                pid,
+                            })
+                        }
+                        // Left by a run that ended without cleaning up: taken over.
+                        _ => std::fs::remove_file(&path).map_err(io_err)?,
+                    }
+                }
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        Err(io_err(std::io::Error::other(
+            "cannot take the journal's lock",
+        )))
+    }
+}
+
+impl Drop for JournalLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Submits one job without a file (`emails`, `query`), once: the journal at `journal_path`
+/// records it under a key made of its parameters, so the same call made again returns the job
+/// it already made instead of submitting another. Returns the job id and whether it came from
+/// the journal.
+pub fn submit_once(
+    client: &Client,
+    params: &Map<String, Value>,
+    journal_path: &Path,
+) -> Result<(String, bool), UploadError> {
+    let journal_err = |source| UploadError::Journal {
+        path: journal_path.to_path_buf(),
+        source,
+        submitted: Vec::new(),
+    };
+    let _lock = JournalLock::acquire(journal_path)?;
+    let mut journal = Journal::load(journal_path).map_err(journal_err)?;
+    let text = Value::Object(params.clone()).to_string();
+    let key = format!("params:{}", sha256_hex(text.as_bytes()));
+    let entry = journal.entry_mut(&key);
+    if let Some(id) = &entry.job_id {
+        return Ok((id.clone(), true));
+    }
+    entry.job = params
+        .get("job")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    entry.params_sha256 = sha256_hex(text.as_bytes());
+    entry.bytes = text.len() as u64;
+    entry.attempts += 1;
+    entry.first_sent_at.get_or_insert(epoch_now());
+    entry.last_sent_at = Some(epoch_now());
+    journal.save(journal_path).map_err(journal_err)?;
+    let result = client.submit_job(&Value::Object(params.clone()), None);
+    let entry = journal.entry_mut(&key);
+    let outcome = match result {
+        Ok(submitted) => {
+            entry.possibly_duplicated |= submitted.possibly_duplicated;
+            entry.job_id = Some(submitted.job_id.clone());
+            entry.submitted_at = Some(epoch_now());
+            entry.status = Some(submitted.status.as_str().to_string());
+            entry.status_at = Some(epoch_now());
+            entry.last_error = None;
+            Ok((submitted.job_id, false))
+        }
+        Err(e) => {
+            entry.possibly_duplicated |= e.possibly_applied();
+            entry.last_error = Some(e.to_string());
+            Err(e)
+        }
+    };
+    let saved = journal.save(journal_path);
+    match (outcome, saved) {
+        (Ok((id, _)), Err(source)) => Err(UploadError::Journal {
+            path: journal_path.to_path_buf(),
+            source,
+            submitted: vec![(PathBuf::from(key), id)],
+        }),
+        (Ok(ok), Ok(())) => Ok(ok),
+        (Err(e), _) => Err(UploadError::Submit(e)),
+    }
 }
 
 /// Polls a job until it ends (or `poll.timeout`, or `cancel`); `on_status` sees every status.

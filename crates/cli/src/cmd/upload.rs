@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sailbulk_build::{parse_size, split_file, Manifest, SplitOptions, MANIFEST_FILE, REJECTS_FILE};
 use sailbulk_spec::JobKind;
 use sailbulk_upload::{
-    upload_parts, wait_for_job, JobSpec, JobState, PartFile, UploadError, UploadEvent,
+    submit_once, upload_parts, wait_for_job, JobSpec, JobState, PartFile, UploadError, UploadEvent,
     UploadOptions, JOURNAL_FILE,
 };
 use serde_json::Value;
@@ -157,29 +157,48 @@ fn upload(args: &Args) -> Result<u8, String> {
                 .map_err(|e| format!("--query-json is not JSON: {e}"))?;
             params.insert("query".into(), query);
         }
-        let submitted = match client.submit_job(&Value::Object(params), None) {
-            Ok(s) => s,
+        let journal = args
+            .journal
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(JOURNAL_FILE));
+        let (job_id, resumed) = match submit_once(&client, &params, &journal) {
+            Ok(done) => done,
             Err(e) => {
                 print_error("", &e);
-                // Refused by the API: the job failed. Not reached: could not run.
-                return Ok(if e.api_error().is_some() {
-                    EXIT_FINDINGS
-                } else {
-                    EXIT_ERROR
-                });
+                if let UploadError::Journal { submitted, .. } = &e {
+                    for (_, id) in submitted {
+                        println!("job {id}  submitted (not in the journal)");
+                    }
+                }
+                // Refused by the API: the job failed. Not reached or cancelled: could not run.
+                let refused = matches!(&e, UploadError::Submit(err) if err.api_error().is_some());
+                return Ok(if refused { EXIT_FINDINGS } else { EXIT_ERROR });
             }
         };
-        println!("job {}  {}", submitted.job_id, submitted.status);
+        if resumed {
+            eprintln!(
+                "sailbulk: this job was submitted before as {job_id} (journal {}); not sent again",
+                journal.display()
+            );
+        }
+        println!(
+            "job {job_id}  {}",
+            if resumed {
+                "submitted before"
+            } else {
+                "pending"
+            }
+        );
         if !args.wait {
             return Ok(EXIT_OK);
         }
-        return match wait_for_job(
-            &client,
-            &submitted.job_id,
-            &args.api.poll(),
-            &cancel,
-            |_| {},
-        ) {
+        return match wait_for_job(&client, &job_id, &args.api.poll(), &cancel, |_| {}) {
+            Ok(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => {
+                eprintln!(
+                    "sailbulk: interrupted; `sailbulk status {job_id} --wait` follows the job"
+                );
+                Ok(EXIT_ERROR)
+            }
             Ok(status) => {
                 println!("{}", status_line(&status));
                 Ok(if status.status == JobState::Completed {
@@ -189,7 +208,7 @@ fn upload(args: &Args) -> Result<u8, String> {
                 })
             }
             Err(e) => {
-                print_error(&format!("job {}: ", submitted.job_id), &e);
+                print_error(&format!("job {job_id}: "), &e);
                 Ok(EXIT_ERROR)
             }
         };
@@ -234,6 +253,11 @@ fn upload(args: &Args) -> Result<u8, String> {
         Err(e) => {
             bars.clear();
             print_error("", &e);
+            if let UploadError::Journal { submitted, .. } = &e {
+                for (path, id) in submitted {
+                    println!("{}  {id}  submitted (not in the journal)", path.display());
+                }
+            }
             return Ok(EXIT_ERROR);
         }
     };
@@ -275,7 +299,8 @@ fn upload(args: &Args) -> Result<u8, String> {
                     client.base_url(),
                     error.as_deref().unwrap_or("unknown error")
                 );
-                code = code.max(EXIT_FINDINGS);
+                // Refused by the API: the job failed. Not sent (network, Ctrl-C): could not run.
+                code = code.max(if o.refused { EXIT_FINDINGS } else { EXIT_ERROR });
             }
         }
     }
@@ -318,7 +343,7 @@ fn resolve_inputs(args: &Args, job: JobKind) -> Result<(Vec<PartFile>, PathBuf),
             if manifest.is_file() {
                 (manifest_parts(&manifest, job)?, input.clone())
             } else {
-                (dir_parts(input)?, input.clone())
+                (dir_parts(input, args.journal.as_deref())?, input.clone())
             }
         } else if input.file_name().is_some_and(|n| n == MANIFEST_FILE) {
             (manifest_parts(input, job)?, parent(input))
@@ -378,7 +403,8 @@ fn manifest_parts(path: &Path, job: JobKind) -> Result<Vec<PartFile>, String> {
         .collect())
 }
 
-fn dir_parts(dir: &Path) -> Result<Vec<PartFile>, String> {
+fn dir_parts(dir: &Path, journal: Option<&Path>) -> Result<Vec<PartFile>, String> {
+    let journal = journal.and_then(|j| std::path::absolute(j).ok());
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -388,8 +414,17 @@ fn dir_parts(dir: &Path) -> Result<Vec<PartFile>, String> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            let path = std::path::absolute(p).ok();
+            let lock_of = |j: &Path| {
+                let mut lock = j.as_os_str().to_owned();
+                lock.push(".lock");
+                PathBuf::from(lock)
+            };
             !name.starts_with('.')
                 && ![JOURNAL_FILE, MANIFEST_FILE, REJECTS_FILE].contains(&name.as_str())
+                && name != format!("{JOURNAL_FILE}.lock")
+                && journal.as_deref() != path.as_deref()
+                && journal.as_deref().map(lock_of) != path
         })
         .collect();
     files.sort();
@@ -413,7 +448,20 @@ fn split_big(args: &Args, input: &Path, job: JobKind) -> Result<PathBuf, String>
     let input_bytes = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     if let Ok(text) = std::fs::read(dir.join(MANIFEST_FILE)) {
         if let Ok(manifest) = serde_json::from_slice::<Manifest>(&text) {
-            if manifest.source.bytes == input_bytes && manifest.job == job.as_str() {
+            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let input_newer = modified(input) > modified(&dir.join(MANIFEST_FILE));
+            let cap = args.max_bytes.unwrap_or(job.max_file_bytes());
+            if input_newer {
+                return Err(format!(
+                    "{} changed after it was split into {}; remove that directory to split it again",
+                    input.display(),
+                    dir.display()
+                ));
+            }
+            if manifest.source.bytes == input_bytes
+                && manifest.job == job.as_str()
+                && manifest.max_bytes == cap
+            {
                 eprintln!(
                     "sailbulk: using the parts already split from {} in {}",
                     input.display(),
@@ -423,7 +471,7 @@ fn split_big(args: &Args, input: &Path, job: JobKind) -> Result<PathBuf, String>
             }
         }
         return Err(format!(
-            "{} exists and does not hold parts of {}; remove it or split by hand",
+            "{} exists and does not hold parts of {} for this job and --max-bytes; remove it or split by hand",
             dir.display(),
             input.display()
         ));
@@ -516,8 +564,14 @@ impl Bars {
                 part,
                 bytes,
                 attempt,
+                after_full_send,
             } => {
-                if *attempt > 1 {
+                if *after_full_send {
+                    self.log(&format!(
+                        "sailbulk: warning: {}: an earlier run sent all of it and got no answer; the job may exist, and sending it again may duplicate it (marked in the journal)",
+                        part.display()
+                    ));
+                } else if *attempt > 1 {
                     self.log(&format!(
                         "sailbulk: {}: sent before without a job id coming back; sending again (submission {attempt})",
                         part.display()

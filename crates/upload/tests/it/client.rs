@@ -8,14 +8,7 @@ use std::time::Instant;
 
 fn submit_file(client: &Client, path: &std::path::Path) -> Result<String, Error> {
     client
-        .submit_job(
-            &json!({"job": "update"}),
-            Some(&FileUpload {
-                path,
-                name: None,
-                progress: None,
-            }),
-        )
+        .submit_job(&json!({"job": "update"}), Some(&FileUpload::new(path)))
         .map(|s| s.job_id)
 }
 
@@ -46,9 +39,8 @@ fn typed_calls_reach_the_api_and_read_data_back() {
         .submit_job(
             &json!({"job": "update"}),
             Some(&FileUpload {
-                path: &file,
-                name: None,
                 progress: Some(&progress),
+                ..FileUpload::new(&file)
             }),
         )
         .unwrap();
@@ -215,21 +207,45 @@ fn a_429_waits_for_the_reset_and_exactly_one_job_is_accepted() {
 fn a_used_up_window_slows_the_client_down_before_the_429() {
     let sim = sim_builder()
         .rate_limit(Route::new("GET", "/list"), 1)
+        .rate_limit_window(Duration::from_secs(2))
+        .start()
+        .unwrap();
+    let (client, events) = client(&sim);
+    client.get_lists().unwrap();
+    // The answer said 0 remaining: the client waits for the reset instead of earning a 429.
+    let t = Instant::now();
+    client.get_lists().unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(sim.requests().iter().all(|r| r.status == Some(200)));
+    let events = events.lock().unwrap();
+    assert!(
+        matches!(&events[..], [ClientEvent::RateLimitWait { wait, .. }] if *wait >= Duration::from_secs(1)),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_wait_over_the_budget_is_not_waited() {
+    let sim = sim_builder()
+        .rate_limit(Route::new("GET", "/list"), 1)
         .start()
         .unwrap();
     let (client, events) = client_with(&sim, |b| {
         b.retry(RetryPolicy {
-            // Waiting out a whole minute is not this test's business: give up at once.
             max_rate_limit_wait: Duration::ZERO,
             ..RetryPolicy::default()
         })
     });
     client.get_lists().unwrap();
-    // The answer said 0 remaining: the next call would wait for the reset rather than be refused;
-    // with no wait allowed it goes out and gets the 429, which it does not retry.
+    // A minute is over the budget: the call goes out, gets the 429, and says so.
     let err = client.get_lists().unwrap_err();
     assert_eq!(err.api_error().unwrap().code, Some(43));
-    assert!(events.lock().unwrap().is_empty());
+    let events = events.lock().unwrap();
+    assert!(events[0].to_string().contains("not waited"), "{events:?}");
 }
 
 #[test]
@@ -359,13 +375,12 @@ fn a_cancelled_upload_stops_before_its_last_byte_and_makes_no_job() {
         .submit_job(
             &json!({"job": "update"}),
             Some(&FileUpload {
-                path: &file,
-                name: None,
                 progress: Some(&progress),
+                ..FileUpload::new(&file)
             }),
         )
         .unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert!(err.is_cancelled(), "{err}");
     std::thread::sleep(Duration::from_millis(100));
     assert!(sim.jobs().is_empty());
     let _ = Method::Get;
@@ -394,4 +409,43 @@ fn https_urls_go_through_tls() {
         .build()
         .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
+}
+
+#[test]
+fn a_file_that_differs_from_its_checksum_is_never_submitted() {
+    let sim = sim_builder().start().unwrap();
+    let (client, events) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "a.json",
+        &"{\"email\":\"a@example.com\"}\n".repeat(10_000),
+    );
+    let wrong = "0".repeat(64);
+    let err = client
+        .submit_job(
+            &json!({"job": "update"}),
+            Some(&FileUpload {
+                expected_sha256: Some(&wrong),
+                ..FileUpload::new(&file)
+            }),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::FileChanged { .. }), "{err}");
+    assert!(events.lock().unwrap().is_empty(), "not retried");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(sim.jobs().is_empty());
+    // A size that differs is found before sending.
+    let before = sim.requests().len();
+    let err = client
+        .submit_job(
+            &json!({"job": "update"}),
+            Some(&FileUpload {
+                expected_len: Some(1),
+                ..FileUpload::new(&file)
+            }),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::FileChanged { .. }), "{err}");
+    assert_eq!(sim.requests().len(), before);
 }

@@ -345,3 +345,149 @@ fn decode(text: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+#[test]
+fn a_part_is_only_resumed_into_the_same_job() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), 1, 5);
+    let journal = dir.path().join("upload-journal.json");
+    upload(&client, &parts, &journal, &options(false)).unwrap();
+    let mut other = options(false);
+    other.spec.update = Some(serde_json::json!({"vars": {"x": 1}}));
+    let err = upload(&client, &parts, &journal, &other).unwrap_err();
+    assert!(matches!(err, UploadError::OtherJob { .. }), "{err}");
+    assert_eq!(sim.jobs().len(), 1);
+}
+
+#[test]
+fn the_same_file_named_twice_is_sent_once() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let mut parts = parts(dir.path(), 1, 5);
+    parts.push(PartFile {
+        path: dir.path().join(".").join("part-00001.json"),
+        expected_sha256: None,
+    });
+    parts.push(parts[0].clone());
+    let mut opts = options(false);
+    opts.concurrency = 3;
+    let outcomes = upload(&client, &parts, &dir.path().join("j.json"), &opts).unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(sim.jobs().len(), 1);
+}
+
+#[test]
+fn wrong_credentials_are_found_before_anything_is_sent() {
+    let sim = sim_builder().start().unwrap();
+    let client = sailbulk_upload::ClientBuilder::new(KEY, sailbulk_upload::Secret::new("wrong"))
+        .base_url(sim.url())
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), 3, 5);
+    let err = upload(&client, &parts, &dir.path().join("j.json"), &options(false)).unwrap_err();
+    let UploadError::Unreachable(e) = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(e.api_error().unwrap().code, Some(5));
+    assert!(sim.requests().iter().all(|r| r.path != "/job"));
+}
+
+#[test]
+fn after_the_api_refuses_a_part_the_rest_are_not_sent() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), 3, 5);
+    let mut opts = options(false);
+    opts.spec.update = Some(serde_json::json!({"lists": {"Big $ale": 1}}));
+    let outcomes = upload(&client, &parts, &dir.path().join("j.json"), &opts).unwrap();
+    assert!(outcomes[0].refused);
+    assert!(outcomes[0].error.as_ref().unwrap().contains("$ character"));
+    for o in &outcomes[1..] {
+        assert!(o.job_id.is_none());
+        assert!(
+            o.error.as_ref().unwrap().contains("the API refused"),
+            "{o:?}"
+        );
+    }
+    let posts = sim.requests().iter().filter(|r| r.path == "/job").count();
+    assert_eq!(posts, 1);
+}
+
+#[test]
+fn a_journal_in_use_by_a_live_process_is_refused() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), 1, 5);
+    let journal = dir.path().join("j.json");
+    // This test's own process is alive: the lock is held.
+    std::fs::write(
+        dir.path().join("j.json.lock"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let err = upload(&client, &parts, &journal, &options(false)).unwrap_err();
+    assert!(matches!(err, UploadError::Busy { .. }), "{err}");
+    // A lock left by a process that is gone is taken over, and removed after the run.
+    std::fs::write(dir.path().join("j.json.lock"), "4194304999\n").unwrap();
+    upload(&client, &parts, &journal, &options(false)).unwrap();
+    assert!(!dir.path().join("j.json.lock").exists());
+}
+
+#[test]
+fn a_part_sent_in_full_without_an_answer_is_marked_when_sent_again() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), 1, 5);
+    let journal = dir.path().join("j.json");
+    // As a run killed while waiting for the answer leaves it.
+    upload(&client, &parts, &journal, &options(false)).unwrap();
+    let mut j = Journal::load(&journal).unwrap();
+    j.parts[0].job_id = None;
+    j.parts[0].body_sent_at = Some(1);
+    j.save(&journal).unwrap();
+    let warned = AtomicBool::new(false);
+    let watch = |e: &UploadEvent<'_>| {
+        if let UploadEvent::Sending {
+            after_full_send: true,
+            ..
+        } = e
+        {
+            warned.store(true, Ordering::SeqCst);
+        }
+    };
+    let outcomes = upload_parts(
+        &client,
+        &parts,
+        &journal,
+        &options(false),
+        &watch,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert!(warned.load(Ordering::SeqCst));
+    assert!(outcomes[0].possibly_duplicated);
+    assert!(Journal::load(&journal).unwrap().parts[0].possibly_duplicated);
+}
+
+#[test]
+fn a_job_without_a_file_is_submitted_once() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.json");
+    let params = serde_json::json!({"job": "update", "emails": "a@example.com"});
+    let params = params.as_object().unwrap();
+    let (id, resumed) = sailbulk_upload::submit_once(&client, params, &journal).unwrap();
+    assert!(!resumed);
+    let (again, resumed) = sailbulk_upload::submit_once(&client, params, &journal).unwrap();
+    assert!(resumed);
+    assert_eq!(id, again);
+    assert_eq!(sim.jobs().len(), 1);
+}
