@@ -290,17 +290,12 @@ impl Api {
             ))
         } else {
             match self.read_params(head, method, body) {
-                Ok(params) => {
-                    let result = self.authenticate(&params).and_then(|call| {
-                        self.route(method, path, &call, params.file.clone(), trace)
-                    });
-                    if result.is_err() {
-                        // An upload that was refused is not kept.
-                        if let Some(file) = &params.file {
-                            let _ = std::fs::remove_file(&file.path);
-                        }
-                    }
-                    result
+                Ok(mut params) => {
+                    // An upload is kept only if a job adopts it; otherwise it is deleted when
+                    // `file` is dropped.
+                    let file = params.file.take();
+                    self.authenticate(&params)
+                        .and_then(|call| self.route(method, path, &call, file, trace))
                 }
                 Err(e) => {
                     // A body that was not read to its end cannot be followed by another request.
@@ -526,7 +521,7 @@ impl Api {
                 if sources != 1 {
                     return Err(ApiError::other(messages::UPDATE_SOURCE_REQUIRED));
                 }
-                if let Some(url) = call.get("url") {
+                if let Some(url) = call.get("url").filter(|v| !v.is_null()) {
                     let url = url.as_str().unwrap_or_default();
                     if !is_url(url) {
                         return Err(ApiError::other(messages::invalid_url(url)));
@@ -535,10 +530,10 @@ impl Api {
                         "url jobs are not supported by the simulator, which works offline: upload {url} as a file instead"
                     )));
                 }
-                if let Some(update) = call.get("update") {
+                if let Some(update) = call.get("update").filter(|v| !v.is_null()) {
                     check_update_object(update)?;
                 }
-                if let Some(query) = call.get("query") {
+                if let Some(query) = call.get("query").filter(|v| !v.is_null()) {
                     let list = check_query(query)?;
                     if self
                         .shared
@@ -561,14 +556,15 @@ impl Api {
             _ => {
                 let list = str_param(call, "list")?.ok_or_else(|| ApiError::missing("list"))?;
                 check_list_name(list)?;
-                let sources = usize::from(call.contains_key("emails")) + usize::from(has_file);
+                let sources = usize::from(call.get("emails").is_some_and(|v| !v.is_null()))
+                    + usize::from(has_file);
                 if sources != 1 {
                     return Err(ApiError::other(messages::IMPORT_SOURCE_REQUIRED));
                 }
                 format!("List Import: {list}")
             }
         };
-        if let Some(emails) = call.get("emails") {
+        if let Some(emails) = call.get("emails").filter(|v| !v.is_null()) {
             if !emails.is_string() {
                 return Err(ApiError::other("emails must be a comma-separated string"));
             }
@@ -583,12 +579,18 @@ impl Api {
                 start_time: None,
                 end_time: None,
                 request: Value::Object(call.clone()),
-                file: file.map(|f| store::ReceivedFile {
-                    path: f.path,
-                    filename: f.filename,
-                    bytes: f.bytes,
-                    sha256: f.sha256,
-                }),
+                file: match file {
+                    Some(f) => Some(store::ReceivedFile {
+                        path: f
+                            .path
+                            .keep()
+                            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                        filename: f.filename,
+                        bytes: f.bytes,
+                        sha256: f.sha256,
+                    }),
+                    None => None,
+                },
                 counts: JobCounts::default(),
                 reason: None,
                 postback: None,

@@ -160,7 +160,8 @@ impl Fault {
     }
 
     /// Parses the command line's form: `ROUTE=ACTION[xN|x*]`, where ROUTE is `POST:/job`,
-    /// `/job` or `*` and ACTION is an HTTP status (`429`, `500`, `502`, `503`, `504`), `drop`,
+    /// `/job` or `*` and ACTION is an HTTP status (`429`, `500`, `502`, `503`, `504`; `429:5s`
+    /// puts the reset five seconds ahead, one by default), `drop`,
     /// `drop-after` or `delay:DURATION` (`250ms`, `2s`); `xN` repeats it N times (default once),
     /// `x*` for every request.
     ///
@@ -188,6 +189,10 @@ impl Fault {
             "drop" => FaultKind::DropBeforeProcessing,
             "drop-after" => FaultKind::DropAfterProcessing,
             a if a.starts_with("delay:") => FaultKind::Delay(parse_duration(&a[6..])?),
+            a if a.starts_with("429:") => FaultKind::Status {
+                status: 429,
+                retry_after: parse_duration(&a[4..])?,
+            },
             a => match a.parse::<u16>() {
                 Ok(status @ (429 | 500 | 502 | 503 | 504)) => FaultKind::Status {
                     status,
@@ -195,7 +200,7 @@ impl Fault {
                 },
                 _ => {
                     return Err(format!(
-                        "`{text}`: the action is one of 429, 500, 502, 503, 504, drop, drop-after, delay:DURATION"
+                        "`{text}`: the action is one of 429, 429:DURATION, 500, 502, 503, 504, drop, drop-after, delay:DURATION"
                     ))
                 }
             },
@@ -343,6 +348,15 @@ mod tests {
         let f = Fault::parse("GET:/job=delay:250msx*").unwrap();
         assert_eq!(f.kind, FaultKind::Delay(Duration::from_millis(250)));
         assert_eq!(f.times, None);
+        let f = Fault::parse("POST:/job=429:3sx2").unwrap();
+        assert_eq!(
+            f.kind,
+            FaultKind::Status {
+                status: 429,
+                retry_after: Duration::from_secs(3)
+            }
+        );
+        assert_eq!(f.times, Some(2));
         let f = Fault::parse("/list=drop-afterx3").unwrap();
         assert_eq!(f.route, Route::any_method("/list"));
         assert_eq!(f.times, Some(3));

@@ -68,6 +68,7 @@ pub(crate) struct Server {
     addr: std::net::SocketAddr,
     stop: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<(u64, TcpStream)>>>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: Option<JoinHandle<()>>,
 }
 
@@ -76,17 +77,20 @@ impl Server {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let connections: Arc<Mutex<Vec<(u64, TcpStream)>>> = Arc::default();
+        let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept = {
             let stop = stop.clone();
             let connections = connections.clone();
+            let threads = threads.clone();
             std::thread::Builder::new()
                 .name("sim-accept".into())
-                .spawn(move || accept_loop(listener, handler, stop, connections))?
+                .spawn(move || accept_loop(listener, handler, stop, connections, threads))?
         };
         Ok(Server {
             addr,
             stop,
             connections,
+            threads,
             accept: Some(accept),
         })
     }
@@ -112,6 +116,16 @@ impl Server {
         {
             let _ = stream.shutdown(Shutdown::Both);
         }
+        // A request being answered finishes first (a job it creates exists before stop returns).
+        let threads: Vec<_> = self
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect();
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -126,13 +140,21 @@ fn accept_loop(
     handler: Arc<dyn Handler>,
     stop: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<(u64, TcpStream)>>>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
 ) {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     for stream in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let Ok(stream) = stream else { continue };
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(_) => {
+                // Out of file handles, say: wait a little instead of spinning.
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+        };
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         if let Ok(clone) = stream.try_clone() {
             connections
@@ -141,19 +163,27 @@ fn accept_loop(
                 .push((id, clone));
         }
         let handler = handler.clone();
-        let connections = connections.clone();
+        let conns = connections.clone();
         let spawned = std::thread::Builder::new()
             .name("sim-conn".into())
             .spawn(move || {
                 let _ = serve(stream, &*handler);
-                connections
+                conns
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .retain(|(i, _)| *i != id);
             });
-        if spawned.is_err() {
-            // Out of threads: the connection was moved into the failed closure and is closed.
-            continue;
+        match spawned {
+            Ok(thread) => {
+                let mut threads = threads.lock().unwrap_or_else(|e| e.into_inner());
+                threads.retain(|t| !t.is_finished());
+                threads.push(thread);
+            }
+            // Out of threads: the connection went with the failed closure and is closed.
+            Err(_) => connections
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|(i, _)| *i != id),
         }
     }
 }
@@ -259,7 +289,9 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Head>> {
     }
     let mut raw = Vec::with_capacity(1024);
     loop {
-        let n = reader.read_until(b'\n', &mut raw)?;
+        // Never more than the head's limit, whatever the client sends without a line end.
+        let room = (MAX_HEAD + 1).saturating_sub(raw.len()) as u64;
+        let n = reader.by_ref().take(room).read_until(b'\n', &mut raw)?;
         if n == 0 {
             return if raw.is_empty() {
                 Ok(None)
@@ -377,7 +409,11 @@ impl<'a> Body<'a> {
 
     fn next_chunk(&mut self) -> io::Result<()> {
         let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line)?;
+        // A chunk-size line (with extensions) is short; a longer one is not read whole.
+        self.reader
+            .by_ref()
+            .take(1024)
+            .read_until(b'\n', &mut line)?;
         let text = std::str::from_utf8(&line)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
         let size = text.trim().split(';').next().unwrap_or("");
@@ -387,7 +423,11 @@ impl<'a> Body<'a> {
             // Trailers end with an empty line.
             loop {
                 line.clear();
-                let n = self.reader.read_until(b'\n', &mut line)?;
+                let n = self
+                    .reader
+                    .by_ref()
+                    .take(MAX_HEAD as u64)
+                    .read_until(b'\n', &mut line)?;
                 if n == 0 || line == b"\r\n" || line == b"\n" {
                     break;
                 }

@@ -380,13 +380,21 @@ fn read_lines(
     let mut number = 0u64;
     loop {
         raw.clear();
-        let n = reader
-            .read_until(b'\n', &mut raw)
+        let (n, too_long) = read_line_capped(&mut reader, &mut raw)
             .map_err(|e| format!("the uploaded file cannot be read: {e}"))?;
         if n == 0 {
             return Ok(());
         }
         number += 1;
+        if too_long {
+            counts.records += 1;
+            counts.reject(
+                number,
+                "line_too_long",
+                format!("the line is longer than {MAX_LINE} bytes"),
+            );
+            continue;
+        }
         let mut line = raw.strip_suffix(b"\n").unwrap_or(&raw);
         line = line.strip_suffix(b"\r").unwrap_or(line);
         if number == 1 {
@@ -395,6 +403,14 @@ fn read_lines(
         let Some(detected) = Format::detect(line) else {
             continue;
         };
+        // A one-column CSV's header: `email` on the first line is not an address.
+        if format.is_none()
+            && kind == JobKind::Import
+            && std::str::from_utf8(line).is_ok_and(|t| t.trim().eq_ignore_ascii_case("email"))
+        {
+            format = Some(Format::Emails);
+            continue;
+        }
         // An import file is one email per line; an update file is decided by its first line.
         let format = *format.get_or_insert(if kind == JobKind::Import {
             Format::Emails
@@ -436,6 +452,42 @@ fn read_lines(
             if !push(item, counts)? {
                 return Ok(());
             }
+        }
+    }
+}
+
+/// The longest line a job reads whole; a longer one is skipped and rejected.
+const MAX_LINE: usize = 64 << 20;
+
+/// Reads a line (with its `\n`) into `buf`, at most [`MAX_LINE`] bytes of it: the bytes consumed
+/// and whether the line was longer (then `buf` is empty and the rest of the line skipped).
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(usize, bool)> {
+    let mut consumed = 0;
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok((consumed, too_long));
+        }
+        let (len, done) = match memchr::memchr(b'\n', available) {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        if !too_long {
+            if buf.len() + len > MAX_LINE {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&available[..len]);
+            }
+        }
+        reader.consume(len);
+        consumed += len;
+        if done {
+            return Ok((consumed, too_long));
         }
     }
 }
@@ -613,4 +665,29 @@ fn apply(
     }
     store::save_profile(c, &profile)?;
     Ok(Ok(created))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_are_skipped_whole() {
+        let mut text = b"short\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        text.extend_from_slice(b"\nnext\nlast");
+        let mut reader = std::io::BufReader::with_capacity(1 << 16, &text[..]);
+        let mut buf = Vec::new();
+        assert_eq!(read_line_capped(&mut reader, &mut buf).unwrap(), (6, false));
+        assert_eq!(buf, b"short\n");
+        buf.clear();
+        let (n, too_long) = read_line_capped(&mut reader, &mut buf).unwrap();
+        assert_eq!((n, too_long), (MAX_LINE + 11, true));
+        assert!(buf.is_empty());
+        assert_eq!(read_line_capped(&mut reader, &mut buf).unwrap(), (5, false));
+        assert_eq!(buf, b"next\n");
+        buf.clear();
+        assert_eq!(read_line_capped(&mut reader, &mut buf).unwrap(), (4, false));
+        assert_eq!(buf, b"last");
+    }
 }

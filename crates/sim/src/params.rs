@@ -4,15 +4,16 @@
 use memchr::memmem;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The most text a form body or a multipart text part may hold.
 pub(crate) const MAX_TEXT: u64 = 64 * 1024 * 1024;
 
-/// A file part, written to disk as it arrived.
-#[derive(Debug, Clone)]
+/// A file part, written to disk as it arrived. The file is deleted when this is dropped, unless a
+/// job adopts it (`TempPath::keep`).
+#[derive(Debug)]
 pub(crate) struct Upload {
-    pub path: PathBuf,
+    pub path: tempfile::TempPath,
     pub filename: Option<String>,
     pub bytes: u64,
     pub sha256: String,
@@ -133,10 +134,15 @@ pub(crate) fn read_multipart(
     let mut reader = PartReader::new(body, boundary);
     reader.skip_preamble()?;
     let mut params = Params::default();
+    // One budget for all text parts together, as for a form body.
+    let mut text_bytes = 0u64;
     while let Some(headers) = reader.next_part_headers()? {
         let (name, filename) = disposition(&headers)
             .ok_or_else(|| ParamsError::Malformed("a part has no form-data name".into()))?;
         if name == "file" {
+            if params.file.is_some() {
+                return Err(ParamsError::Malformed("more than one `file` part".into()));
+            }
             let file_limit = file_limit(&params.pairs);
             let mut file = tempfile::Builder::new()
                 .prefix("upload-")
@@ -160,7 +166,7 @@ pub(crate) fn read_multipart(
                 })?;
                 out.flush()?;
             }
-            let (_, path) = file.keep().map_err(|e| ParamsError::Io(e.error))?;
+            let (_, path) = file.into_parts();
             params.file = Some(Upload {
                 path,
                 filename,
@@ -170,9 +176,10 @@ pub(crate) fn read_multipart(
         } else {
             let mut value = Vec::new();
             reader.copy_part(|chunk| {
-                if (value.len() + chunk.len()) as u64 > MAX_TEXT {
+                text_bytes += chunk.len() as u64;
+                if text_bytes > MAX_TEXT {
                     return Err(ParamsError::TooLarge {
-                        what: "text part",
+                        what: "text parts",
                         limit: MAX_TEXT,
                     });
                 }

@@ -25,7 +25,7 @@ pub struct Args {
         hide_env_values = true,
         required_unless_present = "api_secret_file"
     )]
-    api_secret: Option<String>,
+    api_secret: Option<SecretArg>,
 
     /// Read the shared secret from the first line of this file.
     #[arg(long, value_name = "FILE", conflicts_with = "api_secret")]
@@ -36,7 +36,8 @@ pub struct Args {
     state: Option<PathBuf>,
 
     /// Inject a fault: ROUTE=ACTION[xN|x*]. ROUTE is POST:/job, /job (any method) or *; ACTION
-    /// is 429, 500, 502, 503, 504, drop (read the request, close without processing),
+    /// is 429 (429:5s puts the reset 5 s ahead), 500, 502, 503, 504, drop (read the request,
+    /// close without processing),
     /// drop-after (process, then close without answering) or delay:DURATION. xN applies it to
     /// the next N requests (default 1), x* to all. Repeatable; applied in order.
     #[arg(long, value_name = "SPEC", value_parser = Fault::parse)]
@@ -65,6 +66,23 @@ pub struct Args {
     quiet: bool,
 }
 
+/// A secret from the command line or the environment, kept out of `Debug`.
+#[derive(Clone)]
+struct SecretArg(String);
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretArg(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 fn parse_rate_limit(text: &str) -> Result<(Route, u32), String> {
     let (route, n) = text
         .rsplit_once('=')
@@ -78,7 +96,7 @@ fn parse_rate_limit(text: &str) -> Result<(Route, u32), String> {
 /// Runs `sailbulk sim`; returns the exit status.
 pub fn run(args: Args) -> u8 {
     let secret = match (&args.api_secret, &args.api_secret_file) {
-        (Some(secret), _) => secret.clone(),
+        (Some(secret), _) => secret.0.clone(),
         (None, Some(path)) => match std::fs::read_to_string(path) {
             Ok(text) => text.lines().next().unwrap_or("").trim().to_string(),
             Err(e) => {
@@ -101,6 +119,11 @@ pub fn run(args: Args) -> u8 {
     for fault in args.fault {
         builder = builder.fault(fault);
     }
+    let overrides: Vec<String> = args
+        .rate_limit
+        .iter()
+        .map(|(route, n)| format!("{route} {n}"))
+        .collect();
     for (route, n) in args.rate_limit {
         builder = builder.rate_limit(route, n);
     }
@@ -133,9 +156,14 @@ pub fn run(args: Args) -> u8 {
         );
     }
     eprintln!(
-        "sailbulk: rate limits per minute: POST /job {}, other routes {} (change with --rate-limit)",
+        "sailbulk: rate limits per minute: POST /job {}, other routes {}{}",
         sailbulk_spec::api::JOB_POST_PER_MINUTE,
-        sailbulk_spec::api::DEFAULT_PER_MINUTE
+        sailbulk_spec::api::DEFAULT_PER_MINUTE,
+        if overrides.is_empty() {
+            " (change with --rate-limit)".to_string()
+        } else {
+            format!("; set by --rate-limit: {}", overrides.join(", "))
+        }
     );
     match &args.state {
         Some(dir) => eprintln!("sailbulk: state in {}", dir.display()),

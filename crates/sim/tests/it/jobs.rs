@@ -512,3 +512,51 @@ fn injected_job_failures_end_in_error_with_a_reason() {
     );
     assert_eq!(status["status"], "completed");
 }
+
+#[test]
+fn uploads_no_job_adopts_are_not_kept() {
+    let sim = start();
+    // A file sent with a call that is refused, or to another action, leaves nothing behind.
+    let data = b"a@example.com\n";
+    upload(
+        &sim,
+        &json!({"job": "update", "emails": "b@example.com"}),
+        "a.txt",
+        &data[..],
+        14,
+    )
+    .unwrap()
+    .assert_error(400, 99);
+    let reply = upload_to(
+        sim.addr(),
+        &json!({"list": "L"}).to_string(),
+        SECRET,
+        "a.txt",
+        &data[..],
+        14,
+    );
+    // A job call without `job`: the file was read, then the call refused.
+    reply.unwrap().assert_error(400, 2);
+    assert_eq!(std::fs::read_dir(sim.files_dir()).unwrap().count(), 0);
+}
+
+#[test]
+fn null_sources_count_as_absent_and_a_one_column_csv_has_a_header() {
+    let sim = start();
+    let status = run_job(
+        &sim,
+        &json!({"job": "update", "emails": "a@example.com", "url": null, "query": null, "update": null}),
+        None,
+    );
+    assert_eq!(status["applied"], 1);
+    let status = run_job(
+        &sim,
+        &json!({"job": "import", "list": "One", "emails": null}),
+        Some(b"Email\r\nx@example.com\ny@example.com\n"),
+    );
+    assert_eq!(
+        (status["applied"].as_u64(), status["rejected"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert_eq!(sim.list_count("One"), 2);
+}
