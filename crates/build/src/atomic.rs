@@ -46,11 +46,17 @@ impl AtomicFile {
         &self.target
     }
 
-    /// Flushes, syncs and renames the file into place.
+    /// Flushes, syncs and renames the file into place, then syncs the directory.
     pub fn commit(self) -> io::Result<()> {
         let tmp = self.out.into_inner().map_err(|e| e.into_error())?;
         tmp.as_file().sync_all()?;
         tmp.persist(&self.target).map_err(|e| e.error)?;
+        // The rename lives in the directory: sync it too, so that a power loss cannot undo it
+        // (an upload journal that loses a job id would send a part again). Best effort: not
+        // every file system lets a directory be synced.
+        if let Ok(dir) = std::fs::File::open(parent(&self.target)) {
+            let _ = dir.sync_all();
+        }
         Ok(())
     }
 }
