@@ -274,6 +274,24 @@ fn linger(writer: &TcpStream, reader: &mut TcpStream) {
     let _ = reader.shutdown(Shutdown::Both);
 }
 
+/// Reads one whole request from a connection, its body at most `max_body` bytes: for the
+/// simulator's own receiving side (postbacks in tests), with the server's parsing.
+pub(crate) fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    max_body: u64,
+) -> io::Result<Option<(Head, Vec<u8>)>> {
+    let Some(head) = read_head(reader)? else {
+        return Ok(None);
+    };
+    let framing = framing(&head)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad request framing"))?;
+    let mut body = Vec::new();
+    Body::new(reader, framing)
+        .take(max_body)
+        .read_to_end(&mut body)?;
+    Ok(Some((head, body)))
+}
+
 fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Head>> {
     // A request starts with a method's letters (after stray line ends). Anything else, such as
     // the TLS handshake of a client told https://, is refused at once instead of waited on for a
@@ -492,7 +510,11 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn write_response(w: &mut TcpStream, response: &Response, close: bool) -> io::Result<()> {
+pub(crate) fn write_response(
+    w: &mut TcpStream,
+    response: &Response,
+    close: bool,
+) -> io::Result<()> {
     let mut out = Vec::with_capacity(256 + response.body.len());
     write!(
         out,

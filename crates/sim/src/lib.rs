@@ -38,7 +38,7 @@ mod postback;
 mod store;
 
 pub use faults::{parse_duration, Fault, FaultKind, Route};
-pub use postback::{flatten_form, sign};
+pub use postback::{flatten_form, sign, Postback, PostbackReceiver};
 pub use store::{Job, JobCounts, LineError, List, Profile, ReceivedFile, MAX_LISTED_ERRORS};
 
 use std::net::{SocketAddr, TcpListener};

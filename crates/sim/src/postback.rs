@@ -3,8 +3,8 @@
 use md5::{Digest, Md5};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 /// The `sig` of a request or postback: MD5, in lower-case hex, of the secret and the sorted
 /// values (`sailbulk_spec::api::signature_base`).
@@ -137,6 +137,104 @@ fn post(url: &str, body: &[u8]) -> Result<u16, String> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| "no HTTP status in the answer".to_string())
+}
+
+/// A postback as a receiver saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Postback {
+    /// The HTTP method (`POST`).
+    pub method: String,
+    /// The path, without the query string.
+    pub path: String,
+    /// The query string, without `?`.
+    pub query: String,
+    /// The form fields, in the order sent, decoded.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Postback {
+    /// The first value of a field.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A loopback endpoint that receives job postbacks, for tests and dry runs: give
+/// [`PostbackReceiver::url`] as the `postback_url`, then [`PostbackReceiver::receive`].
+///
+/// ```
+/// use sailbulk_sim::{PostbackReceiver, Sim};
+/// use std::time::Duration;
+/// let receiver = PostbackReceiver::bind().unwrap();
+/// assert!(receiver.url().starts_with("http://127.0.0.1:"));
+/// // Nothing was sent: the wait ends empty.
+/// assert!(receiver.receive(Duration::from_millis(10)).unwrap().is_none());
+/// ```
+#[derive(Debug)]
+pub struct PostbackReceiver {
+    listener: TcpListener,
+}
+
+impl PostbackReceiver {
+    /// Listens on a free loopback port.
+    pub fn bind() -> std::io::Result<PostbackReceiver> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        Ok(PostbackReceiver { listener })
+    }
+
+    /// The URL to give as `postback_url`.
+    pub fn url(&self) -> String {
+        match self.listener.local_addr() {
+            Ok(addr) => format!("http://{addr}/postback"),
+            Err(_) => "http://127.0.0.1:0/postback".into(),
+        }
+    }
+
+    /// Waits up to `timeout` for one postback, answers it with HTTP 200 and returns it; `None`
+    /// if none came.
+    pub fn receive(&self, timeout: Duration) -> std::io::Result<Option<Postback>> {
+        let deadline = Instant::now() + timeout;
+        let stream = loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut writer = stream.try_clone()?;
+        let mut reader = BufReader::new(stream);
+        let Some((head, body)) = crate::http::read_request(&mut reader, crate::params::MAX_TEXT)?
+        else {
+            return Ok(None);
+        };
+        let ok = crate::http::Response {
+            status: 200,
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        crate::http::write_response(&mut writer, &ok, true)?;
+        let fields = crate::params::parse_urlencoded(&body)
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        Ok(Some(Postback {
+            method: head.method,
+            path: head.path,
+            query: head.query,
+            fields,
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! Update and import jobs: sources, validation, background processing, postbacks.
 
 use crate::*;
-use sailbulk_sim::sign;
-use std::net::TcpListener;
+use sailbulk_sim::{sign, PostbackReceiver};
 
 const FILE: &str = concat!(
     "{\"email\":\"ian@example.com\",\"vars\":{\"name\":\"Ian\",\"tier\":\"gold\"},\"lists\":{\"Employees\":1}}\n",
@@ -402,44 +401,27 @@ fn keys_conflicts_are_refused_unless_merged() {
 
 #[test]
 fn a_finished_job_posts_its_signed_status_to_the_postback_url() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook?x=1", listener.local_addr().unwrap());
+    let receiver = PostbackReceiver::bind().unwrap();
+    let url = format!("{}?x=1", receiver.url());
     let sim = start();
     let status = run_job(
         &sim,
         &json!({"job": "update", "emails": "a@example.com,bad", "postback_url": url, "report_email": "ops@example.com"}),
         None,
     );
-    let (stream, _) = listener.accept().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut head = String::new();
-    let mut len = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap();
-        }
-        head.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    assert!(head.starts_with("POST /hook?x=1 HTTP/1.1"), "{head}");
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).unwrap();
-    reader
-        .get_mut()
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-        .unwrap();
-    let body = String::from_utf8(body).unwrap();
-    let fields: Vec<(String, String)> = body
-        .split('&')
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap();
-            (decode(k), decode(v))
-        })
-        .collect();
+    let postback = receiver
+        .receive(Duration::from_secs(30))
+        .unwrap()
+        .expect("a postback");
+    assert_eq!(
+        (
+            postback.method.as_str(),
+            postback.path.as_str(),
+            postback.query.as_str()
+        ),
+        ("POST", "/postback", "x=1")
+    );
+    let fields = postback.fields;
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("job_id"), status["job_id"].as_str());
     assert_eq!(get("status"), Some("completed"));
@@ -475,24 +457,6 @@ fn a_finished_job_posts_its_signed_status_to_the_postback_url() {
             .as_deref(),
         Some("sent: HTTP 200")
     );
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 #[test]

@@ -285,65 +285,26 @@ fn import_parts_fill_the_list() {
 
 #[test]
 fn a_postback_from_the_simulator_verifies() {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/postback", listener.local_addr().unwrap());
+    let receiver = sailbulk_sim::PostbackReceiver::bind().unwrap();
     let sim = sim_builder().start().unwrap();
     let (client, _) = client(&sim);
     client
-        .submit_job(&serde_json::json!({"job": "update", "emails": "a@example.com,bad", "postback_url": url}), None)
+        .submit_job(
+            &serde_json::json!({"job": "update", "emails": "a@example.com,bad", "postback_url": receiver.url()}),
+            None,
+        )
         .unwrap();
-    let (stream, _) = listener.accept().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut len = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap();
-        }
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).unwrap();
-    reader
-        .get_mut()
-        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-        .unwrap();
-    let fields: Vec<(String, String)> = String::from_utf8(body)
+    let fields = receiver
+        .receive(Duration::from_secs(30))
         .unwrap()
-        .split('&')
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap();
-            (decode(k), decode(v))
-        })
-        .collect();
+        .expect("a postback")
+        .fields;
     assert!(fields.iter().any(|(k, _)| k == "errors[0][code]"));
     assert!(sailbulk_upload::verify_postback(&fields, SECRET));
     assert!(!sailbulk_upload::verify_postback(&fields, "another-secret"));
     let mut tampered = fields.clone();
     tampered[0].1.push('x');
     assert!(!sailbulk_upload::verify_postback(&tampered, SECRET));
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 #[test]
