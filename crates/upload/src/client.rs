@@ -540,7 +540,23 @@ enum Attempt {
     },
 }
 
-fn epoch_now() -> u64 {
+/// Sleeps for `d`, waking early when `cancelled()` says so; false if cancelled.
+pub(crate) fn sleep_unless(d: Duration, cancelled: impl Fn() -> bool) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if cancelled() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// The time in epoch seconds, as the rate-limit reset and the journal give it.
+pub(crate) fn epoch_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -568,17 +584,7 @@ impl Client {
 
     /// Sleeps, waking early when cancelled; false if cancelled.
     fn sleep(&self, d: Duration) -> bool {
-        let end = Instant::now() + d;
-        loop {
-            if self.cancelled() {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= end {
-                return true;
-            }
-            std::thread::sleep((end - now).min(Duration::from_millis(50)));
-        }
+        sleep_unless(d, || self.cancelled())
     }
 
     fn backoff(&self, retry: u32) -> Duration {

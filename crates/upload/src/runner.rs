@@ -1,7 +1,7 @@
 //! The job runner: validate parts, submit each once as a job (journalled), and watch the jobs to
 //! the end.
 
-use crate::client::{Client, Error, FileUpload, JobStatus};
+use crate::client::{epoch_now, sleep_unless, Client, Error, FileUpload, JobStatus};
 use crate::journal::Journal;
 use sailbulk_parse::{FileReport, ValidatorBuilder};
 use sailbulk_spec::JobKind;
@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// One file to upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,13 +279,6 @@ pub enum UploadError {
     },
 }
 
-fn epoch_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// A part, checked and ready: path as given (for display), absolute path, checksum, size.
 struct Ready {
     given: PathBuf,
@@ -315,11 +308,7 @@ pub fn upload_parts(
     on_event: &(dyn Fn(&UploadEvent<'_>) + Sync),
     cancel: &AtomicBool,
 ) -> Result<Vec<PartOutcome>, UploadError> {
-    let journal_err = |source| UploadError::Journal {
-        path: journal_path.to_path_buf(),
-        source,
-        submitted: Vec::new(),
-    };
+    let journal_err = |source| journal_error(journal_path, source);
     let _lock = JournalLock::acquire(journal_path)?;
     let journal = Journal::load(journal_path).map_err(journal_err)?;
     let job = options.spec.job;
@@ -719,10 +708,16 @@ pub fn upload_parts(
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::sign::hex(&Sha256::digest(bytes))
+}
+
+/// The error for a journal that cannot be read, written or locked before anything was sent.
+fn journal_error(path: &Path, source: std::io::Error) -> UploadError {
+    UploadError::Journal {
+        path: path.to_path_buf(),
+        source,
+        submitted: Vec::new(),
+    }
 }
 
 /// The lock file beside a journal, held for a run: two runs over one journal would both send.
@@ -735,11 +730,7 @@ impl JournalLock {
         let mut name = journal.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
-        let io_err = |source| UploadError::Journal {
-            path: journal.to_path_buf(),
-            source,
-            submitted: Vec::new(),
-        };
+        let io_err = |source| journal_error(journal, source);
         for _ in 0..2 {
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -792,11 +783,7 @@ pub fn submit_once(
     params: &Map<String, Value>,
     journal_path: &Path,
 ) -> Result<(String, bool), UploadError> {
-    let journal_err = |source| UploadError::Journal {
-        path: journal_path.to_path_buf(),
-        source,
-        submitted: Vec::new(),
-    };
+    let journal_err = |source| journal_error(journal_path, source);
     let _lock = JournalLock::acquire(journal_path)?;
     let mut journal = Journal::load(journal_path).map_err(journal_err)?;
     let text = Value::Object(params.clone()).to_string();
@@ -870,17 +857,7 @@ pub fn wait_for_job(
 }
 
 fn sleep(d: Duration, cancel: &AtomicBool) -> bool {
-    let end = Instant::now() + d;
-    loop {
-        if cancel.load(Ordering::SeqCst) {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= end {
-            return true;
-        }
-        std::thread::sleep((end - now).min(Duration::from_millis(50)));
-    }
+    sleep_unless(d, || cancel.load(Ordering::SeqCst))
 }
 
 #[cfg(test)]
