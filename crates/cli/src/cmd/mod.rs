@@ -66,10 +66,7 @@ pub fn staging_dir(input: &Path, target: &Path, force: bool) -> io::Result<TempD
             ));
         }
     }
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let parent = parent_dir(target);
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -77,6 +74,14 @@ pub fn staging_dir(input: &Path, target: &Path, force: bool) -> io::Result<TempD
     tempfile::Builder::new()
         .prefix(&format!(".{name}.sailbulk-"))
         .tempdir_in(parent)
+}
+
+/// The directory a path is in; `.` for a bare file name.
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// Moves a finished staging directory into place, replacing `target`. The old directory is moved

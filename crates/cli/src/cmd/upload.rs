@@ -2,7 +2,8 @@
 
 use super::api::{cancel_on_ctrl_c, status_line, ApiArgs};
 use super::{
-    human_bytes, print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
+    human_bytes, parent_dir, print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS,
+    EXIT_OK,
 };
 use clap::ValueEnum;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -346,7 +347,7 @@ fn resolve_inputs(args: &Args, job: JobKind) -> Result<(Vec<PartFile>, PathBuf),
                 (dir_parts(input, args.journal.as_deref())?, input.clone())
             }
         } else if input.file_name().is_some_and(|n| n == MANIFEST_FILE) {
-            (manifest_parts(input, job)?, parent(input))
+            (manifest_parts(input, job)?, parent_dir(input).to_path_buf())
         } else {
             let bytes = std::fs::metadata(input)
                 .map_err(|e| format!("cannot read {}: {e}", input.display()))?
@@ -360,7 +361,7 @@ fn resolve_inputs(args: &Args, job: JobKind) -> Result<(Vec<PartFile>, PathBuf),
                         path: input.clone(),
                         expected_sha256: None,
                     }],
-                    parent(input),
+                    parent_dir(input).to_path_buf(),
                 )
             }
         };
@@ -371,13 +372,6 @@ fn resolve_inputs(args: &Args, job: JobKind) -> Result<(Vec<PartFile>, PathBuf),
         parts,
         journal.unwrap_or_else(|| PathBuf::from(JOURNAL_FILE)),
     ))
-}
-
-fn parent(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 fn manifest_parts(path: &Path, job: JobKind) -> Result<Vec<PartFile>, String> {
@@ -392,7 +386,7 @@ fn manifest_parts(path: &Path, job: JobKind) -> Result<Vec<PartFile>, String> {
             job.as_str()
         ));
     }
-    let dir = parent(path);
+    let dir = parent_dir(path);
     Ok(manifest
         .parts
         .iter()
