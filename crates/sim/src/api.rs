@@ -837,9 +837,9 @@ impl Api {
     fn delete_list(&self, call: &Map<String, Value>) -> ApiResult {
         let name = str_param(call, "list")?.ok_or_else(|| ApiError::missing("list"))?;
         let busy = self.shared.with_store(|c| {
-            Ok(store::jobs(c)?
+            Ok(store::unfinished_jobs(c)?
                 .iter()
-                .any(|j| !spec::is_final_job_status(&j.status) && job_relies_on(j, name)))
+                .any(|j| job_relies_on(j, name)))
         })?;
         if busy {
             return Err(ApiError::new(

@@ -72,16 +72,16 @@ impl Queue {
 
 /// Queues again the jobs a previous run left pending or running.
 pub(crate) fn requeue_unfinished(shared: &Shared) {
-    let jobs = shared.with_store(store::jobs).unwrap_or_default();
+    let jobs = shared
+        .with_store(store::unfinished_jobs)
+        .unwrap_or_default();
     for mut job in jobs {
-        if job.status == "pending" || job.status == "running" {
-            if job.status == "running" {
-                job.status = "pending".into();
-                job.counts = JobCounts::default();
-                let _ = shared.with_store(|c| store::save_job(c, &job));
-            }
-            shared.queue.push(job.job_id);
+        if job.status == "running" {
+            job.status = "pending".into();
+            job.counts = JobCounts::default();
+            let _ = shared.with_store(|c| store::save_job(c, &job));
         }
+        shared.queue.push(job.job_id);
     }
 }
 

@@ -385,7 +385,16 @@ pub(crate) fn get_job(conn: &Connection, id: &str) -> Result<Option<Job>> {
 
 /// Jobs in the order they were submitted.
 pub(crate) fn jobs(conn: &Connection) -> Result<Vec<Job>> {
-    let mut stmt = conn.prepare("SELECT data FROM jobs ORDER BY seq")?;
+    jobs_where(conn, "")
+}
+
+/// Jobs still `pending` or `running`, in the order they were submitted.
+pub(crate) fn unfinished_jobs(conn: &Connection) -> Result<Vec<Job>> {
+    jobs_where(conn, "WHERE status IN ('pending', 'running')")
+}
+
+fn jobs_where(conn: &Connection, filter: &str) -> Result<Vec<Job>> {
+    let mut stmt = conn.prepare(&format!("SELECT data FROM jobs {filter} ORDER BY seq"))?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     rows.map(|d| serde_json::from_str(&d?).map_err(json_err))
         .collect()
