@@ -3,7 +3,7 @@
 use crate::date::{is_valid_unix_timestamp, parse_signup_date, ACCEPTED_FORMATS};
 use crate::email::email_problem;
 use crate::finding::{Code, Finding, Severity};
-use crate::json::{Note, Path, Scanner, Str, SyntaxError, Val};
+use crate::json::{KeyRef, Note, Path, Scanner, Str, SyntaxError, Val};
 use sailbulk_spec::{
     is_identity_key, list_name_problem, quoted, var_name_problem, ListNameProblem, Optout,
     VarNameProblem, IDENTITY_KEYS, KEYSCONFLICT_VALUES, MAX_LISTS_PER_ACCOUNT, OPTOUT_VALUES,
@@ -101,6 +101,16 @@ impl ListNames {
     }
 }
 
+/// Buffers the check of a line needs, handed from line to line so that checking a valid line
+/// allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    /// The scanner's key buffer.
+    keys: Vec<KeyRef>,
+    /// The list names of the line being checked.
+    lists: Vec<KeyRef>,
+}
+
 /// Settings the per-line checks need.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LineRules {
@@ -174,6 +184,7 @@ pub(crate) fn check_line(
     line: &[u8],
     out: &mut LineOut<'_>,
     lists: &mut ListNames,
+    scratch: &mut Scratch,
 ) -> LineKind {
     let mut content = line.strip_suffix(b"\r").unwrap_or(line);
     let mut ctx = LineCtx {
@@ -237,7 +248,7 @@ pub(crate) fn check_line(
         return LineKind::Blank;
     }
     match rules.format {
-        Format::Json => check_update(&ctx, out, lists),
+        Format::Json => check_update(&ctx, out, lists, scratch),
         Format::Emails => check_email_line(&ctx, out),
     }
     LineKind::Record
@@ -314,8 +325,27 @@ struct Identity<'a> {
     key: Option<Str<'a>>,
 }
 
-fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames) {
-    let mut s = Scanner::new(ctx.content);
+fn check_update(
+    ctx: &LineCtx<'_>,
+    out: &mut LineOut<'_>,
+    lists: &mut ListNames,
+    scratch: &mut Scratch,
+) {
+    let mut s = Scanner::with_keys(ctx.content, std::mem::take(&mut scratch.keys));
+    let mut line_lists = std::mem::take(&mut scratch.lists);
+    line_lists.clear();
+    check_object(ctx, out, lists, &mut s, &mut line_lists);
+    scratch.keys = s.into_keys();
+    scratch.lists = line_lists;
+}
+
+fn check_object(
+    ctx: &LineCtx<'_>,
+    out: &mut LineOut<'_>,
+    lists: &mut ListNames,
+    s: &mut Scanner<'_>,
+    line_lists: &mut Vec<KeyRef>,
+) {
     s.skip_ws();
     if s.peek() != Some(b'{') {
         match s.value(Path::Root) {
@@ -333,7 +363,7 @@ fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames)
                         ),
                     );
                 } else {
-                    trailing(ctx, out, &mut s);
+                    trailing(ctx, out, s);
                 }
             }
         }
@@ -342,7 +372,6 @@ fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames)
     // Findings of the rules are held back until the JSON is known to be valid: an invalid line
     // gets one finding, not a cascade.
     let mut held = Vec::new();
-    let mut line_lists: Vec<Str<'_>> = Vec::new();
     let mut ident = Identity::default();
     let outcome = {
         let mut rules_out = LineOut {
@@ -351,15 +380,7 @@ fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames)
             errors: false,
         };
         let result = s.object(Path::Root, |s, key, path| {
-            member(
-                ctx,
-                &mut rules_out,
-                s,
-                key,
-                path,
-                &mut ident,
-                &mut line_lists,
-            )
+            member(ctx, &mut rules_out, s, key, path, &mut ident, line_lists)
         });
         let errors = rules_out.errors;
         result.map(|()| errors)
@@ -369,7 +390,7 @@ fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames)
         Ok(errors) => errors,
     };
     if !s.at_end() {
-        return trailing(ctx, out, &mut s);
+        return trailing(ctx, out, s);
     }
     for note in std::mem::take(&mut s.notes) {
         match note {
@@ -408,8 +429,8 @@ fn check_update(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, lists: &mut ListNames)
             check_email_value(ctx, out, &id, "id");
         }
     }
-    for name in line_lists {
-        lists.add(name.decode().as_bytes(), ctx.number);
+    for name in line_lists.iter() {
+        lists.add(name.str(ctx.content).decode().as_bytes(), ctx.number);
     }
 }
 
@@ -457,7 +478,7 @@ fn member<'a>(
     key: Str<'a>,
     path: Path<'_>,
     ident: &mut Identity<'a>,
-    line_lists: &mut Vec<Str<'a>>,
+    line_lists: &mut Vec<KeyRef>,
 ) -> Scan<()> {
     let here = Path::Key(&path, &key);
     s.skip_ws();
@@ -771,7 +792,7 @@ fn list<'a>(
     s: &mut Scanner<'a>,
     key: Str<'a>,
     path: Path<'_>,
-    line_lists: &mut Vec<Str<'a>>,
+    line_lists: &mut Vec<KeyRef>,
 ) -> Scan<()> {
     let here = Path::Key(&path, &key);
     let name = key.decode();
@@ -790,7 +811,7 @@ fn list<'a>(
             here.render(),
             format!("list name {name:?} failed validation: it holds no letter or digit"),
         ),
-        None => line_lists.push(key),
+        None => line_lists.push(KeyRef::of(&key)),
     }
     s.skip_ws();
     let at = s.pos();
@@ -830,6 +851,7 @@ mod tests {
             line.as_bytes(),
             &mut out,
             &mut lists,
+            &mut Scratch::default(),
         );
         findings
     }
@@ -911,6 +933,7 @@ mod tests {
             b"{\"email\":\"\xff\"}",
             &mut out,
             &mut ListNames::default(),
+            &mut Scratch::default(),
         );
         assert_eq!(findings[0].code, Code::InvalidUtf8);
         assert_eq!(findings[0].column, Some(11));
@@ -1096,6 +1119,7 @@ mod tests {
             "\u{feff}{\"email\":\"a@example.com\"}".as_bytes(),
             &mut out,
             &mut ListNames::default(),
+            &mut Scratch::default(),
         );
         assert!(!out.errors);
         assert_eq!(findings.len(), 1);

@@ -30,10 +30,17 @@ pub(crate) struct Str<'a> {
 
 impl<'a> Str<'a> {
     /// The decoded text. Only called on strings the scanner has accepted, so escapes are valid.
+    #[inline]
     pub fn decode(&self) -> Cow<'a, str> {
         if !self.escaped {
             return Cow::Borrowed(self.text());
         }
+        Cow::Owned(self.unescape())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn unescape(&self) -> String {
         let mut out = String::with_capacity(self.raw.len());
         let mut chars = Unescape {
             raw: self.raw,
@@ -42,7 +49,7 @@ impl<'a> Str<'a> {
         while let Some(c) = chars.next_char() {
             out.push(c);
         }
-        Cow::Owned(out)
+        out
     }
 
     /// The raw text between the quotes.
@@ -245,6 +252,34 @@ pub fn plain_run(rest: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut i = 0;
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        // Sixteen bytes at a time with SSE2, which every x86-64 processor has.
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8,
+        };
+        while let Some(chunk) = rest.get(i..i + 16) {
+            // SAFETY: the intrinsics need SSE2, which the `cfg` above guarantees; `chunk` is 16
+            // readable bytes, and the load has no alignment requirement.
+            let mask = unsafe {
+                let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+                let quote = _mm_set1_epi8(b'"' as i8);
+                let slash = _mm_set1_epi8(b'\\' as i8);
+                let control = _mm_set1_epi8(0x1F);
+                // A byte is below 0x20 when the unsigned maximum of it and 0x1F is 0x1F.
+                let stop = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)),
+                    _mm_cmpeq_epi8(_mm_max_epu8(v, control), control),
+                );
+                _mm_movemask_epi8(stop)
+            };
+            if mask != 0 {
+                return i + mask.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+    }
     while let Some(chunk) = rest.get(i..i + 8) {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
@@ -284,12 +319,60 @@ static STRING_STOP: [bool; 256] = {
 /// Past this many keys, an object's duplicate check uses a set, so adversarial lines stay linear.
 const LINEAR_KEYS: usize = 32;
 
-fn same_key(a: &Str<'_>, b: &Str<'_>) -> bool {
-    if a.escaped || b.escaped {
-        a.decode() == b.decode()
-    } else {
-        a.raw == b.raw
+/// A key of an object being scanned, kept as offsets into the line (so that the buffer holding
+/// them outlives the line and is reused for the next one) with a fingerprint that settles most
+/// comparisons without touching the bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyRef {
+    /// Byte offset of the opening quote.
+    pos: usize,
+    /// Length of the raw text between the quotes.
+    len: usize,
+    escaped: bool,
+    /// The first eight raw bytes, zero-padded.
+    head: u64,
+}
+
+impl KeyRef {
+    pub fn of(key: &Str<'_>) -> KeyRef {
+        let head = match key.raw.first_chunk::<8>() {
+            Some(word) => u64::from_le_bytes(*word),
+            None => key
+                .raw
+                .iter()
+                .rev()
+                .fold(0, |acc, &b| acc << 8 | u64::from(b)),
+        };
+        KeyRef {
+            pos: key.pos,
+            len: key.raw.len(),
+            escaped: key.escaped,
+            head,
+        }
     }
+
+    pub fn str<'a>(&self, line: &'a [u8]) -> Str<'a> {
+        Str {
+            raw: &line[self.pos + 1..self.pos + 1 + self.len],
+            pos: self.pos,
+            escaped: self.escaped,
+        }
+    }
+}
+
+/// Whether two keys name the same member. Raw bytes decide unless an escape is involved.
+#[inline(always)]
+fn same_key(line: &[u8], a: &KeyRef, b: &KeyRef) -> bool {
+    if a.escaped || b.escaped {
+        return same_decoded(line, a, b);
+    }
+    a.len == b.len && a.head == b.head && (a.len <= 8 || a.str(line).raw == b.str(line).raw)
+}
+
+#[cold]
+#[inline(never)]
+fn same_decoded(line: &[u8], a: &KeyRef, b: &KeyRef) -> bool {
+    a.str(line).decode() == b.str(line).decode()
 }
 
 /// The scanner over one line.
@@ -297,8 +380,9 @@ pub(crate) struct Scanner<'a> {
     b: &'a [u8],
     pos: usize,
     depth: u32,
-    /// The keys of the objects being scanned, innermost last (reused: no allocation per object).
-    keys: Vec<Str<'a>>,
+    /// The keys of the objects being scanned, innermost last (reused: no allocation per object,
+    /// and none per line for callers that hand the buffer from line to line).
+    keys: Vec<KeyRef>,
     /// What was noticed so far.
     pub notes: Vec<Note>,
 }
@@ -309,14 +393,26 @@ impl<'a> Scanner<'a> {
     /// A scanner over `line`, which must be valid UTF-8 (checked in debug builds; the scanner
     /// relies on it to borrow strings without checking them again).
     pub fn new(line: &'a [u8]) -> Self {
+        Self::with_keys(line, Vec::new())
+    }
+
+    /// A scanner that keeps object keys in `keys` (emptied first), a buffer from an earlier line
+    /// given back by [`Scanner::into_keys`], so that scanning a line allocates nothing.
+    pub fn with_keys(line: &'a [u8], mut keys: Vec<KeyRef>) -> Self {
         debug_assert!(std::str::from_utf8(line).is_ok());
+        keys.clear();
         Scanner {
             b: line,
             pos: 0,
             depth: 0,
-            keys: Vec::new(),
+            keys,
             notes: Vec::new(),
         }
+    }
+
+    /// The key buffer, for the next line's scanner.
+    pub fn into_keys(self) -> Vec<KeyRef> {
+        self.keys
     }
 
     /// The current byte offset.
@@ -432,11 +528,18 @@ impl<'a> Scanner<'a> {
             let duplicate = match &mut set {
                 Some(set) => !set.insert(key.decode()),
                 None => {
-                    let dup = self.keys[base..].iter().any(|k| same_key(k, &key));
+                    let this = KeyRef::of(&key);
+                    let line = self.b;
+                    let dup = self.keys[base..].iter().any(|k| same_key(line, k, &this));
                     if !dup {
-                        self.keys.push(key);
+                        self.keys.push(this);
                         if self.keys.len() - base > LINEAR_KEYS {
-                            set = Some(self.keys.drain(base..).map(|k| k.decode()).collect());
+                            set = Some(
+                                self.keys
+                                    .drain(base..)
+                                    .map(|k| k.str(line).decode())
+                                    .collect(),
+                            );
                         }
                     }
                     dup
@@ -497,6 +600,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Scans a string starting at the opening quote.
+    #[inline(always)]
     pub fn string(&mut self) -> Result<Str<'a>> {
         let start = self.pos;
         debug_assert_eq!(self.b.get(start), Some(&b'"'));
@@ -542,6 +646,8 @@ impl<'a> Scanner<'a> {
         Ok(v)
     }
 
+    #[cold]
+    #[inline(never)]
     fn escape(&mut self) -> Result<()> {
         // At the backslash.
         self.pos += 1;
@@ -762,6 +868,42 @@ mod tests {
         assert!(check_document(b"9007199254740992").unwrap().is_empty());
         assert_eq!(check_document(b"-9007199254740993").unwrap().len(), 1);
         assert!(check_document(br#"{"\u0061":1,"a":2}"#).unwrap().len() == 1);
+    }
+
+    #[test]
+    fn plain_run_stops_at_every_position_and_every_stop_byte() {
+        // Lengths around the 16- and 8-byte steps, the stop byte at every offset.
+        for len in 0..40 {
+            for stop in [b'"', b'\\', 0x00, 0x1F, b'\n'] {
+                for at in 0..len {
+                    let mut text = vec![b'a'; len];
+                    text[at] = stop;
+                    assert_eq!(plain_run(&text), at, "len {len}, byte {stop:#x} at {at}");
+                }
+                assert_eq!(plain_run(&vec![b'a'; len]), len);
+            }
+            // Bytes at and above 0x20 and UTF-8 never stop the run.
+            let text: Vec<u8> = (0..len)
+                .map(|i| [0x20, 0x7F, 0x80, 0xC3, 0xFF][i % 5])
+                .collect();
+            assert_eq!(plain_run(&text), len, "len {len}");
+        }
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_past_the_fingerprint() {
+        let dup = |line: &str| check_document(line.as_bytes()).unwrap().len();
+        // Same first eight bytes, different after them.
+        assert_eq!(dup(r#"{"abcdefgh_1":1,"abcdefgh_2":2}"#), 0);
+        assert_eq!(dup(r#"{"abcdefgh_1":1,"abcdefgh_1":2}"#), 1);
+        // Short keys, one a prefix of the other, and the empty key.
+        assert_eq!(dup(r#"{"ab":1,"abc":2,"":3,"a":4}"#), 0);
+        assert_eq!(dup(r#"{"":1,"":2}"#), 1);
+        // An escaped spelling of the same key, long and short.
+        assert_eq!(dup(r#"{"abcdefghij":1,"abcdefgh\u0069j":2}"#), 1);
+        assert_eq!(dup(r#"{"\u0061":1,"a":2}"#), 1);
+        // Keys are compared per object, not across nesting levels.
+        assert_eq!(dup(r#"{"a":{"a":1},"b":{"a":2}}"#), 0);
     }
 
     #[test]

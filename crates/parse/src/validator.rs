@@ -1,7 +1,7 @@
 //! The file validator: reads a path, a reader or a slice in blocks that end on line boundaries,
 //! checks each block's lines in parallel, and hands findings to a sink in line order.
 
-use crate::check::{check_line, Format, LineKind, LineOut, LineRules, ListNames};
+use crate::check::{check_line, Format, LineKind, LineOut, LineRules, ListNames, Scratch};
 use crate::finding::{Code, Finding, Severity};
 use crate::input::{self, Block, Input};
 use rayon::prelude::*;
@@ -357,6 +357,7 @@ impl Validator {
             line,
             &mut out,
             &mut ListNames::default(),
+            &mut Scratch::default(),
         );
         findings
     }
@@ -449,6 +450,7 @@ fn check_piece(
     want_ranges: bool,
 ) -> Piece {
     let mut piece = Piece::default();
+    let mut scratch = Scratch::default();
     let mut start = 0;
     while start < data.len() {
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
@@ -470,6 +472,7 @@ fn check_piece(
             &data[start..end],
             &mut out,
             &mut piece.lists,
+            &mut scratch,
         );
         if kind == LineKind::Record {
             piece.records += 1;
