@@ -101,14 +101,30 @@ impl ListNames {
     }
 }
 
-/// Buffers the check of a line needs, handed from line to line so that checking a valid line
-/// allocates nothing.
+/// What the check of a line carries from line to line: buffers, so that checking a valid line
+/// allocates nothing, and what is already known of the block the lines come from.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     /// The scanner's key buffer.
     keys: Vec<KeyRef>,
     /// The list names of the line being checked.
     lists: Vec<KeyRef>,
+    /// The whole block is valid UTF-8, so every line of it is (lines end at an ASCII byte).
+    block_utf8: bool,
+    /// The block holds no NUL byte and no carriage return.
+    block_no_nul_cr: bool,
+}
+
+impl Scratch {
+    /// Scratch for the lines of `block`, checked once as a whole: the per-line checks for
+    /// invalid UTF-8, NUL bytes and carriage returns run only when the block needs them.
+    pub fn for_block(block: &[u8]) -> Scratch {
+        Scratch {
+            block_utf8: simdutf8::basic::from_utf8(block).is_ok(),
+            block_no_nul_cr: memchr::memchr2(0, b'\r', block).is_none(),
+            ..Scratch::default()
+        }
+    }
 }
 
 /// Settings the per-line checks need.
@@ -206,7 +222,7 @@ pub(crate) fn check_line(
             ctx.offset = Some(BOM.len() as u64);
         }
     }
-    if simdutf8::basic::from_utf8(content).is_err() {
+    if !scratch.block_utf8 && simdutf8::basic::from_utf8(content).is_err() {
         // The fast check says only that the line is bad; the careful one says where.
         let at = std::str::from_utf8(content)
             .err()
@@ -224,7 +240,12 @@ pub(crate) fn check_line(
         );
         return LineKind::Record;
     }
-    if let Some(at) = memchr::memchr2(0, b'\r', content) {
+    let nul_or_cr = if scratch.block_no_nul_cr {
+        None
+    } else {
+        memchr::memchr2(0, b'\r', content)
+    };
+    if let Some(at) = nul_or_cr {
         let (code, message) = if content[at] == 0 {
             (Code::NulByte, "a raw NUL byte".to_string())
         } else {

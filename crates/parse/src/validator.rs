@@ -450,7 +450,7 @@ fn check_piece(
     want_ranges: bool,
 ) -> Piece {
     let mut piece = Piece::default();
-    let mut scratch = Scratch::default();
+    let mut scratch = Scratch::for_block(data);
     let mut start = 0;
     while start < data.len() {
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
