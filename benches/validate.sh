@@ -5,7 +5,8 @@
 # nested vars, lists, optouts, ids with keys, unicode) and a gzip copy, then measures, in one run
 # and on the same warm page cache:
 #   - `wc -l` (the floor: reading the bytes),
-#   - serde_json parsing every line on all cores (the baseline: JSON syntax only, no rules),
+#   - serde_json parsing every line into a Value on two threads (the baseline: JSON syntax only,
+#     no rules), and for comparison serde_json's weaker IgnoredAny, sonic-rs and simd-json,
 #   - `sailbulk validate` with 1 and 2 threads (every rule, line and column positions),
 #   - decompression alone with the validator's gzip backend, and `sailbulk validate` on the .gz.
 # Each command runs RUNS times (default 3); the table shows the median wall time, MB/s (10^6 bytes
@@ -23,7 +24,7 @@ mkdir -p "$dir"
 
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk-parse \
-  --example gen_updates --example serde_baseline --example gunzip_count
+  --example gen_updates --example json_baseline --example gunzip_count
 bin=$root/target/release
 data=$dir/updates-$size.json
 if [[ ! -s $data ]]; then
@@ -43,7 +44,10 @@ cat "$data" "$data.gz" > /dev/null # warm the page cache
 source "$root/benches/measure.sh"
 
 measure "wc -l" wc -l "$data"
-measure "serde_json, every line, 2 threads" "$bin/examples/serde_baseline" "$data" 2
+measure "serde_json, every line, 2 threads" "$bin/examples/json_baseline" serde_json "$data" 2
+measure "serde_json IgnoredAny (weaker), 2 threads" "$bin/examples/json_baseline" serde_json-ignored "$data" 2
+measure "sonic-rs, every line, 2 threads" "$bin/examples/json_baseline" sonic-rs "$data" 2
+measure "simd-json, every line, 2 threads" "$bin/examples/json_baseline" simd-json "$data" 2
 measure "sailbulk validate --threads 1" "$bin/sailbulk" validate --threads 1 "$data"
 measure "sailbulk validate --threads 2" "$bin/sailbulk" validate --threads 2 "$data"
 measure "gzip decompression alone (zlib-rs)" "$bin/examples/gunzip_count" "$data.gz"
@@ -52,12 +56,12 @@ measure "sailbulk validate file.gz --threads 2" "$bin/sailbulk" validate --threa
 wc=${secs["wc -l"]}
 serde=${secs["serde_json, every line, 2 threads"]}
 printf '\ninput: %s, %d bytes, %s lines; median of %d runs\n\n' "$data" "$bytes" "$(wc -l < "$data")" "$runs"
-printf '| %-38s | %8s | %8s | %9s | %9s | %9s |\n' command seconds "MB/s" "x wc -l" "x serde" "peak RSS"
-printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..40})" ---------- ---------- ----------- ----------- -----------
+printf '| %-42s | %8s | %8s | %9s | %9s | %9s |\n' command seconds "MB/s" "x wc -l" "x serde" "peak RSS"
+printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..44})" ---------- ---------- ----------- ----------- -----------
 for name in "${order[@]}"; do
   s=${secs[$name]}
   awk -v n="$name" -v s="$s" -v b="$bytes" -v w="$wc" -v j="$serde" -v r="${rss[$name]}" 'BEGIN {
-    printf "| %-38s | %8.2f | %8.0f | %9.1f | %9.2f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), (w > 0 ? s / w : 0), (j > 0 ? s / j : 0), r / 1024
+    printf "| %-42s | %8.2f | %8.0f | %9.1f | %9.2f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), (w > 0 ? s / w : 0), (j > 0 ? s / j : 0), r / 1024
   }'
 done
 gz=${secs["sailbulk validate file.gz --threads 2"]}
