@@ -353,11 +353,9 @@ fn check_update(
     scratch: &mut Scratch,
 ) {
     let mut s = Scanner::with_keys(ctx.content, std::mem::take(&mut scratch.keys));
-    let mut line_lists = std::mem::take(&mut scratch.lists);
-    line_lists.clear();
-    check_object(ctx, out, lists, &mut s, &mut line_lists);
+    scratch.lists.clear();
+    check_object(ctx, out, lists, &mut s, &mut scratch.lists);
     scratch.keys = s.into_keys();
-    scratch.lists = line_lists;
 }
 
 fn check_object(
