@@ -2,6 +2,7 @@
 
 use crate::atomic::AtomicFile;
 use crate::manifest::Part;
+use sailbulk_spec::api::hex;
 use sha2::{Digest, Sha256};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -212,17 +213,6 @@ impl ChunkWriter {
     }
 }
 
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    out
-}
-
 /// SHA-256 of a file, lowercase hex (for checking parts against a manifest).
 pub fn sha256_file(path: &Path) -> io::Result<String> {
     let mut file = std::fs::File::open(path)?;
@@ -286,10 +276,5 @@ mod tests {
         let mut w = ChunkWriter::new(dir.path(), 5, "txt").unwrap();
         w.write_lines(b"abcd\nefgh\n", 1).unwrap();
         assert_eq!(w.finish().unwrap().len(), 2);
-    }
-
-    #[test]
-    fn hex_is_lowercase() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 }

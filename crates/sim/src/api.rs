@@ -4,11 +4,11 @@
 use crate::faults::{FaultKind, Faults, RateLimits, Window};
 use crate::http::{Body, Handler, Head, Outcome, Response};
 use crate::params::{self, Params, ParamsError};
-use crate::postback::{same_signature, sign};
 use crate::store::{self, now, Job, JobCounts, List, Store};
 use crate::RequestRecord;
 use rusqlite::Connection;
 use sailbulk_spec::api::{self as spec, messages, ErrorCode};
+use sailbulk_spec::api::{same_signature, sign};
 use sailbulk_spec::{
     is_identity_key, list_name_problem, var_name_problem, JobKind, Optout, VarNameProblem,
     LIST_VARS_MAX, MAX_LISTS_PER_ACCOUNT, MAX_PRIMARY_LISTS, VAR_NAME_MAX_CHARS,

@@ -38,7 +38,10 @@ mod postback;
 mod store;
 
 pub use faults::{parse_duration, Fault, FaultKind, Route};
-pub use postback::{flatten_form, sign, Postback, PostbackReceiver};
+pub use postback::{flatten_form, Postback, PostbackReceiver};
+/// The signature rule, from `sailbulk-spec`: the simulator checks requests and signs postbacks
+/// with it.
+pub use sailbulk_spec::api::sign;
 pub use store::{Job, JobCounts, LineError, List, Profile, ReceivedFile, MAX_LISTED_ERRORS};
 
 use std::net::{SocketAddr, TcpListener};

@@ -171,7 +171,7 @@ pub(crate) fn read_multipart(
                 path,
                 filename,
                 bytes,
-                sha256: hex_digest(&hasher.finalize()),
+                sha256: sailbulk_spec::api::hex(&hasher.finalize()),
             });
         } else {
             let mut value = Vec::new();
@@ -190,10 +190,6 @@ pub(crate) fn read_multipart(
         }
     }
     Ok(params)
-}
-
-pub(crate) fn hex_digest(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `name` and `filename` from a part's `Content-Disposition: form-data; name="x"`.
@@ -429,7 +425,10 @@ mod tests {
             assert_eq!(upload.filename.as_deref(), Some("a.json"));
             assert_eq!(upload.bytes, file.len() as u64);
             assert_eq!(std::fs::read(&upload.path).unwrap(), file);
-            assert_eq!(upload.sha256, hex_digest(&Sha256::digest(&file)));
+            assert_eq!(
+                upload.sha256,
+                sailbulk_spec::api::hex(&Sha256::digest(&file))
+            );
         }
     }
 

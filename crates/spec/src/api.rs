@@ -1,4 +1,5 @@
-//! The request protocol of the API: error codes and texts, the signature rule, rate limits.
+//! The request protocol of the API: error codes and texts, the signature rule and signing, rate
+//! limits.
 //!
 //! Sources: the API notes (`API-NOTES.md`, gathered from the official clients), the public "API
 //! Response Errors" page (`https://getstarted.sailthru.com/developers/api-basics/responses/`),
@@ -171,6 +172,42 @@ where
     base
 }
 
+/// A request's or postback's `sig`: the MD5 digest of [`signature_base`], in lower-case hex. (API
+/// notes.) The client signs with it, and the simulator checks and signs with it.
+///
+/// ```
+/// // The first worked example of the API notes: api key `k`, secret `s`.
+/// let sig = sailbulk_spec::api::sign("s", ["k", "json", r#"{"job": "update", "list": "x"}"#]);
+/// assert_eq!(sig, "4da4c9975bf77b015f1bd28652080cb2");
+/// ```
+pub fn sign<'a>(secret: &str, values: impl IntoIterator<Item = &'a str>) -> String {
+    use md5::{Digest, Md5};
+    hex(&Md5::digest(signature_base(secret, values).as_bytes()))
+}
+
+/// Whether a received signature equals the expected one, compared in time that does not depend on
+/// where they differ.
+pub fn same_signature(expected: &str, received: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), received.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Bytes in lower-case hex, the form of a `sig` (and of the SHA-256 checksums the manifests and
+/// journals record).
+///
+/// ```
+/// assert_eq!(sailbulk_spec::api::hex(&[0, 15, 255]), "000fff");
+/// ```
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
 /// Response headers that carry the rate limit of the endpoint and method. (API notes.)
 pub const RATE_LIMIT_HEADERS: [&str; 3] = [
     "X-Rate-Limit-Limit",
@@ -210,6 +247,41 @@ mod tests {
         );
         // Upper case sorts before lower case, and multi-byte text after ASCII.
         assert_eq!(signature_base("", ["é", "b", "B"]), "Bbé");
+    }
+
+    /// The worked examples of the API notes, api key `k` and secret `s`.
+    #[test]
+    fn signs_the_worked_examples() {
+        assert_eq!(
+            sign("s", ["k", "json", r#"{"job": "update", "list": "x"}"#]),
+            "4da4c9975bf77b015f1bd28652080cb2"
+        );
+        assert_eq!(
+            sign("s", ["k", "json", r#"{"job":"update","list":"x"}"#]),
+            "c3aebca25540ce42b599b17c61b13791"
+        );
+        // Flat form fields job=update, list=x: the values in any order give the same sig.
+        assert_eq!(
+            sign("s", ["x", "update", "json", "k"]),
+            "5e21f66c7fd70adbaa49728364ff3e72"
+        );
+        assert_eq!(
+            sign("s", ["k", "json", "update", "x"]),
+            "5e21f66c7fd70adbaa49728364ff3e72"
+        );
+    }
+
+    #[test]
+    fn compares_signatures() {
+        assert!(same_signature("abc", "abc"));
+        assert!(!same_signature("abc", "abd"));
+        assert!(!same_signature("abc", "ab"));
+    }
+
+    #[test]
+    fn hex_is_lowercase() {
+        assert_eq!(hex(&[0, 15, 255]), "000fff");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

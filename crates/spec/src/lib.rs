@@ -1,6 +1,7 @@
 //! The documented limits and value sets of Sailthru's bulk APIs, in one place.
 //!
 //! Every other sailbulk crate takes its numbers and value sets from here; none writes them again.
+//! The same holds for the signature rule ([`api::sign`]), which the client and the simulator share.
 //! Each item names the documentation it comes from:
 //!
 //! - **job** — the `job` API page (`https://getstarted.sailthru.com/developers/api/job/`), seed

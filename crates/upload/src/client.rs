@@ -1222,7 +1222,7 @@ impl Read for FileBody<'_> {
         if let Some(hasher) = &mut self.hasher {
             hasher.update(&buf[..n]);
             if self.left == 0 {
-                let digest = crate::sign::hex(&hasher.clone().finalize());
+                let digest = sailbulk_spec::api::hex(&hasher.clone().finalize());
                 if Some(digest.as_str()) != self.expected {
                     // Stop before the last bytes and the closing boundary: the server gets an
                     // incomplete body and makes nothing of it.

@@ -708,7 +708,7 @@ pub fn upload_parts(
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    crate::sign::hex(&Sha256::digest(bytes))
+    sailbulk_spec::api::hex(&Sha256::digest(bytes))
 }
 
 /// The error for a journal that cannot be read, written or locked before anything was sent.
