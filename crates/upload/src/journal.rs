@@ -1,6 +1,7 @@
 //! The upload journal: what was sent, what job it became, and where it stands, so that a re-run
 //! continues without sending anything twice.
 
+use crate::client::{epoch_now, Error, JobSubmitted};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::Path;
@@ -55,6 +56,32 @@ pub struct JournalEntry {
     /// Whether a submission may have been applied twice (an answer was lost after the whole
     /// request was sent, and it was sent again).
     pub possibly_duplicated: bool,
+}
+
+impl JournalEntry {
+    /// Notes that a submission starts now.
+    pub(crate) fn record_attempt(&mut self) {
+        self.attempts += 1;
+        self.first_sent_at.get_or_insert(epoch_now());
+        self.last_sent_at = Some(epoch_now());
+    }
+
+    /// Notes the job the API answered with: from now on the entry is never sent again.
+    pub(crate) fn record_submitted(&mut self, submitted: &JobSubmitted) {
+        self.body_sent_at = None;
+        self.possibly_duplicated |= submitted.possibly_duplicated;
+        self.job_id = Some(submitted.job_id.clone());
+        self.submitted_at = Some(epoch_now());
+        self.status = Some(submitted.status.as_str().to_string());
+        self.status_at = Some(epoch_now());
+        self.last_error = None;
+    }
+
+    /// Notes a submission that failed, and whether it may have been applied all the same.
+    pub(crate) fn record_failure(&mut self, error: &Error) {
+        self.possibly_duplicated |= error.possibly_applied();
+        self.last_error = Some(error.to_string());
+    }
 }
 
 impl Journal {

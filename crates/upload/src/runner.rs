@@ -506,9 +506,7 @@ pub fn upload_parts(
                     // exist. It is sent again, as the journal is for, and marked.
                     let after_full_send = entry.body_sent_at.is_some();
                     entry.possibly_duplicated |= after_full_send;
-                    entry.attempts += 1;
-                    entry.first_sent_at.get_or_insert(epoch_now());
-                    entry.last_sent_at = Some(epoch_now());
+                    entry.record_attempt();
                     entry.body_sent_at = None;
                     let attempt = entry.attempts;
                     save(&j);
@@ -550,13 +548,7 @@ pub fn upload_parts(
                 let entry = j.entry_mut(&r.key);
                 let outcome = match result {
                     Ok(submitted) => {
-                        entry.body_sent_at = None;
-                        entry.possibly_duplicated |= submitted.possibly_duplicated;
-                        entry.job_id = Some(submitted.job_id.clone());
-                        entry.submitted_at = Some(epoch_now());
-                        entry.status = Some(submitted.status.as_str().to_string());
-                        entry.status_at = Some(epoch_now());
-                        entry.last_error = None;
+                        entry.record_submitted(&submitted);
                         on_event(&UploadEvent::Submitted {
                             part: &r.given,
                             job_id: &submitted.job_id,
@@ -564,8 +556,7 @@ pub fn upload_parts(
                         Ok(submitted.job_id)
                     }
                     Err(error) => {
-                        entry.possibly_duplicated |= error.possibly_applied();
-                        entry.last_error = Some(error.to_string());
+                        entry.record_failure(&error);
                         let refused = error.api_error().is_some();
                         if !error.possibly_applied() {
                             // The last send was answered, or did not go out whole: nothing of
@@ -799,25 +790,17 @@ pub fn submit_once(
         .to_string();
     entry.params_sha256 = sha256_hex(text.as_bytes());
     entry.bytes = text.len() as u64;
-    entry.attempts += 1;
-    entry.first_sent_at.get_or_insert(epoch_now());
-    entry.last_sent_at = Some(epoch_now());
+    entry.record_attempt();
     journal.save(journal_path).map_err(journal_err)?;
     let result = client.submit_job(&Value::Object(params.clone()), None);
     let entry = journal.entry_mut(&key);
     let outcome = match result {
         Ok(submitted) => {
-            entry.possibly_duplicated |= submitted.possibly_duplicated;
-            entry.job_id = Some(submitted.job_id.clone());
-            entry.submitted_at = Some(epoch_now());
-            entry.status = Some(submitted.status.as_str().to_string());
-            entry.status_at = Some(epoch_now());
-            entry.last_error = None;
+            entry.record_submitted(&submitted);
             Ok((submitted.job_id, false))
         }
         Err(e) => {
-            entry.possibly_duplicated |= e.possibly_applied();
-            entry.last_error = Some(e.to_string());
+            entry.record_failure(&e);
             Err(e)
         }
     };
