@@ -17,24 +17,20 @@
 set -euo pipefail
 
 size=${1:-1G}
-runs=${RUNS:-3}
-dir=${BENCH_DIR:-${TMPDIR:-/tmp}/sailbulk-bench}
 root=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$dir"
+# shellcheck source=benches/measure.sh
+source "$root/benches/measure.sh"
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk-parse --example gen_updates
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk-build --example csv_baseline
-bin=$root/target/release
+build -p sailbulk
+build -p sailbulk-parse --example gen_updates
+build -p sailbulk-build --example csv_baseline
 csv=$dir/profiles-$size.csv
 json=$dir/updates-$size.json
-[[ -s $csv ]] || { "$bin/examples/gen_updates" --format csv --bytes "$size" --seed 42 > "$csv.tmp" && mv "$csv.tmp" "$csv"; }
-[[ -s $json ]] || { "$bin/examples/gen_updates" --bytes "$size" --seed 42 > "$json.tmp" && mv "$json.tmp" "$json"; }
+generate "$csv" --format csv --bytes "$size" --seed 42
+generate "$json" --bytes "$size" --seed 42
 out=$dir/out
 cat "$csv" "$json" > /dev/null
 
-# shellcheck source=benches/measure.sh
-source "$root/benches/measure.sh"
 before_run() { rm -rf "$out" "$out.json"; }
 declare -A base
 # on INPUT NAME CMD...: measure, remembering which input the ratio to `wc -l` is against.

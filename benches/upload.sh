@@ -17,17 +17,15 @@
 set -euo pipefail
 
 size=${1:-900M}
-runs=${RUNS:-3}
-dir=${BENCH_DIR:-${TMPDIR:-/tmp}/sailbulk-bench}
 root=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$dir"
 command -v curl > /dev/null || { echo "benches/upload.sh needs curl for its baseline" >&2; exit 2; }
+# shellcheck source=benches/measure.sh
+source "$root/benches/measure.sh"
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk-parse --example gen_updates
-bin=$root/target/release
+build -p sailbulk
+build -p sailbulk-parse --example gen_updates
 file=$dir/upload-$size.json
-[[ -s $file ]] || { "$bin/examples/gen_updates" --bytes "$size" --seed 7 > "$file.tmp" && mv "$file.tmp" "$file"; }
+generate "$file" --seed 7 --bytes "$size"
 cat "$file" > /dev/null
 
 key=bench-key
@@ -51,8 +49,6 @@ printf '%s\n' "$secret" > "$dir/secret"
 json='{"job":"update"}'
 sig=$(printf '%s' "$secret$(printf '%s\n' "$key" json "$json" | LC_ALL=C sort | tr -d '\n')" | md5sum | cut -d' ' -f1)
 
-# shellcheck source=benches/measure.sh
-source "$root/benches/measure.sh"
 before_run() { rm -f "$dir/upload-journal.json" "$state"/files/*; }
 
 measure "wc -l" wc -l "$file"

@@ -17,21 +17,14 @@
 set -euo pipefail
 
 size=${1:-1G}
-runs=${RUNS:-3}
-dir=${BENCH_DIR:-${TMPDIR:-/tmp}/sailbulk-bench}
 root=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$dir"
+# shellcheck source=benches/measure.sh
+source "$root/benches/measure.sh"
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p sailbulk-parse \
-  --example gen_updates --example json_baseline --example gunzip_count
-bin=$root/target/release
+build -p sailbulk
+build -p sailbulk-parse --example gen_updates --example json_baseline --example gunzip_count
 data=$dir/updates-$size.json
-if [[ ! -s $data ]]; then
-  echo "generating $data ..." >&2
-  "$bin/examples/gen_updates" --bytes "$size" --seed 42 > "$data.tmp"
-  mv "$data.tmp" "$data"
-fi
+generate "$data" --bytes "$size" --seed 42
 if [[ ! -s $data.gz ]]; then
   echo "compressing $data ..." >&2
   gzip -1 -c "$data" > "$data.gz.tmp"
@@ -39,9 +32,6 @@ if [[ ! -s $data.gz ]]; then
 fi
 bytes=$(stat -c %s "$data")
 cat "$data" "$data.gz" > /dev/null # warm the page cache
-
-# shellcheck source=benches/measure.sh
-source "$root/benches/measure.sh"
 
 measure "wc -l" wc -l "$data"
 measure "serde_json, every line, 2 threads" "$bin/examples/json_baseline" serde_json "$data" 2
