@@ -55,14 +55,7 @@ fn a_dropped_connection_before_processing_creates_nothing() {
         .start()
         .unwrap();
     let data = b"a@example.com\n";
-    assert!(upload(
-        &sim,
-        &json!({"job": "update"}),
-        "a.txt",
-        &data[..],
-        data.len() as u64
-    )
-    .is_none());
+    assert!(upload_bytes(&sim, &json!({"job": "update"}), "a.txt", data).is_none());
     assert!(sim.jobs().is_empty());
     let record = &sim.requests()[0];
     assert_eq!(record.status, None);
@@ -70,15 +63,9 @@ fn a_dropped_connection_before_processing_creates_nothing() {
         record.body_bytes > data.len() as u64,
         "the whole body was read first"
     );
-    upload(
-        &sim,
-        &json!({"job": "update"}),
-        "a.txt",
-        &data[..],
-        data.len() as u64,
-    )
-    .unwrap()
-    .assert_ok();
+    upload_bytes(&sim, &json!({"job": "update"}), "a.txt", data)
+        .unwrap()
+        .assert_ok();
 }
 
 #[test]
@@ -86,14 +73,7 @@ fn a_dropped_answer_after_processing_leaves_a_job_the_client_never_heard_of() {
     let sim = start();
     sim.add_fault(Fault::drop_response(Route::new("POST", "/job")));
     let data = b"a@example.com\n";
-    assert!(upload(
-        &sim,
-        &json!({"job": "update"}),
-        "a.txt",
-        &data[..],
-        data.len() as u64
-    )
-    .is_none());
+    assert!(upload_bytes(&sim, &json!({"job": "update"}), "a.txt", data).is_none());
     let jobs = sim.jobs();
     assert_eq!(jobs.len(), 1, "the job exists although no answer was sent");
     assert_eq!(

@@ -153,12 +153,11 @@ fn update_jobs_are_refused_as_the_job_update_page_documents() {
         );
     }
     // A file and another source.
-    let reply = upload(
+    let reply = upload_bytes(
         &sim,
         &json!({"job": "update", "emails": "a@example.com"}),
         "f.json",
-        &b"a@example.com\n"[..],
-        14,
+        b"a@example.com\n",
     )
     .unwrap();
     assert_eq!(reply.assert_error(400, 99), source);
@@ -297,12 +296,11 @@ fn import_jobs_are_refused_without_a_list_or_a_single_source() {
         &json!({"job": "import", "list": "L$"}),
     )
     .assert_error(400, 99);
-    let reply = upload(
+    let reply = upload_bytes(
         &sim,
         &json!({"job": "import", "list": "L", "emails": "a@example.com"}),
         "e.txt",
-        &b"a@example.com\n"[..],
-        14,
+        b"a@example.com\n",
     )
     .unwrap();
     reply.assert_error(400, 99);
@@ -482,12 +480,11 @@ fn uploads_no_job_adopts_are_not_kept() {
     let sim = start();
     // A file sent with a call that is refused, or to another action, leaves nothing behind.
     let data = b"a@example.com\n";
-    upload(
+    upload_bytes(
         &sim,
         &json!({"job": "update", "emails": "b@example.com"}),
         "a.txt",
-        &data[..],
-        14,
+        data,
     )
     .unwrap()
     .assert_error(400, 99);

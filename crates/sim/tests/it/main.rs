@@ -186,6 +186,11 @@ pub fn upload(
     upload_to(sim.addr(), &params.to_string(), SECRET, filename, data, len)
 }
 
+/// As [`upload`], for a file held in memory.
+pub fn upload_bytes(sim: &Sim, params: &Value, filename: &str, data: &[u8]) -> Option<Reply> {
+    upload(sim, params, filename, data, data.len() as u64)
+}
+
 pub fn upload_to(
     addr: SocketAddr,
     json_text: &str,
@@ -233,7 +238,7 @@ pub fn upload_to(
 /// Submits a job and waits for it to end; returns its final status.
 pub fn run_job(sim: &Sim, params: &Value, file: Option<&[u8]>) -> Value {
     let reply = match file {
-        Some(data) => upload(sim, params, "data.json", data, data.len() as u64).unwrap(),
+        Some(data) => upload_bytes(sim, params, "data.json", data).unwrap(),
         None => call(sim, "POST", "/job", params),
     };
     let body = reply.assert_ok();

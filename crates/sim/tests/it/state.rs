@@ -27,12 +27,11 @@ fn state_survives_a_restart_and_unfinished_jobs_run_again() {
             .start()
             .unwrap();
         let data = b"b@example.com\n";
-        let reply = upload(
+        let reply = upload_bytes(
             &slow,
             &json!({"job": "import", "list": "Later"}),
             "b.txt",
-            &data[..],
-            data.len() as u64,
+            data,
         )
         .unwrap();
         let pending = reply.assert_ok()["job_id"].as_str().unwrap().to_string();
