@@ -298,36 +298,34 @@ fn a_lost_answer_after_processing_is_retried_at_most_twice_and_logged() {
     assert_eq!(flagged, 2);
 }
 
-#[test]
-fn slow_answers_within_the_read_timeout_make_one_job() {
+/// Submits one small file through a client with `read_timeout`, to a simulator that answers
+/// every POST /job after `delay`; returns the simulator and what the client reported.
+fn submit_to_slow_answers(
+    delay: Duration,
+    read_timeout: Duration,
+) -> (Sim, Arc<Mutex<Vec<ClientEvent>>>) {
     let sim = sim_builder()
-        .fault(Fault::delay(
-            Route::new("POST", "/job"),
-            Duration::from_millis(700),
-        ))
+        .fault(Fault::delay(Route::new("POST", "/job"), delay))
         .start()
         .unwrap();
-    let (client, events) = client_with(&sim, |b| b.read_timeout(Duration::from_secs(5)));
+    let (client, events) = client_with(&sim, |b| b.read_timeout(read_timeout));
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
     submit_file(&client, &file).unwrap();
+    (sim, events)
+}
+
+#[test]
+fn slow_answers_within_the_read_timeout_make_one_job() {
+    let (sim, events) = submit_to_slow_answers(Duration::from_millis(700), Duration::from_secs(5));
     assert_eq!(sim.jobs().len(), 1);
     assert!(events.lock().unwrap().is_empty());
 }
 
 #[test]
 fn a_read_timeout_after_the_body_is_an_unknown_outcome() {
-    let sim = sim_builder()
-        .fault(Fault::delay(
-            Route::new("POST", "/job"),
-            Duration::from_millis(800),
-        ))
-        .start()
-        .unwrap();
-    let (client, events) = client_with(&sim, |b| b.read_timeout(Duration::from_millis(200)));
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
-    submit_file(&client, &file).unwrap();
+    let (sim, events) =
+        submit_to_slow_answers(Duration::from_millis(800), Duration::from_millis(200));
     // The first request was applied while the client gave up on its answer; the retry made a
     // second job, and the client said it might.
     assert_eq!(sim.jobs().len(), 2);
