@@ -50,6 +50,13 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8")
 }
 
+/// Asserts the exit status, and that stderr holds `text`.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32, text: &str) {
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    assert!(stderr(out).contains(text), "{}", stderr(out));
+}
+
 /// A path as an argument.
 pub fn s(p: &Path) -> String {
     p.display().to_string()

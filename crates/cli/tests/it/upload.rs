@@ -41,13 +41,6 @@ fn run(sim: &Sim, dir: &Path, args: &[&str]) -> Output {
     out
 }
 
-/// Asserts the exit status, and that stderr holds `text`.
-#[track_caller]
-fn assert_exit(out: &Output, code: i32, text: &str) {
-    assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
-    assert!(stderr(out).contains(text), "{}", stderr(out));
-}
-
 #[track_caller]
 fn assert_no_secret(out: &Output) {
     for text in [stdout(out), stderr(out)] {
