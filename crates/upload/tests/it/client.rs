@@ -12,6 +12,13 @@ fn submit_file(client: &Client, path: &std::path::Path) -> Result<String, Error>
         .map(|s| s.job_id)
 }
 
+/// Submits an update job with a one-line file.
+fn submit_one_line(client: &Client) -> Result<String, Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
+    submit_file(client, &file)
+}
+
 fn wait(client: &Client, id: &str) -> sailbulk_upload::JobStatus {
     for _ in 0..1000 {
         let status = client.job_status(id).unwrap();
@@ -146,9 +153,7 @@ fn a_503_is_retried_and_exactly_one_job_is_accepted() {
         .start()
         .unwrap();
     let (client, events) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
-    submit_file(&client, &file).unwrap();
+    submit_one_line(&client).unwrap();
     assert_eq!(sim.jobs().len(), 1);
     let events = events.lock().unwrap();
     let retries: Vec<_> = events
@@ -189,10 +194,8 @@ fn a_429_waits_for_the_reset_and_exactly_one_job_is_accepted() {
         .start()
         .unwrap();
     let (client, events) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
     let t = Instant::now();
-    submit_file(&client, &file).unwrap();
+    submit_one_line(&client).unwrap();
     // The reset is an epoch second two seconds ahead: at least one whole second passes.
     assert!(t.elapsed() >= Duration::from_secs(1), "{:?}", t.elapsed());
     assert_eq!(sim.jobs().len(), 1);
@@ -255,9 +258,7 @@ fn a_connection_dropped_before_processing_is_retried_and_one_job_is_accepted() {
         .start()
         .unwrap();
     let (client, events) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
-    submit_file(&client, &file).unwrap();
+    submit_one_line(&client).unwrap();
     assert_eq!(sim.jobs().len(), 1);
     // The body was sent in full before the drop, so the client cannot know nothing was applied:
     // it says so.
@@ -309,9 +310,7 @@ fn submit_to_slow_answers(
         .start()
         .unwrap();
     let (client, events) = client_with(&sim, |b| b.read_timeout(read_timeout));
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
-    submit_file(&client, &file).unwrap();
+    submit_one_line(&client).unwrap();
     (sim, events)
 }
 
