@@ -1341,13 +1341,23 @@ pub struct JobStatus {
     pub raw: Map<String, Value>,
 }
 
+/// The fields of an answer; an answer that is not an object has none.
+fn answer_fields(body: Value) -> Map<String, Value> {
+    match body {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// A string field of an answer.
+fn text_field(raw: &Map<String, Value>, key: &str) -> Option<String> {
+    raw.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
 impl JobStatus {
     fn from_value(body: Value) -> JobStatus {
-        let raw = match body {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        let text = |k: &str| raw.get(k).and_then(Value::as_str).map(str::to_string);
+        let raw = answer_fields(body);
+        let text = |k: &str| text_field(&raw, k);
         JobStatus {
             job_id: text("job_id").unwrap_or_default(),
             name: text("name"),
@@ -1376,10 +1386,7 @@ pub struct User {
 
 impl User {
     fn from_value(body: Value) -> User {
-        let raw = match body {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
+        let raw = answer_fields(body);
         let object = |k: &str| {
             raw.get(k)
                 .and_then(Value::as_object)
@@ -1390,11 +1397,8 @@ impl User {
             keys: object("keys"),
             vars: object("vars"),
             lists: object("lists"),
-            optout_email: raw
-                .get("optout_email")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            raw: raw.clone(),
+            optout_email: text_field(&raw, "optout_email"),
+            raw,
         }
     }
 }
@@ -1416,17 +1420,14 @@ pub struct ListInfo {
 
 impl ListInfo {
     fn from_value(body: Value) -> ListInfo {
-        let raw = match body {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        let text = |k: &str| raw.get(k).and_then(Value::as_str).map(str::to_string);
+        let raw = answer_fields(body);
+        let text = |k: &str| text_field(&raw, k);
         ListInfo {
             name: text("list").or_else(|| text("name")).unwrap_or_default(),
             list_id: text("list_id"),
             count: raw.get("count").and_then(Value::as_u64),
             kind: text("type"),
-            raw: raw.clone(),
+            raw,
         }
     }
 }
