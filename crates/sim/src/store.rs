@@ -1,6 +1,7 @@
 //! Profiles, lists and jobs, in SQLite: in memory by default, in a file with a state directory.
 
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -305,21 +306,27 @@ pub(crate) fn set_profile_key(profile: &mut Profile, key: &str, value: &str) {
     profile.set_key(key, Some(value.to_string()));
 }
 
-pub(crate) fn get_list(conn: &Connection, name: &str) -> Result<Option<List>> {
-    let data: Option<String> = conn
-        .query_row("SELECT data FROM lists WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
-        .optional()?;
+/// The JSON of the row that `sql` (one `data` column, one `?1`) selects for `key`, read back.
+fn one_row<T: DeserializeOwned>(conn: &Connection, sql: &str, key: &str) -> Result<Option<T>> {
+    let data: Option<String> = conn.query_row(sql, [key], |r| r.get(0)).optional()?;
     data.map(|d| serde_json::from_str(&d).map_err(json_err))
         .transpose()
 }
 
-pub(crate) fn lists(conn: &Connection) -> Result<Vec<List>> {
-    let mut stmt = conn.prepare("SELECT data FROM lists ORDER BY name")?;
+/// The JSON of every row that `sql` (one `data` column) selects, read back, in its order.
+fn all_rows<T: DeserializeOwned>(conn: &Connection, sql: &str) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     rows.map(|d| serde_json::from_str(&d?).map_err(json_err))
         .collect()
+}
+
+pub(crate) fn get_list(conn: &Connection, name: &str) -> Result<Option<List>> {
+    one_row(conn, "SELECT data FROM lists WHERE name = ?1", name)
+}
+
+pub(crate) fn lists(conn: &Connection) -> Result<Vec<List>> {
+    all_rows(conn, "SELECT data FROM lists ORDER BY name")
 }
 
 pub(crate) fn list_count(conn: &Connection) -> Result<usize> {
@@ -374,13 +381,7 @@ pub(crate) fn save_job(conn: &Connection, job: &Job) -> Result<()> {
 }
 
 pub(crate) fn get_job(conn: &Connection, id: &str) -> Result<Option<Job>> {
-    let data: Option<String> = conn
-        .query_row("SELECT data FROM jobs WHERE job_id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    data.map(|d| serde_json::from_str(&d).map_err(json_err))
-        .transpose()
+    one_row(conn, "SELECT data FROM jobs WHERE job_id = ?1", id)
 }
 
 /// Jobs in the order they were submitted.
@@ -394,10 +395,10 @@ pub(crate) fn unfinished_jobs(conn: &Connection) -> Result<Vec<Job>> {
 }
 
 fn jobs_where(conn: &Connection, filter: &str) -> Result<Vec<Job>> {
-    let mut stmt = conn.prepare(&format!("SELECT data FROM jobs {filter} ORDER BY seq"))?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    rows.map(|d| serde_json::from_str(&d?).map_err(json_err))
-        .collect()
+    all_rows(
+        conn,
+        &format!("SELECT data FROM jobs {filter} ORDER BY seq"),
+    )
 }
 
 #[cfg(test)]
