@@ -5,7 +5,7 @@ use crate::faults::{FaultKind, Faults, RateLimits, Window};
 use crate::http::{Body, Handler, Head, Outcome, Response};
 use crate::params::{self, Params, ParamsError};
 use crate::store::{self, now, Job, JobCounts, List, Store};
-use crate::RequestRecord;
+use crate::{locked, RequestRecord};
 use rusqlite::Connection;
 use sailbulk_spec::api::{self as spec, messages, ErrorCode};
 use sailbulk_spec::api::{same_signature, sign};
@@ -39,7 +39,7 @@ impl Shared {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let store = locked(&self.store);
         f(store.conn())
     }
 
@@ -47,7 +47,7 @@ impl Shared {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        let mut store = locked(&self.store);
         store.transaction(f)
     }
 }
@@ -148,12 +148,7 @@ impl Handler for Api {
         let mut trace = Trace::default();
         let method = head.method.to_ascii_uppercase();
         let path = normalize(&head.path);
-        let fault = self
-            .shared
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take(&method, &path);
+        let fault = locked(&self.shared.faults).take(&method, &path);
         let mut after = None;
         let outcome = match fault {
             Some(FaultKind::Status {
@@ -205,11 +200,7 @@ impl Handler for Api {
         if let Some(hook) = &self.shared.on_request {
             hook(&record);
         }
-        let mut requests = self
-            .shared
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut requests = locked(&self.shared.requests);
         // The log is for assertions and inspection; a long dry run keeps the latest entries.
         if requests.len() >= 100_000 {
             requests.drain(..50_000);
@@ -275,12 +266,7 @@ impl Api {
         body: &mut Body<'_>,
         trace: &mut Trace,
     ) -> Outcome {
-        let (window, allowed) = self
-            .shared
-            .limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .hit(method, path, now());
+        let (window, allowed) = locked(&self.shared.limits).hit(method, path, now());
         let mut close = false;
         let result = if !allowed {
             Err(ApiError::new(

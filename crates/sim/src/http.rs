@@ -3,6 +3,7 @@
 //! connection (to drop it after a body, to stream an upload to disk), which is why it is not a
 //! framework.
 
+use crate::locked;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -108,21 +109,11 @@ impl Server {
         if let Some(accept) = self.accept.take() {
             let _ = accept.join();
         }
-        for (_, stream) in self
-            .connections
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
+        for (_, stream) in locked(&self.connections).drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
         // A request being answered finishes first (a job it creates exists before stop returns).
-        let threads: Vec<_> = self
-            .threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-            .collect();
+        let threads: Vec<_> = locked(&self.threads).drain(..).collect();
         for thread in threads {
             let _ = thread.join();
         }
@@ -157,10 +148,7 @@ fn accept_loop(
         };
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         if let Ok(clone) = stream.try_clone() {
-            connections
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((id, clone));
+            locked(&connections).push((id, clone));
         }
         let handler = handler.clone();
         let conns = connections.clone();
@@ -168,22 +156,16 @@ fn accept_loop(
             .name("sim-conn".into())
             .spawn(move || {
                 let _ = serve(stream, &*handler);
-                conns
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .retain(|(i, _)| *i != id);
+                locked(&conns).retain(|(i, _)| *i != id);
             });
         match spawned {
             Ok(thread) => {
-                let mut threads = threads.lock().unwrap_or_else(|e| e.into_inner());
+                let mut threads = locked(&threads);
                 threads.retain(|t| !t.is_finished());
                 threads.push(thread);
             }
             // Out of threads: the connection went with the failed closure and is closed.
-            Err(_) => connections
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .retain(|(i, _)| *i != id),
+            Err(_) => locked(&connections).retain(|(i, _)| *i != id),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The job queue and the workers that run update and import jobs in the background.
 
 use crate::api::{job_status, Shared};
+use crate::locked;
 use crate::store::{self, now, Job, JobCounts, Profile};
 use rusqlite::Connection;
 use sailbulk_parse::{email_problem, Format, UpdateRecord, ValidatorBuilder};
@@ -27,15 +28,12 @@ pub(crate) struct Queue {
 
 impl Queue {
     pub fn push(&self, id: String) {
-        self.ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(id);
+        locked(&self.ids).push_back(id);
         self.ready.notify_one();
     }
 
     fn pop(&self) -> Option<String> {
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids = locked(&self.ids);
         loop {
             if self.is_stopped() {
                 return None;
@@ -49,7 +47,7 @@ impl Queue {
 
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
-        let _guard = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = locked(&self.ids);
         self.ready.notify_all();
     }
 
@@ -100,7 +98,7 @@ pub(crate) fn worker(shared: &Shared) {
         }
         let started = Instant::now();
         let fail = {
-            let mut n = shared.fail_jobs.lock().unwrap_or_else(|e| e.into_inner());
+            let mut n = locked(&shared.fail_jobs);
             let fail = *n > 0;
             *n = n.saturating_sub(1);
             fail

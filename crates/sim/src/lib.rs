@@ -46,9 +46,15 @@ pub use store::{Job, JobCounts, LineError, List, Profile, ReceivedFile, MAX_LIST
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// Locks a mutex; a thread that panicked while holding it leaves data that is still usable here
+/// (counters, logs, bookkeeping), so the poison is ignored.
+pub(crate) fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Why a simulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -427,29 +433,17 @@ impl Sim {
 
     /// Every request answered so far, in the order they ended.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.shared
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        locked(&self.shared.requests).clone()
     }
 
     /// Adds a fault while running.
     pub fn add_fault(&self, fault: Fault) {
-        self.shared
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .add(fault);
+        locked(&self.shared.faults).add(fault);
     }
 
     /// Removes every fault still to apply.
     pub fn clear_faults(&self) {
-        self.shared
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        locked(&self.shared.faults).clear();
     }
 
     /// Waits until a job is `completed`, `error` or `incomplete`, for at most `timeout`.

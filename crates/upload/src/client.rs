@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The production base URL; every client lets it be overridden (API notes).
@@ -541,6 +541,12 @@ enum Attempt {
 }
 
 /// Sleeps for `d`, waking early when `cancelled()` says so; false if cancelled.
+/// Locks a mutex; a thread that panicked while holding it leaves data that is still usable here
+/// (counters, logs, bookkeeping), so the poison is ignored.
+pub(crate) fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub(crate) fn sleep_unless(d: Duration, cancelled: impl Fn() -> bool) -> bool {
     let end = Instant::now() + d;
     loop {
@@ -744,10 +750,7 @@ impl Client {
         what: &str,
         waited: &mut Duration,
     ) -> bool {
-        let window = self
-            .windows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let window = locked(&self.windows)
             .get(&(method, action.to_string()))
             .copied();
         if let Some(wait) = window.and_then(|w| slow_down(&w, epoch_now())) {
@@ -945,10 +948,7 @@ impl Client {
 
     fn note_window(&self, method: Method, action: &str, limit: Option<RateLimit>) {
         if let Some(limit) = limit {
-            self.windows
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert((method, action.to_string()), limit);
+            locked(&self.windows).insert((method, action.to_string()), limit);
         }
     }
 

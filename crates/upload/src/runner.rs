@@ -1,7 +1,7 @@
 //! The job runner: validate parts, submit each once as a job (journalled), and watch the jobs to
 //! the end.
 
-use crate::client::{epoch_now, sleep_unless, Client, Error, FileUpload, JobStatus};
+use crate::client::{epoch_now, locked, sleep_unless, Client, Error, FileUpload, JobStatus};
 use crate::journal::Journal;
 use sailbulk_parse::{FileReport, ValidatorBuilder};
 use sailbulk_spec::JobKind;
@@ -418,14 +418,11 @@ pub fn upload_parts(
     // was sent).
     let save = |j: &Journal| {
         if let Err(e) = j.save(journal_path) {
-            journal_failure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert(e);
+            locked(&journal_failure).get_or_insert(e);
         }
     };
     {
-        let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+        let mut j = locked(&journal);
         for r in &ready {
             let entry = j.entry_mut(&r.key);
             if entry.job_id.is_none() && entry.attempts == 0 {
@@ -437,17 +434,13 @@ pub fn upload_parts(
         }
         save(&j);
     }
-    if let Some(source) = journal_failure
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-    {
+    if let Some(source) = locked(&journal_failure).take() {
         return Err(journal_err(source));
     }
     let mut outcomes: Vec<PartOutcome> = ready
         .iter()
         .map(|r| {
-            let j = journal.lock().unwrap_or_else(|e| e.into_inner());
+            let j = locked(&journal);
             let entry = j.entry(&r.key);
             let job_id = entry.and_then(|e| e.job_id.clone());
             if let Some(id) = &job_id {
@@ -481,11 +474,8 @@ pub fn upload_parts(
     let base = Value::Object(params);
     let stopped = || {
         cancel.load(Ordering::SeqCst)
-            || stop.lock().unwrap_or_else(|e| e.into_inner()).is_some()
-            || journal_failure
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some()
+            || locked(&stop).is_some()
+            || locked(&journal_failure).is_some()
     };
     std::thread::scope(|scope| {
         for _ in 0..options.concurrency.clamp(1, pending.len().max(1)) {
@@ -497,7 +487,7 @@ pub fn upload_parts(
                 let Some(&i) = pending.get(k) else { return };
                 let r = &ready[i];
                 let (attempt, after_full_send) = {
-                    let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut j = locked(&journal);
                     let entry = j.entry_mut(&r.key);
                     if entry.job_id.is_some() {
                         continue;
@@ -512,11 +502,7 @@ pub fn upload_parts(
                     save(&j);
                     (attempt, after_full_send)
                 };
-                if journal_failure
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_some()
-                {
+                if locked(&journal_failure).is_some() {
                     return;
                 }
                 on_event(&UploadEvent::Sending {
@@ -531,7 +517,7 @@ pub fn upload_parts(
                         sent,
                     });
                     if sent == r.bytes {
-                        let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut j = locked(&journal);
                         j.entry_mut(&r.key).body_sent_at = Some(epoch_now());
                         save(&j);
                     }
@@ -544,7 +530,7 @@ pub fn upload_parts(
                     expected_len: Some(r.bytes),
                 };
                 let result = client.submit_job(&base, Some(&upload));
-                let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                let mut j = locked(&journal);
                 let entry = j.entry_mut(&r.key);
                 let outcome = match result {
                     Ok(submitted) => {
@@ -566,11 +552,9 @@ pub fn upload_parts(
                         if refused {
                             // What the API refused once, it refuses for the next part too (the
                             // same job parameters, the same credentials): stop here.
-                            stop.lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert_with(|| {
-                                    format!("not sent: the API refused {}", r.given.display())
-                                });
+                            locked(&stop).get_or_insert_with(|| {
+                                format!("not sent: the API refused {}", r.given.display())
+                            });
                         }
                         if !error.is_cancelled() {
                             on_event(&UploadEvent::Failed {
@@ -583,17 +567,12 @@ pub fn upload_parts(
                 };
                 save(&j);
                 drop(j);
-                results
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((i, outcome));
+                locked(&results).push((i, outcome));
             });
         }
     });
     for (i, result) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        let entry_dup = journal
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        let entry_dup = locked(&journal)
             .entry(&ready[i].key)
             .is_some_and(|e| e.possibly_duplicated);
         outcomes[i].possibly_duplicated = entry_dup;
@@ -653,7 +632,7 @@ pub fn upload_parts(
                             part: &ready[i].given,
                             status: &status,
                         });
-                        let mut j = journal.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut j = locked(&journal);
                         let entry = j.entry_mut(&ready[i].key);
                         entry.status = Some(status.status.as_str().to_string());
                         entry.status_at = Some(epoch_now());

@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// Arguments of `sailbulk upload`.
 #[derive(Debug, clap::Args)]
@@ -490,6 +490,11 @@ fn split_big(args: &Args, input: &Path, job: JobKind) -> Result<PathBuf, String>
     Ok(dir)
 }
 
+/// Locks a mutex; the bars and statuses a panicked thread leaves behind are still usable.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Progress bars (bytes per part being sent) when stderr is a terminal; log lines either way.
 struct Bars {
     multi: Option<MultiProgress>,
@@ -536,7 +541,7 @@ impl Bars {
             );
             bar.set_message("jobs");
             bar.enable_steady_tick(std::time::Duration::from_millis(250));
-            *self.jobs.lock().unwrap_or_else(|e| e.into_inner()) = Some(bar);
+            *locked(&self.jobs) = Some(bar);
         }
     }
 
@@ -585,29 +590,16 @@ impl Bars {
                             .map(|n| n.to_string_lossy().into_owned())
                             .unwrap_or_default(),
                     );
-                    self.bars
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(part.to_path_buf(), bar);
+                    locked(&self.bars).insert(part.to_path_buf(), bar);
                 }
             }
             UploadEvent::Progress { part, sent } => {
-                if let Some(bar) = self
-                    .bars
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(*part)
-                {
+                if let Some(bar) = locked(&self.bars).get(*part) {
                     bar.set_position(*sent);
                 }
             }
             UploadEvent::Submitted { part, job_id } => {
-                if let Some(bar) = self
-                    .bars
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(*part)
-                {
+                if let Some(bar) = locked(&self.bars).remove(*part) {
                     bar.finish_and_clear();
                 }
                 self.log(&format!(
@@ -616,25 +608,17 @@ impl Bars {
                 ));
             }
             UploadEvent::Failed { part, error } => {
-                if let Some(bar) = self
-                    .bars
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(*part)
-                {
+                if let Some(bar) = locked(&self.bars).remove(*part) {
                     bar.abandon();
                 }
                 self.log(&format!("sailbulk: {}: {error}", part.display()));
             }
             UploadEvent::Status { part, status } => {
-                let changed = self
-                    .statuses
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                let changed = locked(&self.statuses)
                     .insert(part.to_path_buf(), status.status.to_string())
                     .is_none_or(|last| last != status.status.as_str());
                 if changed && status.status.is_final() {
-                    if let Some(bar) = &*self.jobs.lock().unwrap_or_else(|e| e.into_inner()) {
+                    if let Some(bar) = &*locked(&self.jobs) {
                         bar.inc(1);
                     }
                 }
@@ -651,10 +635,10 @@ impl Bars {
     }
 
     fn clear(&self) {
-        for (_, bar) in self.bars.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+        for (_, bar) in locked(&self.bars).drain() {
             bar.finish_and_clear();
         }
-        if let Some(bar) = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(bar) = locked(&self.jobs).take() {
             bar.finish_and_clear();
         }
     }
