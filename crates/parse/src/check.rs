@@ -68,19 +68,38 @@ pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The distinct list names of a run of lines, in order of first appearance, up to one more than
 /// an account may have: that is all the file-level check needs, and it keeps memory bounded.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ListNames {
     seen: HashSet<Box<[u8]>, BuildHasherDefault<FxHasher>>,
     /// Names in order of first appearance, with the line they first appear on.
     pub order: Vec<(Box<[u8]>, u64)>,
+    /// How many names to keep.
+    cap: usize,
+}
+
+impl Default for ListNames {
+    fn default() -> ListNames {
+        ListNames {
+            seen: HashSet::default(),
+            order: Vec::new(),
+            cap: MAX_LISTS_PER_ACCOUNT + 1,
+        }
+    }
 }
 
 impl ListNames {
-    pub const CAP: usize = MAX_LISTS_PER_ACCOUNT + 1;
+    /// A set that keeps no names, for lines checked on their own, where no file-level check
+    /// follows.
+    pub fn unused() -> ListNames {
+        ListNames {
+            cap: 0,
+            ..ListNames::default()
+        }
+    }
 
     /// Records a name seen on `line`.
     pub fn add(&mut self, name: &[u8], line: u64) {
-        if self.order.len() < Self::CAP && !self.seen.contains(name) {
+        if self.order.len() < self.cap && !self.seen.contains(name) {
             self.seen.insert(name.into());
             self.order.push((name.into(), line));
         }

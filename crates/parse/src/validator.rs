@@ -6,6 +6,7 @@ use crate::finding::{Code, Finding, Severity};
 use crate::input::{self, Block, Input};
 use rayon::prelude::*;
 use sailbulk_spec::{JobKind, MAX_LISTS_PER_ACCOUNT};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::ops::{ControlFlow, Range};
@@ -347,18 +348,25 @@ impl Validator {
             errors: false,
         };
         let offset = (number == 1).then_some(0);
-        check_line(
-            LineRules {
-                format,
-                strict: self.config.strict,
-            },
-            number,
-            offset,
-            line,
-            &mut out,
-            &mut ListNames::default(),
-            &mut Scratch::default(),
-        );
+        thread_local! {
+            // Callers check line after line (a converter verifying each record): the buffers
+            // are kept per thread, so that a valid line allocates nothing.
+            static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            check_line(
+                LineRules {
+                    format,
+                    strict: self.config.strict,
+                },
+                number,
+                offset,
+                line,
+                &mut out,
+                &mut ListNames::unused(),
+                scratch,
+            )
+        });
         findings
     }
 
