@@ -334,6 +334,7 @@ pub(crate) struct KeyRef {
 }
 
 impl KeyRef {
+    /// The reference to a key the scanner has read.
     pub fn of(key: &Str<'_>) -> KeyRef {
         let head = match key.raw.first_chunk::<8>() {
             Some(word) => u64::from_le_bytes(*word),
@@ -351,6 +352,7 @@ impl KeyRef {
         }
     }
 
+    /// The key again, from the line it was read from.
     pub fn str<'a>(&self, line: &'a [u8]) -> Str<'a> {
         Str {
             raw: &line[self.pos + 1..self.pos + 1 + self.len],
