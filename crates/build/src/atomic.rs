@@ -46,6 +46,16 @@ impl AtomicFile {
         &self.target
     }
 
+    /// Bytes written but still in the buffer, not yet in the file.
+    pub(crate) fn buffered(&self) -> usize {
+        self.out.buffer().len()
+    }
+
+    /// A second handle on the temporary file, for reading back what has reached it.
+    pub(crate) fn reader(&self) -> io::Result<std::fs::File> {
+        self.out.get_ref().as_file().try_clone()
+    }
+
     /// Flushes, syncs and renames the file into place, then syncs the directory.
     pub fn commit(self) -> io::Result<()> {
         let tmp = self.out.into_inner().map_err(|e| e.into_error())?;
