@@ -849,7 +849,7 @@ fn list<'a>(
             here.render(),
             format!("list name {name:?} failed validation: it holds no letter or digit"),
         ),
-        None => line_lists.push(KeyRef::of(&key)),
+        None => line_lists.push(KeyRef::of(&key, s.line())),
     }
     s.skip_ws();
     let at = s.pos();

@@ -141,12 +141,17 @@ fn is_plain_address(b: &[u8]) -> bool {
     let mut i = 0;
     let mut after_dot = true;
     loop {
-        match b.get(i) {
-            None => return false,
-            Some(b'@') => break,
-            Some(b'.') if !after_dot => after_dot = true,
-            Some(&c) if is_atext(c) => after_dot = false,
-            Some(_) => return false,
+        let Some(&c) = b.get(i) else {
+            return false;
+        };
+        if CLASS[usize::from(c)] & C_ATEXT != 0 {
+            after_dot = false;
+        } else if c == b'.' && !after_dot {
+            after_dot = true;
+        } else if c == b'@' {
+            break;
+        } else {
+            return false;
         }
         i += 1;
     }
@@ -160,27 +165,51 @@ fn is_plain_address(b: &[u8]) -> bool {
     let mut j = start;
     loop {
         let c = b.get(j).copied();
-        match c {
-            Some(b'.') | None => {
-                let len = j - start;
-                if len == 0 || len > DOMAIN_LABEL_MAX_LEN || b[start] == b'-' || b[j - 1] == b'-' {
-                    return false;
-                }
-                labels += 1;
-                if c.is_none() {
-                    break;
-                }
-                start = j + 1;
-                digits_only = true;
+        let class = c.map_or(0, |c| CLASS[usize::from(c)]);
+        if class & C_LABEL != 0 {
+            digits_only &= class & C_DIGIT != 0;
+        } else if c.is_none() || c == Some(b'.') {
+            let len = j - start;
+            if len == 0 || len > DOMAIN_LABEL_MAX_LEN || b[start] == b'-' || b[j - 1] == b'-' {
+                return false;
             }
-            Some(c) if c.is_ascii_digit() => {}
-            Some(c) if c.is_ascii_alphabetic() || c == b'-' => digits_only = false,
-            Some(_) => return false,
+            labels += 1;
+            if c.is_none() {
+                break;
+            }
+            start = j + 1;
+            digits_only = true;
+        } else {
+            return false;
         }
         j += 1;
     }
     labels >= 2 && !digits_only
 }
+
+/// Byte classes for [`is_plain_address`]: atext, a domain label's letters, digits and hyphen,
+/// and digits.
+const C_ATEXT: u8 = 1;
+const C_LABEL: u8 = 2;
+const C_DIGIT: u8 = 4;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        if ATEXT[i] {
+            t[i] |= C_ATEXT;
+        }
+        if c.is_ascii_alphanumeric() || c == b'-' {
+            t[i] |= C_LABEL;
+        }
+        if c.is_ascii_digit() {
+            t[i] |= C_DIGIT;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// The rules one by one, in the order that decides which problem is named.
 fn problem(s: &str) -> Option<EmailProblem> {

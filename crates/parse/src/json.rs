@@ -334,19 +334,29 @@ pub(crate) struct KeyRef {
 }
 
 impl KeyRef {
-    /// The reference to a key the scanner has read.
-    pub fn of(key: &Str<'_>) -> KeyRef {
-        let head = match key.raw.first_chunk::<8>() {
-            Some(word) => u64::from_le_bytes(*word),
+    /// The reference to a key the scanner has read from `line`.
+    #[inline]
+    pub fn of(key: &Str<'_>, line: &[u8]) -> KeyRef {
+        let len = key.raw.len();
+        // The eight bytes from the key's start, in one load: a key is followed by at least its
+        // closing quote, so short keys usually have eight bytes of line to read.
+        let word = line
+            .get(key.pos + 1..)
+            .and_then(<[u8]>::first_chunk::<8>)
+            .map(|w| u64::from_le_bytes(*w));
+        let head = match word {
+            Some(w) if len >= 8 => w,
+            Some(w) => w & ((1u64 << (len * 8)) - 1),
             None => key
                 .raw
                 .iter()
+                .take(8)
                 .rev()
                 .fold(0, |acc, &b| acc << 8 | u64::from(b)),
         };
         KeyRef {
             pos: key.pos,
-            len: key.raw.len(),
+            len,
             escaped: key.escaped,
             head,
         }
@@ -422,6 +432,24 @@ impl<'a> Scanner<'a> {
         self.pos
     }
 
+    /// The line being scanned.
+    pub fn line(&self) -> &'a [u8] {
+        self.b
+    }
+
+    /// The byte at the position after any whitespace, which is skipped. The common case, no
+    /// whitespace between tokens, costs one comparison.
+    #[inline(always)]
+    fn next_token(&mut self) -> Option<u8> {
+        match self.b.get(self.pos) {
+            Some(&c) if !is_ws(c) => Some(c),
+            _ => {
+                self.skip_ws();
+                self.peek()
+            }
+        }
+    }
+
     fn err<T>(&self, what: &'static str) -> Result<T> {
         Err(SyntaxError {
             pos: self.pos.min(self.b.len()),
@@ -432,7 +460,7 @@ impl<'a> Scanner<'a> {
     #[inline]
     pub fn skip_ws(&mut self) {
         while let Some(&c) = self.b.get(self.pos) {
-            if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            if is_ws(c) {
                 self.pos += 1;
             } else {
                 break;
@@ -451,9 +479,9 @@ impl<'a> Scanner<'a> {
         self.pos >= self.b.len()
     }
 
+    #[inline(always)]
     fn expect(&mut self, c: u8, what: &'static str) -> Result<()> {
-        self.skip_ws();
-        if self.peek() == Some(c) {
+        if self.next_token() == Some(c) {
             self.pos += 1;
             Ok(())
         } else {
@@ -473,8 +501,7 @@ impl<'a> Scanner<'a> {
     /// Scans one value of any kind, returning what it is. Arrays and objects are checked through
     /// and reported only as `Array`/`Object`.
     pub fn value(&mut self, path: Path<'_>) -> Result<Val<'a>> {
-        self.skip_ws();
-        match self.peek() {
+        match self.next_token() {
             Some(b'{') => {
                 self.object(path, |s, key, path| {
                     let path = Path::Key(&path, &key);
@@ -513,8 +540,7 @@ impl<'a> Scanner<'a> {
     {
         self.expect(b'{', "expected `{`")?;
         self.enter()?;
-        self.skip_ws();
-        if self.peek() == Some(b'}') {
+        if self.next_token() == Some(b'}') {
             self.pos += 1;
             self.depth -= 1;
             return Ok(());
@@ -522,15 +548,14 @@ impl<'a> Scanner<'a> {
         let base = self.keys.len();
         let mut set: Option<HashSet<Cow<'a, str>>> = None;
         loop {
-            self.skip_ws();
-            if self.peek() != Some(b'"') {
+            if self.next_token() != Some(b'"') {
                 return self.err("expected a string key");
             }
             let key = self.string()?;
             let duplicate = match &mut set {
                 Some(set) => !set.insert(key.decode()),
                 None => {
-                    let this = KeyRef::of(&key);
+                    let this = KeyRef::of(&key, self.b);
                     let line = self.b;
                     let dup = self.keys[base..].iter().any(|k| same_key(line, k, &this));
                     if !dup {
@@ -556,8 +581,7 @@ impl<'a> Scanner<'a> {
             }
             self.expect(b':', "expected `:` after a key")?;
             member(self, key, path)?;
-            self.skip_ws();
-            match self.peek() {
+            match self.next_token() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
@@ -578,8 +602,7 @@ impl<'a> Scanner<'a> {
     {
         self.expect(b'[', "expected `[`")?;
         self.enter()?;
-        self.skip_ws();
-        if self.peek() == Some(b']') {
+        if self.next_token() == Some(b']') {
             self.pos += 1;
             self.depth -= 1;
             return Ok(());
@@ -588,8 +611,7 @@ impl<'a> Scanner<'a> {
         loop {
             item(self, Path::Index(&path, i))?;
             i += 1;
-            self.skip_ws();
-            match self.peek() {
+            match self.next_token() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
@@ -753,6 +775,12 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
         }
     }
+}
+
+/// JSON's whitespace: space, tab, line feed, carriage return.
+#[inline(always)]
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// Whether a number literal is a finite double (serde_json fails on overflow to infinity).
