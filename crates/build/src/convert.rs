@@ -149,6 +149,7 @@ pub struct Converter {
     columns: usize,
     identity: usize,
     id_key: Option<String>,
+    /// The vars tree; each name is held as its JSON key, quoted and followed by `:`.
     vars: Vec<(String, Node)>,
     lists: Vec<String>,
     lists_column: Option<usize>,
@@ -321,6 +322,7 @@ impl Converter {
         if !bad.is_empty() {
             return Err(MappingError::InvalidVarNames(bad));
         }
+        encode_keys(&mut vars);
         let mut validator = ValidatorBuilder::new();
         validator.format(Some(Format::Json));
         Ok(Converter {
@@ -347,8 +349,18 @@ impl Converter {
     /// [`Reject`], `out` is left as it was. The line is checked by the validator before it is
     /// kept: every line this writes passes `sailbulk validate`.
     pub fn convert_row<S: AsRef<str>>(&self, row: &[S], out: &mut Vec<u8>) -> Result<(), Reject> {
+        self.convert_cells(row, false, out)
+    }
+
+    /// [`Converter::convert_row`], told whether any cell holds a byte JSON must escape.
+    fn convert_cells<S: AsRef<str>>(
+        &self,
+        row: &[S],
+        plain: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Reject> {
         let start = out.len();
-        let result = self.write_row(row, out);
+        let result = self.write_row(row, plain, out);
         let result = result.and_then(|()| {
             let Some(validator) = &self.validator else {
                 return Ok(());
@@ -385,7 +397,7 @@ impl Converter {
         // One UTF-8 check over the record's buffer, then a check that every cell starts on a
         // character boundary, instead of a check per cell (the csv crate's own method).
         let all = row.as_slice();
-        let whole = std::str::from_utf8(all);
+        let whole = simdutf8::basic::from_utf8(all);
         let mut cells: Vec<&str> = Vec::with_capacity(row.len());
         let mut at = 0;
         for (i, cell) in row.iter().enumerate() {
@@ -407,7 +419,10 @@ impl Converter {
             }
             at += cell.len();
         }
-        self.convert_row(&cells, out)
+        // One scan of the whole row for bytes JSON must escape; most rows have none, and then
+        // no cell is scanned again.
+        let plain = whole.is_ok() && sailbulk_parse::json_plain_run(all) == all.len();
+        self.convert_cells(&cells, plain, out)
     }
 
     /// Converts a slice of rows into one buffer.
@@ -426,7 +441,13 @@ impl Converter {
         out
     }
 
-    fn write_row<S: AsRef<str>>(&self, row: &[S], out: &mut Vec<u8>) -> Result<(), Reject> {
+    /// Writes a row's JSON; `plain` says that no cell holds a byte JSON must escape.
+    fn write_row<S: AsRef<str>>(
+        &self,
+        row: &[S],
+        plain: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Reject> {
         if row.len() != self.columns {
             return Err(reject(format!(
                 "ragged row: {} fields where the header has {}",
@@ -445,7 +466,7 @@ impl Converter {
                     return Err(reject(format!("invalid email {id:?}: {problem}")));
                 }
                 out.extend_from_slice(b"{\"email\":");
-                write_str(out, id);
+                write_cell(out, id, plain);
             }
             Some(key) => {
                 out.extend_from_slice(b"{\"id\":");
@@ -456,7 +477,7 @@ impl Converter {
         }
         let vars_at = out.len();
         out.extend_from_slice(b",\"vars\":");
-        if self.write_object(&self.vars, row, out) {
+        if self.write_object(&self.vars, row, plain, out) {
             // Written.
         } else {
             out.truncate(vars_at);
@@ -537,20 +558,20 @@ impl Converter {
         &self,
         nodes: &[(String, Node)],
         row: &[S],
+        plain: bool,
         out: &mut Vec<u8>,
     ) -> bool {
         out.push(b'{');
         let mut any = false;
-        for (name, node) in nodes {
+        for (key, node) in nodes {
             let at = out.len();
             if any {
                 out.push(b',');
             }
-            write_str(out, name);
-            out.push(b':');
+            out.extend_from_slice(key.as_bytes());
             let written = match node {
-                Node::Leaf(col) => self.write_value(row[*col].as_ref(), out),
-                Node::Branch(children) => self.write_object(children, row, out),
+                Node::Leaf(col) => self.write_value(row[*col].as_ref(), plain, out),
+                Node::Branch(children) => self.write_object(children, row, plain, out),
             };
             if written {
                 any = true;
@@ -562,7 +583,7 @@ impl Converter {
         any
     }
 
-    fn write_value(&self, cell: &str, out: &mut Vec<u8>) -> bool {
+    fn write_value(&self, cell: &str, plain: bool, out: &mut Vec<u8>) -> bool {
         if cell.is_empty() {
             return match self.empty {
                 Empty::Omit => false,
@@ -575,9 +596,22 @@ impl Converter {
         if self.types == Types::Infer && infers_as_literal(cell) {
             out.extend_from_slice(cell.as_bytes());
         } else {
-            write_str(out, cell);
+            write_cell(out, cell, plain);
         }
         true
+    }
+}
+
+/// Replaces each name of a vars tree by its JSON key (`"name":`), written once instead of per row.
+fn encode_keys(nodes: &mut [(String, Node)]) {
+    for (name, node) in nodes {
+        let mut key = Vec::with_capacity(name.len() + 3);
+        write_str(&mut key, name);
+        key.push(b':');
+        *name = String::from_utf8(key).expect("JSON text of a string is UTF-8");
+        if let Node::Branch(children) = node {
+            encode_keys(children);
+        }
     }
 }
 
@@ -624,6 +658,20 @@ pub fn infers_as_literal(cell: &str) -> bool {
 }
 
 /// Appends `s` as a JSON string.
+/// Writes a cell as a JSON string; `plain` (no byte to escape, known from a scan of the whole
+/// row) skips the scan of the cell.
+#[inline]
+fn write_cell(out: &mut Vec<u8>, s: &str, plain: bool) {
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        write_str(out, s);
+    }
+}
+
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
@@ -778,6 +826,10 @@ impl<R: Read> Rows<R> {
 /// Counts line ends as csv-core reads them: `\n`, `\r\n` and a lone `\r` (old Mac files). A
 /// `\r` at the end of `bytes` is held in `pending_cr` until the next byte shows what it was.
 fn line_ends(bytes: &[u8], pending_cr: &mut bool) -> u64 {
+    // Most files have no carriage return, or none in most records: then `\n`s are the count.
+    if !*pending_cr && memchr::memchr(b'\r', bytes).is_none() {
+        return memchr::memchr_iter(b'\n', bytes).count() as u64;
+    }
     let mut n = 0;
     for &b in bytes {
         match b {
@@ -1130,6 +1182,34 @@ mod tests {
             write_str(&mut out, &s);
             let back: String = serde_json::from_slice(&out).unwrap();
             prop_assert_eq!(back, s);
+        });
+    }
+
+    #[test]
+    fn byte_rows_read_back_as_their_cells_with_or_without_bytes_to_escape() {
+        // The writer skips the per-cell escape scan when a scan of the whole row finds nothing to
+        // escape; rows with and without such bytes, in any cell, must read back the same.
+        use proptest::prelude::*;
+        let options = ConvertOptions {
+            types: Types::String,
+            skip_verify: true,
+            ..Default::default()
+        };
+        let c = Converter::new(&options, &["email", "a", "b", "c"]).unwrap();
+        proptest!(|(cells in proptest::collection::vec("[a-z é\"\\\\\x01\n\t]{0,12}", 3))| {
+            let mut fields: Vec<&[u8]> = vec![b"ann@example.com"];
+            fields.extend(cells.iter().map(|c| c.as_bytes()));
+            let row = csv::ByteRecord::from(fields);
+            let mut out = Vec::new();
+            c.convert_byte_row(&row, &mut out).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            prop_assert_eq!(&v["email"], "ann@example.com");
+            for (name, cell) in ["a", "b", "c"].iter().zip(&cells) {
+                match v["vars"].get(name) {
+                    Some(got) => prop_assert_eq!(got.as_str(), Some(cell.as_str())),
+                    None => prop_assert!(cell.is_empty()),
+                }
+            }
         });
     }
 
