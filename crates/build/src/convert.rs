@@ -1,6 +1,7 @@
 //! CSV to update JSON: a column mapping checked once against the header, then one JSON line per
 //! row, each checked by the validator before it is written.
 
+use crate::records::{read_batches, Batch, Rows, BATCH_BYTES, PIECE_BYTES};
 use rayon::prelude::*;
 use sailbulk_parse::{
     email_problem, parse_signup_date, Finding, Format, Severity, Sink, Validator, ValidatorBuilder,
@@ -804,120 +805,39 @@ pub enum ConvertError {
     Write(#[source] io::Error),
 }
 
-/// Rows per batch handed from the reading thread to the converting ones.
-const BATCH: usize = 16384;
-
-/// Rows per parallel conversion task.
-const PER_TASK: usize = 1024;
-
-/// CSV records with the line each starts on, counted exactly: the csv crate's positions are those
-/// before the blank lines and line ends it skips, which puts a record after a CRLF or a blank line
-/// a line early. The parsing is csv-core's (RFC 4180: quotes, doubled quotes, any line ends).
-struct Rows<R> {
-    core: csv_core::Reader,
-    input: std::io::BufReader<R>,
-    /// The line at the read position, from 1.
-    line: u64,
-    /// The last byte consumed was a `\r`: a line end, unless a `\n` follows (CRLF).
-    pending_cr: bool,
-    /// Bytes consumed.
-    bytes: u64,
-    fields: Vec<u8>,
-    ends: Vec<usize>,
+/// One piece of a batch: its records, parsed on a worker, their conversion, and the line ends it
+/// holds. Kept from batch to batch for its buffers.
+#[derive(Default)]
+struct Piece {
+    records: Vec<(csv::ByteRecord, u64)>,
+    /// Records parsed into `records` (the rest are spare).
+    len: usize,
+    /// Line ends in the piece.
+    line_ends: u64,
+    converted: Converted,
 }
 
-impl<R: Read> Rows<R> {
-    fn new(input: R, delimiter: u8) -> Self {
-        Rows {
-            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
-            input: std::io::BufReader::with_capacity(1 << 20, input),
-            line: 1,
-            pending_cr: false,
-            bytes: 0,
-            fields: vec![0; 4096],
-            ends: vec![0; 64],
-        }
-    }
-
-    /// Reads the next record into `record`; returns the line it starts on, or `None` at the end.
-    fn next(&mut self, record: &mut csv::ByteRecord) -> io::Result<Option<u64>> {
-        use csv_core::ReadRecordResult::*;
-        use std::io::BufRead;
-        let (mut out, mut ends) = (0, 0);
-        let mut start = None;
+impl Piece {
+    /// Parses `data`, a piece cut at record boundaries, then converts its records.
+    fn fill(&mut self, data: &[u8], pending_cr: bool, delimiter: u8, converter: &Converter) {
+        let mut rows = Rows::new(data, delimiter, pending_cr);
+        self.len = 0;
         loop {
-            let input = self.input.fill_buf()?;
-            let (result, nin, nout, nend) =
-                self.core
-                    .read_record(input, &mut self.fields[out..], &mut self.ends[ends..]);
-            let consumed = &input[..nin];
-            if start.is_none() {
-                // Line ends before the record's first byte are skipped blank lines or the end of
-                // the previous record.
-                if let Some(k) = consumed.iter().position(|&b| b != b'\r' && b != b'\n') {
-                    let mut cr = self.pending_cr;
-                    let skipped = line_ends(&consumed[..k], &mut cr);
-                    // A `\r` still pending is a line end: the record's first byte follows it.
-                    start = Some(self.line + skipped + u64::from(cr));
-                }
+            if self.len == self.records.len() {
+                self.records.push(Default::default());
             }
-            self.line += line_ends(consumed, &mut self.pending_cr);
-            self.bytes += nin as u64;
-            self.input.consume(nin);
-            out += nout;
-            ends += nend;
-            match result {
-                InputEmpty => continue,
-                OutputFull => self.fields.resize(self.fields.len() * 2, 0),
-                OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
-                Record => {
-                    record.clear();
-                    let mut from = 0;
-                    for &end in &self.ends[..ends] {
-                        record.push_field(&self.fields[from..end]);
-                        from = end;
-                    }
-                    return Ok(Some(start.unwrap_or(self.line)));
-                }
-                End => return Ok(None),
+            let (record, line) = &mut self.records[self.len];
+            // Reading from memory cannot fail.
+            match rows.next(record) {
+                Ok(Some(start)) => *line = start,
+                Ok(None) | Err(_) => break,
             }
+            self.len += 1;
         }
+        self.line_ends = rows.line_ends();
+        self.converted = converter.convert_rows(&self.records[..self.len]);
     }
 }
-
-/// Counts line ends as csv-core reads them: `\n`, `\r\n` and a lone `\r` (old Mac files). A
-/// `\r` at the end of `bytes` is held in `pending_cr` until the next byte shows what it was.
-fn line_ends(bytes: &[u8], pending_cr: &mut bool) -> u64 {
-    // Most files have no carriage return, or none in most records: then `\n`s are the count.
-    // One pass that the compiler vectorises; a record is too short for memchr's set-up to pay.
-    let (newlines, returns) = bytes.iter().fold((0u64, 0u64), |(n, r), &b| {
-        (n + u64::from(b == b'\n'), r + u64::from(b == b'\r'))
-    });
-    if !*pending_cr && returns == 0 {
-        return newlines;
-    }
-    let mut n = 0;
-    for &b in bytes {
-        match b {
-            b'\n' => {
-                n += 1;
-                *pending_cr = false;
-            }
-            b'\r' => {
-                n += u64::from(*pending_cr);
-                *pending_cr = true;
-            }
-            _ => {
-                n += u64::from(*pending_cr);
-                *pending_cr = false;
-            }
-        }
-    }
-    n
-}
-
-/// Rows read, with the line each starts on.
-type Batch = Vec<(csv::ByteRecord, u64)>;
 
 /// The output of one conversion task: the JSON lines of its rows, back to back, and per row its
 /// byte range or why it was rejected.
@@ -927,41 +847,52 @@ struct Converted {
     rows: Vec<(usize, usize, Option<Reject>)>,
 }
 
-/// Hands a converted batch to the sink, in input order.
+/// Hands a converted batch to the sink, in input order; `line` is the line the batch starts on,
+/// and is moved past it.
 fn deliver(
-    batch: &[(csv::ByteRecord, u64)],
-    converted: &[Converted],
+    pieces: &[Piece],
+    line: &mut u64,
     sink: &mut (dyn ConvertSink + Send),
     summary: &mut ConvertSummary,
 ) -> io::Result<()> {
-    let mut rows = batch.iter();
-    for task in converted {
-        for (start, end, rejected) in &task.rows {
-            let (row, line) = rows.next().expect("one result per row");
+    for piece in pieces {
+        let rows = piece.records[..piece.len].iter().zip(&piece.converted.rows);
+        for ((row, local), (start, end, rejected)) in rows {
+            let at = *line + local - 1;
             summary.rows += 1;
             match rejected {
                 None => {
                     summary.records += 1;
-                    sink.record(&task.json[*start..*end], *line)?;
+                    sink.record(&piece.converted.json[*start..*end], at)?;
                 }
                 Some(r) => {
                     summary.rejected += 1;
-                    sink.reject(row, *line, &r.reason)?;
+                    sink.reject(row, at, &r.reason)?;
                 }
             }
         }
+        *line += piece.line_ends;
     }
     Ok(())
 }
 
-/// Converts a CSV stream: a reader thread parses rows in batches while the other cores convert
-/// and check them; `sink` gets them in input order, from this thread. The header row names the columns.
+/// Converts a CSV stream; `sink` gets the records and rejects in input order, from this thread.
+/// The header row names the columns.
+///
+/// A reader thread cuts the input into batches of whole records, each cut again into pieces at
+/// record boundaries; every core parses and converts pieces, and the batch before is delivered
+/// meanwhile.
 pub fn convert_csv<R: Read + Send + 'static>(
     input: R,
     options: &ConvertOptions,
     sink: &mut (dyn ConvertSink + Send),
 ) -> Result<ConvertSummary, ConvertError> {
-    let mut reader = Rows::new(input, options.delimiter.unwrap_or(b','));
+    let delimiter = options.delimiter.unwrap_or(b',');
+    let mut reader = Rows::new(
+        io::BufReader::with_capacity(1 << 20, input),
+        delimiter,
+        false,
+    );
     let mut first = csv::ByteRecord::new();
     if reader
         .next(&mut first)
@@ -981,43 +912,19 @@ pub fn convert_csv<R: Read + Send + 'static>(
         *h = h.trim_start_matches('\u{feff}').to_string();
     }
     sink.header(&shown).map_err(ConvertError::Write)?;
+    // The rest of the input, from just after the header.
+    let (rest, mut line, pending_cr, header_bytes) = reader.into_parts();
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Batch>>(2);
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let (spent_tx, spent_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
     let reading = std::thread::spawn(move || {
-        loop {
-            let mut batch = recycle_rx.try_recv().unwrap_or_default();
-            batch.resize_with(BATCH, Default::default);
-            let mut n = 0;
-            while n < BATCH {
-                let (record, line) = &mut batch[n];
-                match reader.next(record) {
-                    Ok(Some(start)) => {
-                        *line = start;
-                        n += 1;
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return reader.bytes;
-                    }
-                }
-            }
-            batch.truncate(n);
-            let last = n < BATCH;
-            if n > 0 && tx.send(Ok(batch)).is_err() {
-                break;
-            }
-            if last {
-                break;
-            }
-        }
-        reader.bytes
+        let sizes = (BATCH_BYTES, PIECE_BYTES);
+        read_batches(rest, delimiter, pending_cr, sizes, &tx, &spent_rx)
     });
     let mut summary = ConvertSummary::default();
     let mut failure = None;
-    // A pipeline: while the pool converts batch N+1 (a slice of rows per task), batch N's results
-    // go to the sink in input order.
-    let mut pending: Option<(Batch, Vec<Converted>)> = None;
+    // A pipeline: while the pool parses and converts batch N+1, batch N goes to the sink.
+    let mut pending: Option<(Batch, Vec<Piece>)> = None;
+    let mut spare: Vec<Piece> = Vec::new();
     loop {
         let next = match rx.recv() {
             Ok(Ok(batch)) => Some(batch),
@@ -1030,25 +937,32 @@ pub fn convert_csv<R: Read + Send + 'static>(
         if next.is_none() && pending.is_none() {
             break;
         }
+        let mut pieces = std::mem::take(&mut spare);
         let (converted, written) = rayon::join(
             || {
                 next.map(|batch| {
-                    let converted: Vec<Converted> = batch
-                        .par_chunks(PER_TASK)
-                        .map(|rows| converter.convert_rows(rows))
-                        .collect();
-                    (batch, converted)
+                    let ranges: Vec<_> = batch.pieces().collect();
+                    pieces.resize_with(ranges.len(), Piece::default);
+                    pieces
+                        .par_iter_mut()
+                        .zip(ranges)
+                        .for_each(|(piece, (range, cr))| {
+                            piece.fill(&batch.data[range], cr, delimiter, &converter)
+                        });
+                    (batch, pieces)
                 })
             },
             || match pending.take() {
-                Some((batch, converted)) => {
-                    let written = deliver(&batch, &converted, sink, &mut summary);
-                    let _ = recycle_tx.try_send(batch);
-                    written
+                Some((batch, done)) => {
+                    let written = deliver(&done, &mut line, sink, &mut summary);
+                    let _ = spent_tx.try_send(batch);
+                    (written, done)
                 }
-                None => Ok(()),
+                None => (Ok(()), Vec::new()),
             },
         );
+        let (written, done) = written;
+        spare = done;
         if let Err(e) = written {
             failure = Some(ConvertError::Write(e));
         }
@@ -1058,7 +972,7 @@ pub fn convert_csv<R: Read + Send + 'static>(
         pending = converted;
     }
     drop(rx);
-    summary.bytes = reading.join().unwrap_or(0);
+    summary.bytes = header_bytes + reading.join().unwrap_or(0);
     match failure {
         Some(e) => Err(e),
         None => Ok(summary),

@@ -33,6 +33,7 @@ mod atomic;
 mod chunk;
 mod convert;
 mod manifest;
+mod records;
 mod size;
 mod split;
 

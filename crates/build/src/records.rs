@@ -1,0 +1,380 @@
+//! Reading CSV records for conversion, in parallel: a reader thread cuts the input into pieces at
+//! record boundaries, found by a scan that follows quoting exactly as csv-core does, and each
+//! piece is then parsed on its own by csv-core, with exact line numbers, on any core.
+//!
+//! Parsing a piece from its first byte gives the same records as parsing the whole input, because
+//! a piece starts where csv-core's parser of the whole input is at the start of a record: just
+//! after a line end that is not inside quotes. A test holds the pieces to the whole.
+
+use std::io::{self, BufRead, Read};
+use std::sync::mpsc::{Receiver, SyncSender};
+
+/// CSV records with the line each starts on, counted exactly: the csv crate's positions are those
+/// before the blank lines and line ends it skips, which puts a record after a CRLF or a blank line
+/// a line early. The parsing is csv-core's (RFC 4180: quotes, doubled quotes, any line ends).
+pub(crate) struct Rows<B> {
+    core: csv_core::Reader,
+    input: B,
+    /// The line at the read position, from 1.
+    line: u64,
+    /// The last byte consumed was a `\r`: a line end, unless a `\n` follows (CRLF).
+    pending_cr: bool,
+    /// Bytes consumed.
+    bytes: u64,
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl<B: BufRead> Rows<B> {
+    /// Records from the start of `input`; `pending_cr` says that the byte before it was a `\r`.
+    pub fn new(input: B, delimiter: u8, pending_cr: bool) -> Self {
+        Rows {
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            input,
+            line: 1,
+            pending_cr,
+            bytes: 0,
+            fields: vec![0; 4096],
+            ends: vec![0; 64],
+        }
+    }
+
+    /// Line ends consumed so far, a `\r` still pending not counted.
+    pub fn line_ends(&self) -> u64 {
+        self.line - 1
+    }
+
+    /// The input, the line at the read position, whether a `\r` is pending, and the bytes read.
+    pub fn into_parts(self) -> (B, u64, bool, u64) {
+        (self.input, self.line, self.pending_cr, self.bytes)
+    }
+
+    /// Reads the next record into `record`; returns the line it starts on, or `None` at the end.
+    pub fn next(&mut self, record: &mut csv::ByteRecord) -> io::Result<Option<u64>> {
+        use csv_core::ReadRecordResult::*;
+        let (mut out, mut ends) = (0, 0);
+        let mut start = None;
+        loop {
+            let input = self.input.fill_buf()?;
+            let (result, nin, nout, nend) =
+                self.core
+                    .read_record(input, &mut self.fields[out..], &mut self.ends[ends..]);
+            let consumed = &input[..nin];
+            if start.is_none() {
+                // Line ends before the record's first byte are skipped blank lines or the end of
+                // the previous record.
+                if let Some(k) = consumed.iter().position(|&b| b != b'\r' && b != b'\n') {
+                    let mut cr = self.pending_cr;
+                    let skipped = line_ends(&consumed[..k], &mut cr);
+                    // A `\r` still pending is a line end: the record's first byte follows it.
+                    start = Some(self.line + skipped + u64::from(cr));
+                }
+            }
+            self.line += line_ends(consumed, &mut self.pending_cr);
+            self.bytes += nin as u64;
+            self.input.consume(nin);
+            out += nout;
+            ends += nend;
+            match result {
+                InputEmpty => continue,
+                OutputFull => self.fields.resize(self.fields.len() * 2, 0),
+                OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                Record => {
+                    record.clear();
+                    let mut from = 0;
+                    for &end in &self.ends[..ends] {
+                        record.push_field(&self.fields[from..end]);
+                        from = end;
+                    }
+                    return Ok(Some(start.unwrap_or(self.line)));
+                }
+                End => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Counts line ends as csv-core reads them: `\n`, `\r\n` and a lone `\r` (old Mac files). A
+/// `\r` at the end of `bytes` is held in `pending_cr` until the next byte shows what it was.
+fn line_ends(bytes: &[u8], pending_cr: &mut bool) -> u64 {
+    // Most files have no carriage return, or none in most records: then `\n`s are the count.
+    // One pass that the compiler vectorises; a record is too short for memchr's set-up to pay.
+    let (newlines, returns) = bytes.iter().fold((0u64, 0u64), |(n, r), &b| {
+        (n + u64::from(b == b'\n'), r + u64::from(b == b'\r'))
+    });
+    if !*pending_cr && returns == 0 {
+        return newlines;
+    }
+    let mut n = 0;
+    for &b in bytes {
+        match b {
+            b'\n' => {
+                n += 1;
+                *pending_cr = false;
+            }
+            b'\r' => {
+                n += u64::from(*pending_cr);
+                *pending_cr = true;
+            }
+            _ => {
+                n += u64::from(*pending_cr);
+                *pending_cr = false;
+            }
+        }
+    }
+    n
+}
+
+/// Finds record ends in `data`, which starts at the start of a record: the offsets just past a
+/// `\n`, or past a `\r` not followed by `\n`, that are not inside quotes. It keeps the first end
+/// at or past every `piece` bytes from the previous one kept, and the last end found, in `cuts`.
+///
+/// Quoting follows csv-core's defaults: a quote opens a quoted field only as a field's first byte
+/// (after the delimiter, a line end or at the start); inside, a doubled quote is a quote; a quote
+/// anywhere else is an ordinary byte. The scan stops where the next byte would decide (a quote or
+/// a `\r` as the last byte), and at an unclosed quote.
+pub(crate) fn record_ends(data: &[u8], delimiter: u8, piece: usize, cuts: &mut Vec<usize>) {
+    cuts.clear();
+    // The last end found, and where the next kept one may be.
+    let (mut last, mut mark) = (0, piece);
+    let mut end = |at: usize, last: &mut usize, cuts: &mut Vec<usize>| {
+        *last = at;
+        if at >= mark {
+            cuts.push(at);
+            mark = at + piece;
+        }
+    };
+    let mut i = 0;
+    'outside: while let Some(k) = memchr::memchr3(b'"', b'\n', b'\r', &data[i..]) {
+        let j = i + k;
+        i = j + 1;
+        match data[j] {
+            b'\n' => end(j + 1, &mut last, cuts),
+            b'\r' => match data.get(j + 1) {
+                None => break,
+                // The `\n` ends the record.
+                Some(b'\n') => {}
+                Some(_) => end(j + 1, &mut last, cuts),
+            },
+            _ => {
+                let opens =
+                    j == 0 || matches!(data[j - 1], b'\n' | b'\r') || data[j - 1] == delimiter;
+                if !opens {
+                    continue;
+                }
+                // Inside quotes, to the closing quote.
+                let mut q = j + 1;
+                loop {
+                    let Some(k) = memchr::memchr(b'"', &data[q..]) else {
+                        break 'outside;
+                    };
+                    let close = q + k;
+                    match data.get(close + 1) {
+                        None => break 'outside,
+                        Some(b'"') => q = close + 2,
+                        Some(_) => {
+                            i = close + 1;
+                            continue 'outside;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if last > 0 && cuts.last() != Some(&last) {
+        cuts.push(last);
+    }
+}
+
+/// Bytes the reader thread hands over at a time (more when a record is longer).
+pub(crate) const BATCH_BYTES: usize = 2 << 20;
+
+/// Bytes per piece parsed by one task.
+pub(crate) const PIECE_BYTES: usize = 128 << 10;
+
+/// A run of whole records from the input, cut into pieces that parse on their own.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// The end of each piece in `data`; the last is `data.len()`.
+    pub cuts: Vec<usize>,
+    /// The byte before `data` was a `\r` (a line end not yet counted).
+    pub pending_cr: bool,
+}
+
+impl Batch {
+    /// The pieces: their byte ranges, and whether the byte before each is a `\r`.
+    pub fn pieces(&self) -> impl Iterator<Item = (std::ops::Range<usize>, bool)> + '_ {
+        let starts = std::iter::once(0).chain(self.cuts.iter().copied());
+        starts.zip(&self.cuts).map(|(start, &end)| {
+            let pending_cr = match start {
+                0 => self.pending_cr,
+                _ => self.data[start - 1] == b'\r',
+            };
+            (start..end, pending_cr)
+        })
+    }
+}
+
+/// The reader thread's loop: reads `input` (positioned at the start of a record, the byte before
+/// it a `\r` when `pending_cr`) into batches of whole records of about `batch_bytes`, cut into
+/// pieces of about `piece_bytes`, sends them in order, and takes spent batches back for their
+/// buffers. Returns the bytes read.
+pub(crate) fn read_batches<R: Read>(
+    mut input: R,
+    delimiter: u8,
+    mut pending_cr: bool,
+    (batch_bytes, piece_bytes): (usize, usize),
+    tx: &SyncSender<io::Result<Batch>>,
+    spent: &Receiver<Batch>,
+) -> u64 {
+    let mut bytes = 0u64;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut batch = spent.try_recv().unwrap_or_default();
+        batch.data.clear();
+        batch.data.append(&mut carry);
+        // A record longer than a batch doubles the read, so it costs linear time.
+        let want = batch_bytes.max(batch.data.len());
+        let got = match (&mut input).take(want as u64).read_to_end(&mut batch.data) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return bytes;
+            }
+        };
+        let at_end = got < want;
+        record_ends(&batch.data, delimiter, piece_bytes, &mut batch.cuts);
+        if at_end {
+            let len = batch.data.len();
+            if len > 0 && batch.cuts.last() != Some(&len) {
+                batch.cuts.push(len);
+            }
+        } else {
+            match batch.cuts.last() {
+                Some(&end) => {
+                    carry.extend_from_slice(&batch.data[end..]);
+                    batch.data.truncate(end);
+                }
+                None => {
+                    // No record ends yet: keep it all and read on.
+                    carry = std::mem::take(&mut batch.data);
+                    continue;
+                }
+            }
+        }
+        batch.pending_cr = pending_cr;
+        pending_cr = batch.data.last() == Some(&b'\r');
+        bytes += batch.data.len() as u64;
+        if !batch.data.is_empty() && tx.send(Ok(batch)).is_err() {
+            return bytes;
+        }
+        if at_end {
+            return bytes;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Every record with its line, parsed in one go.
+    fn whole(data: &[u8]) -> Vec<(Vec<Vec<u8>>, u64)> {
+        let mut rows = Rows::new(data, b',', false);
+        let mut record = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        while let Some(line) = rows.next(&mut record).unwrap() {
+            out.push((record.iter().map(<[u8]>::to_vec).collect(), line));
+        }
+        out
+    }
+
+    /// A reader that hands out at most `step` bytes per read.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(self.1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Every record with its line, parsed piece by piece from the batches the reader thread's
+    /// loop makes; also checks that the batches hold the input, byte for byte.
+    fn in_pieces(data: &[u8], sizes: (usize, usize), step: usize) -> Vec<(Vec<Vec<u8>>, u64)> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(data.len() + 1);
+        let (_spent_tx, spent_rx) = std::sync::mpsc::sync_channel(1);
+        let bytes = read_batches(Trickle(data, step), b',', false, sizes, &tx, &spent_rx);
+        drop(tx);
+        assert_eq!(bytes, data.len() as u64);
+        let mut out = Vec::new();
+        let mut base = 1;
+        let mut record = csv::ByteRecord::new();
+        let mut joined = Vec::new();
+        for batch in rx {
+            let batch = batch.unwrap();
+            joined.extend_from_slice(&batch.data);
+            for (range, pending_cr) in batch.pieces() {
+                let mut rows = Rows::new(&batch.data[range], b',', pending_cr);
+                while let Some(line) = rows.next(&mut record).unwrap() {
+                    out.push((record.iter().map(<[u8]>::to_vec).collect(), base + line - 1));
+                }
+                base += rows.line_ends();
+            }
+        }
+        assert_eq!(joined, data);
+        out
+    }
+
+    #[test]
+    fn record_ends_follow_quotes_as_csv_core_does() {
+        let ends = |data: &[u8]| {
+            let mut cuts = Vec::new();
+            record_ends(data, b',', 1, &mut cuts);
+            cuts
+        };
+        assert_eq!(ends(b"a,b\nc,d\n"), [4, 8]);
+        // A line end inside quotes is not a record end; a doubled quote stays inside.
+        assert_eq!(ends(b"a,\"x\ny\"\nc\n"), [8, 10]);
+        assert_eq!(ends(b"\"a\"\"\nb\"\nc\n"), [8, 10]);
+        // A quote inside an unquoted field is an ordinary byte.
+        assert_eq!(ends(b"ab\"c\nd\n"), [5, 7]);
+        // Carriage returns: CRLF ends once, after the `\n`; a lone `\r` ends a record.
+        assert_eq!(ends(b"a\r\nb\rc\n"), [3, 5, 7]);
+        // Undecided at the end: a `\r` or a closing quote as the last byte, an open quote.
+        assert_eq!(ends(b"a\nb\r"), [2]);
+        assert_eq!(ends(b"a\n\"b\""), [2]);
+        assert_eq!(ends(b"a\n\"b\nc"), [2]);
+        assert!(ends(b"abc").is_empty());
+    }
+
+    #[test]
+    fn pieces_are_kept_about_a_piece_apart() {
+        let data = b"aa\nbb\ncc\ndd\nee\n";
+        let mut cuts = Vec::new();
+        record_ends(data, b',', 5, &mut cuts);
+        assert_eq!(cuts, [6, 12, 15]);
+    }
+
+    proptest! {
+        #[test]
+        fn pieces_parse_to_the_same_records_and_lines_as_the_whole(
+            data in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'a'), Just(b','), Just(b'"'), Just(b'\n'), Just(b'\r'), Just(b' '),
+                ],
+                0..300,
+            ),
+            batch in 1usize..80,
+            piece in 1usize..40,
+            step in 1usize..100,
+        ) {
+            prop_assert_eq!(in_pieces(&data, (batch, piece), step), whole(&data));
+        }
+    }
+}
