@@ -1,7 +1,7 @@
 //! CSV to update JSON: a column mapping checked once against the header, then one JSON line per
 //! row, each checked by the validator before it is written.
 
-use crate::records::{read_batches, Batch, Rows, BATCH_BYTES, PIECE_BYTES};
+use crate::records::{parse_piece, read_batches, Batch, Rows, BATCH_BYTES, PIECE_BYTES};
 use rayon::prelude::*;
 use sailbulk_parse::{
     email_problem, parse_signup_date, Finding, Format, Severity, Sink, Validator, ValidatorBuilder,
@@ -820,21 +820,7 @@ struct Piece {
 impl Piece {
     /// Parses `data`, a piece cut at record boundaries, then converts its records.
     fn fill(&mut self, data: &[u8], pending_cr: bool, delimiter: u8, converter: &Converter) {
-        let mut rows = Rows::new(data, delimiter, pending_cr);
-        self.len = 0;
-        loop {
-            if self.len == self.records.len() {
-                self.records.push(Default::default());
-            }
-            let (record, line) = &mut self.records[self.len];
-            // Reading from memory cannot fail.
-            match rows.next(record) {
-                Ok(Some(start)) => *line = start,
-                Ok(None) | Err(_) => break,
-            }
-            self.len += 1;
-        }
-        self.line_ends = rows.line_ends();
+        (self.len, self.line_ends) = parse_piece(data, pending_cr, delimiter, &mut self.records);
         self.converted = converter.convert_rows(&self.records[..self.len]);
     }
 }
