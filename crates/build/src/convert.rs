@@ -1,7 +1,7 @@
 //! CSV to update JSON: a column mapping checked once against the header, then one JSON line per
 //! row, each checked by the validator before it is written.
 
-use crate::records::{parse_piece, read_batches, Batch, Rows, BATCH_BYTES, PIECE_BYTES};
+use crate::records::{self, parse_piece, read_batches, Batch, Rows, BATCH_BYTES, PIECE_BYTES};
 use rayon::prelude::*;
 use sailbulk_parse::{
     email_problem, parse_signup_date, Finding, Format, Severity, Sink, Validator, ValidatorBuilder,
@@ -398,24 +398,25 @@ impl Converter {
 
     /// Converts one row of raw bytes (as the CSV reader yields them).
     pub fn convert_byte_row(&self, row: &csv::ByteRecord, out: &mut Vec<u8>) -> Result<(), Reject> {
-        let (cells, plain) = byte_cells(row)?;
+        let mut cells = Vec::new();
+        let plain = byte_cells(row, &mut cells)?;
         self.convert_cells(&cells, plain, out)
     }
 
     /// Converts a slice of rows into one buffer, then checks the buffer with the validator in
     /// one run (one UTF-8 check and one set-up for all its lines, instead of one per row); a row
     /// whose line has errors is rejected with them.
-    fn convert_rows(&self, rows: &[(csv::ByteRecord, u64)]) -> Converted {
+    fn convert_rows(&self, rows: &[(csv::ByteRecord, u64)], out: &mut Converted) {
+        out.json.clear();
+        out.rows.clear();
         let raw: usize = rows.iter().map(|(r, _)| r.as_slice().len()).sum();
-        let mut out = Converted {
-            // JSON adds keys and quotes to the cells: room for about twice the input.
-            json: Vec::with_capacity(2 * raw + 64 * rows.len()),
-            rows: Vec::with_capacity(rows.len()),
-        };
+        // JSON adds keys and quotes to the cells: room for about twice the input.
+        out.json.reserve(2 * raw + 64 * rows.len());
+        let mut cells = Vec::new();
         for (row, _) in rows {
             let start = out.json.len();
-            let result = byte_cells(row)
-                .and_then(|(cells, plain)| self.write_line(&cells, plain, &mut out.json));
+            let result = byte_cells(row, &mut cells)
+                .and_then(|plain| self.write_line(&cells, plain, &mut out.json));
             out.rows.push((start, out.json.len(), result.err()));
         }
         if let Some(validator) = &self.validator {
@@ -435,7 +436,6 @@ impl Converter {
                 row.2 = Some(reject(reason));
             }
         }
-        out
     }
 
     /// Writes a row's JSON; `plain` says that no cell holds a byte JSON must escape.
@@ -599,13 +599,14 @@ impl Converter {
     }
 }
 
-/// A byte row's cells as text, and whether none holds a byte JSON must escape. One UTF-8 check
-/// over the record's buffer, then a check that every cell starts on a character boundary,
-/// instead of a check per cell (the csv crate's own method).
-fn byte_cells(row: &csv::ByteRecord) -> Result<(Vec<&str>, bool), Reject> {
+/// Puts a byte row's cells as text in `cells` (emptied first, so that one buffer serves many
+/// rows); returns whether none holds a byte JSON must escape. One UTF-8 check over the record's
+/// buffer, then a check that every cell starts on a character boundary, instead of a check per
+/// cell (the csv crate's own method).
+fn byte_cells<'a>(row: &'a csv::ByteRecord, cells: &mut Vec<&'a str>) -> Result<bool, Reject> {
     let all = row.as_slice();
     let whole = simdutf8::basic::from_utf8(all);
-    let mut cells: Vec<&str> = Vec::with_capacity(row.len());
+    cells.clear();
     let mut at = 0;
     for (i, cell) in row.iter().enumerate() {
         let starts_clean = cell.first().is_none_or(|&b| (b as i8) >= -0x40);
@@ -628,8 +629,7 @@ fn byte_cells(row: &csv::ByteRecord) -> Result<(Vec<&str>, bool), Reject> {
     }
     // One scan of the whole row for bytes JSON must escape; most rows have none, and then no
     // cell is scanned again.
-    let plain = whole.is_ok() && sailbulk_parse::json_plain_run(all) == all.len();
-    Ok((cells, plain))
+    Ok(whole.is_ok() && sailbulk_parse::json_plain_run(all) == all.len())
 }
 
 /// The reason for rejecting a line, from the validator's findings: its errors, or `None`.
@@ -807,8 +807,9 @@ pub enum ConvertError {
 
 /// One piece of a batch: its records, parsed on a worker, their conversion, and the line ends it
 /// holds. Kept from batch to batch for its buffers.
-#[derive(Default)]
 struct Piece {
+    /// The parser, reset for each piece.
+    parser: csv_core::Reader,
     records: Vec<(csv::ByteRecord, u64)>,
     /// Records parsed into `records` (the rest are spare).
     len: usize,
@@ -818,10 +819,21 @@ struct Piece {
 }
 
 impl Piece {
+    fn new(delimiter: u8) -> Piece {
+        Piece {
+            parser: records::parser(delimiter),
+            records: Vec::new(),
+            len: 0,
+            line_ends: 0,
+            converted: Converted::default(),
+        }
+    }
+
     /// Parses `data`, a piece cut at record boundaries, then converts its records.
-    fn fill(&mut self, data: &[u8], pending_cr: bool, delimiter: u8, converter: &Converter) {
-        (self.len, self.line_ends) = parse_piece(data, pending_cr, delimiter, &mut self.records);
-        self.converted = converter.convert_rows(&self.records[..self.len]);
+    fn fill(&mut self, data: &[u8], pending_cr: bool, converter: &Converter) {
+        let records = &mut self.records;
+        (self.len, self.line_ends) = parse_piece(data, pending_cr, &mut self.parser, records);
+        converter.convert_rows(&self.records[..self.len], &mut self.converted);
     }
 }
 
@@ -928,12 +940,12 @@ pub fn convert_csv<R: Read + Send + 'static>(
             || {
                 next.map(|batch| {
                     let ranges: Vec<_> = batch.pieces().collect();
-                    pieces.resize_with(ranges.len(), Piece::default);
+                    pieces.resize_with(ranges.len(), || Piece::new(delimiter));
                     pieces
                         .par_iter_mut()
                         .zip(ranges)
                         .for_each(|(piece, (range, cr))| {
-                            piece.fill(&batch.data[range], cr, delimiter, &converter)
+                            piece.fill(&batch.data[range], cr, &converter)
                         });
                     (batch, pieces)
                 })
@@ -1179,7 +1191,8 @@ mod tests {
             .zip(1..)
             .map(|(&(e, n), line)| (csv::ByteRecord::from(vec![e, n]), line))
             .collect();
-        let batch = c.convert_rows(&rows);
+        let mut batch = Converted::default();
+        c.convert_rows(&rows, &mut batch);
         for ((row, _), (start, end, rejected)) in rows.iter().zip(&batch.rows) {
             let mut one = Vec::new();
             match c.convert_byte_row(row, &mut one) {

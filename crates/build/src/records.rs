@@ -6,14 +6,16 @@
 //! a piece starts where csv-core's parser of the whole input is at the start of a record: just
 //! after a line end that is not inside quotes. A test holds the pieces to the whole.
 
+use std::borrow::BorrowMut;
 use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{Receiver, SyncSender};
 
 /// CSV records with the line each starts on, counted exactly: the csv crate's positions are those
 /// before the blank lines and line ends it skips, which puts a record after a CRLF or a blank line
 /// a line early. The parsing is csv-core's (RFC 4180: quotes, doubled quotes, any line ends).
-pub(crate) struct Rows<B> {
-    core: csv_core::Reader,
+pub(crate) struct Rows<B, P = csv_core::Reader> {
+    /// The parser, owned or borrowed (a piece's parser is kept for the next piece).
+    core: P,
     input: B,
     /// The line at the read position, from 1.
     line: u64,
@@ -33,8 +35,17 @@ pub(crate) struct Rows<B> {
 impl<B: BufRead> Rows<B> {
     /// Records from the start of `input`; `pending_cr` says that the byte before it was a `\r`.
     pub fn new(input: B, delimiter: u8, pending_cr: bool) -> Self {
+        Rows::with_parser(input, parser(delimiter), pending_cr)
+    }
+}
+
+impl<B: BufRead, P: BorrowMut<csv_core::Reader>> Rows<B, P> {
+    /// [`Rows::new`] with a parser made beforehand and reset, which saves building its state
+    /// machine for every piece. (A parser cannot be copied instead: csv-core's `Clone` leaves
+    /// out part of the state machine.)
+    pub fn with_parser(input: B, core: P, pending_cr: bool) -> Self {
         Rows {
-            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            core,
             input,
             line: 1,
             pending_cr,
@@ -75,9 +86,11 @@ impl<B: BufRead> Rows<B> {
         let mut start = None;
         loop {
             let input = self.input.fill_buf()?;
-            let (result, nin, nout, nend) =
-                self.core
-                    .read_record(input, &mut self.fields[out..], &mut self.ends[ends..]);
+            let (result, nin, nout, nend) = self.core.borrow_mut().read_record(
+                input,
+                &mut self.fields[out..],
+                &mut self.ends[ends..],
+            );
             let consumed = &input[..nin];
             if start.is_none() {
                 // Line ends before the record's first byte are skipped blank lines or the end of
@@ -128,19 +141,26 @@ impl<B: BufRead> Rows<B> {
     }
 }
 
+/// A CSV parser, fresh, with the given delimiter and csv-core's defaults otherwise.
+pub(crate) fn parser(delimiter: u8) -> csv_core::Reader {
+    csv_core::ReaderBuilder::new().delimiter(delimiter).build()
+}
+
 /// Parses a piece (whole records, `pending_cr` when the byte before it is a `\r`) into `records`,
-/// reusing their buffers: each record with the line it starts on, counted from 1 at the piece's
-/// start. Returns how many records were read and the line ends the piece holds.
+/// reusing their buffers, with `parser` (reset first): each record with the line it starts on,
+/// counted from 1 at the piece's start. Returns how many records were read and the line ends the
+/// piece holds.
 pub(crate) fn parse_piece(
     data: &[u8],
     pending_cr: bool,
-    delimiter: u8,
+    parser: &mut csv_core::Reader,
     records: &mut Vec<(csv::ByteRecord, u64)>,
 ) -> (usize, u64) {
+    parser.reset();
     // Without carriage returns, a record's line is one plus the `\n`s before its first byte,
     // counted in one pass over the piece instead of record by record.
     let lf_only = !pending_cr && memchr::memchr(b'\r', data).is_none();
-    let mut rows = Rows::new(data, delimiter, pending_cr);
+    let mut rows = Rows::with_parser(data, parser, pending_cr);
     if lf_only {
         rows = rows.without_line_counts();
     }
@@ -396,6 +416,7 @@ mod tests {
         assert_eq!(bytes, data.len() as u64);
         let mut out = Vec::new();
         let mut base = 1;
+        let mut parser = parser(b',');
         let mut records = Vec::new();
         let mut joined = Vec::new();
         for batch in rx {
@@ -403,7 +424,7 @@ mod tests {
             joined.extend_from_slice(&batch.data);
             for (range, pending_cr) in batch.pieces() {
                 let (n, line_ends) =
-                    parse_piece(&batch.data[range], pending_cr, b',', &mut records);
+                    parse_piece(&batch.data[range], pending_cr, &mut parser, &mut records);
                 for (record, line) in &records[..n] {
                     out.push((record.iter().map(<[u8]>::to_vec).collect(), base + line - 1));
                 }
