@@ -94,7 +94,8 @@ struct Progress {
 /// each cost a wake-up.
 const ANNOUNCE_STEP: u64 = 256 << 10;
 
-/// Parts whose finishers may run at once; opening another waits for the oldest.
+/// Closed parts that may still be being finished when another is opened (the open part has a
+/// finisher too); opening one more waits for the oldest.
 const FINISHING: usize = 2;
 
 impl Shared {
@@ -109,13 +110,13 @@ impl Shared {
 }
 
 impl Finisher {
-    fn spawn(file: &AtomicFile) -> io::Result<Finisher> {
+    fn spawn(file: &AtomicFile, max_bytes: u64) -> io::Result<Finisher> {
         let reader = file.reader()?;
         let shared = Arc::new(Shared::default());
         let theirs = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("sailbulk-part".into())
-            .spawn(move || hash_and_commit(&reader, &theirs))?;
+            .spawn(move || hash_and_commit(&reader, &theirs, max_bytes))?;
         Ok(Finisher {
             shared,
             handle: Some(handle),
@@ -144,9 +145,10 @@ impl Drop for Finisher {
 }
 
 /// A finisher's work: hash the part as its bytes reach the file, then commit it.
-fn hash_and_commit(reader: &File, shared: &Shared) -> io::Result<String> {
+fn hash_and_commit(reader: &File, shared: &Shared, max_bytes: u64) -> io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // Small caps (many small parts) need no big buffer.
+    let mut buf = vec![0u8; (1 << 20).min(max_bytes as usize)];
     let mut done = 0u64;
     loop {
         let (visible, closed) = {
@@ -182,6 +184,12 @@ fn hash_and_commit(reader: &File, shared: &Shared) -> io::Result<String> {
 /// `max_bytes` and filled as close to it as whole lines allow. A part appears under its name only
 /// when it is complete (it is written under a temporary name and renamed), and each part's size,
 /// line range and SHA-256 are recorded for the manifest.
+///
+/// Each part is hashed, synced and renamed into place on a thread of its own, which follows the
+/// writing (see [`ChunkWriter::finish`]). A writer dropped without `finish` (after an error)
+/// removes the part it had open and waits for the closed ones, which are committed as they would
+/// have been; it writes no manifest, so a caller that gives up on a set should remove its
+/// directory.
 ///
 /// ```
 /// use sailbulk_build::ChunkWriter;
@@ -324,7 +332,7 @@ impl ChunkWriter {
             source,
         };
         let file = AtomicFile::create(&path).map_err(io_err)?;
-        let finisher = Finisher::spawn(&file).map_err(io_err)?;
+        let finisher = Finisher::spawn(&file, self.max_bytes).map_err(io_err)?;
         self.opened = n;
         self.current = Some(Current {
             file,
@@ -386,7 +394,8 @@ impl ChunkWriter {
     }
 
     /// Closes the last part and returns the parts written, in order, once every one is hashed
-    /// and committed.
+    /// and committed. On an error, parts after the failed one may still be committed (when the
+    /// writer is dropped); the set is then incomplete and has no manifest.
     pub fn finish(mut self) -> Result<Vec<Part>, ChunkError> {
         self.close()?;
         while !self.closing.is_empty() {
@@ -514,6 +523,20 @@ mod tests {
             parts.len(),
             "no temporary files are left"
         );
+    }
+
+    #[test]
+    fn a_writer_dropped_with_a_part_half_hashed_removes_it() {
+        // 3 MiB into a part that could hold 8: past the write buffer and many announcement
+        // steps, so the open part's finisher is at work when the writer is dropped.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ChunkWriter::new(dir.path(), 8 << 20, "txt").unwrap();
+        let line = [b"x".repeat(1023), b"\n".to_vec()].concat();
+        for i in 0..10 {
+            w.write_lines(&line.repeat(300), 1 + 300 * i).unwrap();
+        }
+        drop(w);
+        assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
     }
 
     #[test]

@@ -112,7 +112,13 @@ pub enum MappingError {
     /// The header is empty or holds the same column twice.
     #[error("the header {0}")]
     BadHeader(String),
+    /// The delimiter is a quote or a line end, which cannot separate fields.
+    #[error("the delimiter cannot be {:?}", char::from(*.0))]
+    BadDelimiter(u8),
 }
+
+/// The UTF-8 byte-order mark some tools write at the start of a CSV file.
+const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 fn invalid_names(cols: &[(String, String)]) -> String {
     let list: Vec<String> = cols
@@ -720,7 +726,6 @@ pub fn infers_as_literal(cell: &str) -> bool {
     int > 0 && !leading_zero && (!dot || frac > 0) && int + frac <= 15
 }
 
-/// Appends `s` as a JSON string.
 /// Writes a cell as a JSON string; `plain` (no byte to escape, known from a scan of the whole
 /// row) skips the scan of the cell.
 #[inline]
@@ -735,6 +740,7 @@ fn write_cell(out: &mut Vec<u8>, s: &str, plain: bool) {
     }
 }
 
+/// Appends `s` as a JSON string.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
@@ -874,8 +880,9 @@ fn deliver(
     Ok(())
 }
 
-/// Converts a CSV stream; `sink` gets the records and rejects in input order, from this thread.
-/// The header row names the columns.
+/// Converts a CSV stream; `sink` gets the records and rejects in input order, one call at a time
+/// (from a thread of rayon's pool, hence `Send`). The header row names the columns; a UTF-8
+/// byte-order mark before it is skipped.
 ///
 /// A reader thread cuts the input into batches of whole records, each cut again into pieces at
 /// record boundaries; every core parses and converts pieces, and the batch before is delivered
@@ -885,7 +892,37 @@ pub fn convert_csv<R: Read + Send + 'static>(
     options: &ConvertOptions,
     sink: &mut (dyn ConvertSink + Send),
 ) -> Result<ConvertSummary, ConvertError> {
+    convert_csv_in(input, options, sink, (BATCH_BYTES, PIECE_BYTES))
+}
+
+/// [`convert_csv`] with the sizes of batches and pieces given (tests use tiny ones).
+fn convert_csv_in<R: Read + Send + 'static>(
+    input: R,
+    options: &ConvertOptions,
+    sink: &mut (dyn ConvertSink + Send),
+    sizes: (usize, usize),
+) -> Result<ConvertSummary, ConvertError> {
     let delimiter = options.delimiter.unwrap_or(b',');
+    // Record ends are found by a scan that needs line ends and quotes to mean only that.
+    if matches!(delimiter, b'\r' | b'\n' | b'"') {
+        return Err(MappingError::BadDelimiter(delimiter).into());
+    }
+    // A byte-order mark is skipped before csv-core sees it: otherwise it starts the first
+    // header's field, and a quote after it would not open a quoted field.
+    let mut input = input;
+    let mut head = [0u8; 3];
+    let mut got = 0;
+    while got < head.len() {
+        match input.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ConvertError::Read(e)),
+        }
+    }
+    let bom = head[..got] == BOM;
+    let head = if bom { &[][..] } else { &head[..got] };
+    let input = io::Cursor::new(head.to_vec()).chain(input);
     let mut reader = Rows::new(
         io::BufReader::with_capacity(1 << 20, input),
         delimiter,
@@ -912,10 +949,10 @@ pub fn convert_csv<R: Read + Send + 'static>(
     sink.header(&shown).map_err(ConvertError::Write)?;
     // The rest of the input, from just after the header.
     let (rest, mut line, pending_cr, header_bytes) = reader.into_parts();
+    let bom_bytes = if bom { BOM.len() as u64 } else { 0 };
     let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Batch>>(2);
     let (spent_tx, spent_rx) = std::sync::mpsc::sync_channel::<Batch>(4);
     let reading = std::thread::spawn(move || {
-        let sizes = (BATCH_BYTES, PIECE_BYTES);
         read_batches(rest, delimiter, pending_cr, sizes, &tx, &spent_rx)
     });
     let mut summary = ConvertSummary::default();
@@ -930,6 +967,7 @@ pub fn convert_csv<R: Read + Send + 'static>(
                 failure = Some(ConvertError::Read(e));
                 None
             }
+            // The reader is done (or failed: see the join below).
             Err(_) => None,
         };
         if next.is_none() && pending.is_none() {
@@ -970,7 +1008,14 @@ pub fn convert_csv<R: Read + Send + 'static>(
         pending = converted;
     }
     drop(rx);
-    summary.bytes = header_bytes + reading.join().unwrap_or(0);
+    match reading.join() {
+        Ok(bytes) => summary.bytes = bom_bytes + header_bytes + bytes,
+        // Not an end of input: what was delivered may be short.
+        Err(_) => {
+            let panicked = io::Error::other("the thread reading the CSV panicked");
+            failure = failure.or(Some(ConvertError::Read(panicked)));
+        }
+    }
     match failure {
         Some(e) => Err(e),
         None => Ok(summary),
@@ -1252,6 +1297,93 @@ mod tests {
         let row = csv::ByteRecord::from(vec![&b"a@example.com"[..], "é".as_bytes(), b"x"]);
         c.convert_byte_row(&row, &mut out).unwrap();
         assert!(out.starts_with("{\"email\":\"a@example.com\",\"vars\":{\"a\":\"é\"".as_bytes()));
+    }
+
+    /// What a sink was given, in order: records and rejects with their lines.
+    #[derive(Default, Debug, PartialEq)]
+    struct Collect(Vec<(u64, String)>);
+
+    impl ConvertSink for Collect {
+        fn record(&mut self, json: &[u8], line: u64) -> io::Result<()> {
+            self.0
+                .push((line, String::from_utf8_lossy(json).into_owned()));
+            Ok(())
+        }
+        fn reject(&mut self, row: &csv::ByteRecord, line: u64, reason: &str) -> io::Result<()> {
+            self.0.push((line, format!("rejected {row:?}: {reason}")));
+            Ok(())
+        }
+    }
+
+    fn collect(input: &[u8], sizes: (usize, usize)) -> (Collect, ConvertSummary) {
+        let mut sink = Collect::default();
+        let reader = io::Cursor::new(input.to_vec());
+        let summary = convert_csv_in(reader, &ConvertOptions::default(), &mut sink, sizes).unwrap();
+        (sink, summary)
+    }
+
+    #[test]
+    fn many_small_batches_and_pieces_deliver_what_one_does() {
+        // Rows with quoted cells holding delimiters, quotes and line ends, under every kind of
+        // line end, converted with batches and pieces of a few bytes (so that pieces, batches and
+        // the carry between them are all crossed) must give the records, rejects and lines of a
+        // run in one piece.
+        use proptest::prelude::*;
+        let cell = "[a-z]{0,3}|\"[a-z,\"\r\n]{0,4}\"";
+        let row = (any::<bool>(), cell, 0..3usize);
+        proptest!(|(rows in proptest::collection::vec(row, 0..12),
+                    batch in 1usize..64, piece in 1usize..16)| {
+            let ends = ["\n", "\r\n", "\r"];
+            let mut csv = String::from("email,note\n");
+            for (i, (valid, note, end)) in rows.iter().enumerate() {
+                let quoted = note.len() >= 2 && note.starts_with('"');
+                let note = if quoted {
+                    format!("\"{}\"", note[1..note.len() - 1].replace('"', "\"\""))
+                } else {
+                    note.clone()
+                };
+                let email = if *valid { format!("u{i}@example.com") } else { "nobody".into() };
+                csv.push_str(&format!("{email},{note}{}", ends[*end]));
+            }
+            let (small, small_summary) = collect(csv.as_bytes(), (batch, piece));
+            let (whole, whole_summary) = collect(csv.as_bytes(), (1 << 20, 1 << 20));
+            prop_assert_eq!(small, whole);
+            prop_assert_eq!(small_summary, whole_summary);
+        });
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_before_a_quoted_header() {
+        let input = "\u{feff}\"email\",\"note\"\n\"ann@example.com\",hi\n";
+        let (sink, summary) = collect(input.as_bytes(), (BATCH_BYTES, PIECE_BYTES));
+        assert_eq!(
+            sink.0,
+            [(
+                2,
+                "{\"email\":\"ann@example.com\",\"vars\":{\"note\":\"hi\"}}\n".into()
+            )]
+        );
+        assert_eq!(summary.bytes, input.len() as u64);
+    }
+
+    #[test]
+    fn a_quote_or_a_line_end_is_refused_as_the_delimiter() {
+        for d in [b'"', b'\r', b'\n'] {
+            let options = ConvertOptions {
+                delimiter: Some(d),
+                ..Default::default()
+            };
+            let err = convert_csv(
+                io::Cursor::new(b"email\n".to_vec()),
+                &options,
+                &mut Collect::default(),
+            )
+            .unwrap_err();
+            assert!(
+                matches!(err, ConvertError::Mapping(MappingError::BadDelimiter(b)) if b == d),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -934,6 +934,15 @@ mod tests {
         assert_eq!(dup(r#"{"\u0061":1,"a":2}"#), 1);
         // Keys are compared per object, not across nesting levels.
         assert_eq!(dup(r#"{"a":{"a":1},"b":{"a":2}}"#), 0);
+        // Short keys whose fingerprint is one load from the line, against the same key too near
+        // the line's end for a load (fewer than eight bytes after its quote), and different keys
+        // in the same positions.
+        for len in 1..8 {
+            let key = &"abcdefg"[..len];
+            assert_eq!(dup(&format!(r#"{{"{key}":1,"{key}":2}}"#)), 1, "{key}");
+            assert_eq!(dup(&format!(r#"{{"{key}":1,"{key}x":2}}"#)), 0, "{key}");
+            assert_eq!(dup(&format!(r#"{{"{key}x":1,"{key}":2}}"#)), 0, "{key}");
+        }
     }
 
     #[test]

@@ -180,6 +180,12 @@ fn a_byte_order_mark_in_the_header_is_ignored() {
         &["--email-column", "contact"],
         &[r#"{"email":"a@example.com","vars":{"name":"Ann"}}"#],
     );
+    // Before a quoted header: the quote still opens a quoted field.
+    convert_ok(
+        "\u{feff}\"email\",\"name, full\"\na@example.com,Ann\n",
+        &["--rename", "name, full=name"],
+        &[r#"{"email":"a@example.com","vars":{"name":"Ann"}}"#],
+    );
 }
 
 #[test]
@@ -306,6 +312,17 @@ fn a_delimiter_of_more_than_one_character_exits_2() {
         &["--delimiter", "ab"],
         "--delimiter must be one character",
     );
+}
+
+#[test]
+fn a_quote_or_a_line_end_as_the_delimiter_exits_2() {
+    for delim in ["\"", "\n", "\r"] {
+        assert_refused(
+            "email\na@example.com\n",
+            &["--delimiter", delim],
+            "the delimiter cannot be",
+        );
+    }
 }
 
 #[test]
