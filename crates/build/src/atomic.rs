@@ -24,7 +24,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 pub struct AtomicFile {
     target: PathBuf,
     out: BufWriter<NamedTempFile>,
+    /// Bytes written, buffered ones included.
+    written: u64,
+    /// Bytes of the file whose writeback has been started.
+    started: u64,
 }
+
+/// Start writing back every this many bytes, so that the sync at the commit finds little left.
+/// Without it, a machine with much memory holds gigabytes dirty until the commit, and the
+/// commit then waits for all of them with the CPU idle.
+const WRITEBACK_STEP: u64 = 64 << 20;
 
 impl AtomicFile {
     /// Starts writing `target`.
@@ -38,6 +47,8 @@ impl AtomicFile {
         Ok(AtomicFile {
             target: target.to_path_buf(),
             out: BufWriter::with_capacity(1 << 20, tmp),
+            written: 0,
+            started: 0,
         })
     }
 
@@ -71,16 +82,96 @@ impl AtomicFile {
     }
 }
 
+impl AtomicFile {
+    /// Counts written bytes, and starts the writeback of what reached the file since the last
+    /// start once that is a step's worth.
+    fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        let in_file = self.written - self.out.buffer().len() as u64;
+        if in_file - self.started >= WRITEBACK_STEP {
+            start_writeback(
+                self.out.get_ref().as_file(),
+                self.started,
+                in_file - self.started,
+            );
+            self.started = in_file;
+        }
+    }
+}
+
+/// Asks the kernel to start writing a range of the file to disk, without waiting for it. Best
+/// effort: the commit's sync is what makes the file durable.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::unix::io::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for the duration of the call, which only reads its
+    // arguments; a failure changes nothing and is ignored.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &std::fs::File, _: u64, _: u64) {}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write(buf)
+        let n = self.out.write(buf)?;
+        self.wrote(n);
+        Ok(n)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.out.write_all(buf)
+        self.out.write_all(buf)?;
+        self.wrote(buf.len());
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_past_several_writeback_steps_is_committed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.bin");
+        let mut file = AtomicFile::create(&target).unwrap();
+        // Writes of sizes around the buffer's, by `write` and `write_all`, to past two steps.
+        let block: Vec<u8> = (0..=255u8).cycle().take(3 << 20).collect();
+        let sizes = [
+            1,
+            1000,
+            (1 << 20) - 1,
+            1 << 20,
+            (1 << 20) + 1,
+            (3 << 20) - 5,
+            17,
+        ];
+        let mut expected = Vec::new();
+        for (i, &size) in sizes.iter().cycle().enumerate() {
+            if expected.len() as u64 > 2 * WRITEBACK_STEP + 7 {
+                break;
+            }
+            let piece = &block[..size];
+            let k = if i % 2 == 0 {
+                file.write_all(piece).unwrap();
+                size
+            } else {
+                file.write(piece).unwrap()
+            };
+            expected.extend_from_slice(&piece[..k]);
+        }
+        assert!(file.started >= WRITEBACK_STEP, "writeback began");
+        assert!(!target.exists(), "nothing under the name before the commit");
+        file.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), expected);
     }
 }
