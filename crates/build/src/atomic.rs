@@ -57,9 +57,24 @@ impl AtomicFile {
         &self.target
     }
 
-    /// Bytes written but still in the buffer, not yet in the file.
-    pub(crate) fn buffered(&self) -> usize {
-        self.out.buffer().len()
+    /// Bytes written that have reached the file (the rest are still in the buffer).
+    pub(crate) fn in_file(&self) -> u64 {
+        self.written - self.out.buffer().len() as u64
+    }
+
+    /// Counts written bytes, and starts the writeback of what reached the file since the last
+    /// start once that is a step's worth.
+    fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        let in_file = self.in_file();
+        if in_file - self.started >= WRITEBACK_STEP {
+            start_writeback(
+                self.out.get_ref().as_file(),
+                self.started,
+                in_file - self.started,
+            );
+            self.started = in_file;
+        }
     }
 
     /// A second handle on the temporary file, for reading back what has reached it.
@@ -79,23 +94,6 @@ impl AtomicFile {
             let _ = dir.sync_all();
         }
         Ok(())
-    }
-}
-
-impl AtomicFile {
-    /// Counts written bytes, and starts the writeback of what reached the file since the last
-    /// start once that is a step's worth.
-    fn wrote(&mut self, n: usize) {
-        self.written += n as u64;
-        let in_file = self.written - self.out.buffer().len() as u64;
-        if in_file - self.started >= WRITEBACK_STEP {
-            start_writeback(
-                self.out.get_ref().as_file(),
-                self.started,
-                in_file - self.started,
-            );
-            self.started = in_file;
-        }
     }
 }
 

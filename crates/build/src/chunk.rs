@@ -303,7 +303,7 @@ impl ChunkWriter {
         cur.lines += lines;
         // Callers may skip line numbers (rejected rows), so the last is tracked, not derived.
         cur.last_line = first_line + lines.saturating_sub(1);
-        let visible = cur.bytes - cur.file.buffered() as u64;
+        let visible = cur.file.in_file();
         if visible >= cur.announced + ANNOUNCE_STEP {
             cur.announced = visible;
             cur.finisher.shared.update(|p| p.visible = visible);

@@ -910,19 +910,16 @@ fn convert_csv_in<R: Read + Send + 'static>(
     // A byte-order mark is skipped before csv-core sees it: otherwise it starts the first
     // header's field, and a quote after it would not open a quoted field.
     let mut input = input;
-    let mut head = [0u8; 3];
-    let mut got = 0;
-    while got < head.len() {
-        match input.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(ConvertError::Read(e)),
-        }
+    let mut head = Vec::with_capacity(BOM.len());
+    (&mut input)
+        .take(BOM.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(ConvertError::Read)?;
+    let bom = head == BOM;
+    if bom {
+        head.clear();
     }
-    let bom = head[..got] == BOM;
-    let head = if bom { &[][..] } else { &head[..got] };
-    let input = io::Cursor::new(head.to_vec()).chain(input);
+    let input = io::Cursor::new(head).chain(input);
     let mut reader = Rows::new(
         io::BufReader::with_capacity(1 << 20, input),
         delimiter,
