@@ -2,6 +2,7 @@
 
 use crate::date::{is_valid_unix_timestamp, parse_signup_date, ACCEPTED_FORMATS};
 use crate::email::email_problem;
+use crate::fast::FastScratch;
 use crate::finding::{Code, Finding, Severity};
 use crate::json::{KeyRef, Note, Path, Scanner, Str, SyntaxError, Val};
 use sailbulk_spec::{
@@ -132,9 +133,23 @@ pub(crate) struct Scratch {
     block_utf8: bool,
     /// The block holds no NUL byte and no carriage return.
     block_no_nul_cr: bool,
+    /// The fast path's buffers.
+    fast: FastScratch,
+    /// Whether the fast path is off (tests compare the two paths).
+    full_only: bool,
 }
 
 impl Scratch {
+    /// Scratch that sends every line through the full check, for tests that hold the fast path
+    /// to its verdict.
+    #[cfg(test)]
+    pub fn full_only() -> Scratch {
+        Scratch {
+            full_only: true,
+            ..Scratch::default()
+        }
+    }
+
     /// Scratch for the lines of `block`, checked once as a whole: the per-line checks for
     /// invalid UTF-8, NUL bytes and carriage returns run only when the block needs them.
     pub fn for_block(block: &[u8]) -> Scratch {
@@ -222,6 +237,19 @@ pub(crate) fn check_line(
     scratch: &mut Scratch,
 ) -> LineKind {
     let mut content = line.strip_suffix(b"\r").unwrap_or(line);
+    // Most lines break no rule: the fast path recognises those, and everything else takes the
+    // full check below, which says what is wrong. A byte-order mark ends the fast path, so the
+    // first line's is still reported.
+    if rules.format == Format::Json
+        && !scratch.full_only
+        && (scratch.block_utf8 || simdutf8::basic::from_utf8(content).is_ok())
+        && crate::fast::clean(content, &mut scratch.fast)
+    {
+        for &(start, end) in &scratch.fast.lists {
+            lists.add(&content[start as usize..end as usize], number);
+        }
+        return LineKind::Record;
+    }
     let mut ctx = LineCtx {
         number,
         offset,

@@ -133,7 +133,7 @@ pub fn email_problem(s: &str) -> Option<EmailProblem> {
 /// addresses do; the ones that do not go through the rule-by-rule check, which names the first
 /// problem. A test holds the two to the same verdict.
 #[inline]
-fn is_plain_address(b: &[u8]) -> bool {
+pub(crate) fn is_plain_address(b: &[u8]) -> bool {
     if b.len() > EMAIL_MAX_LEN {
         return false;
     }

@@ -31,6 +31,7 @@
 mod check;
 mod date;
 mod email;
+mod fast;
 mod finding;
 mod input;
 mod json;

@@ -219,6 +219,12 @@ pub fn var_name_problem(name: &str) -> Option<VarNameProblem> {
     }
 }
 
+/// Whether a var name may hold the byte `b`: an ASCII letter, digit or `_`.
+#[inline]
+pub fn is_var_name_byte(b: u8) -> bool {
+    VAR_NAME_BYTES[usize::from(b)]
+}
+
 /// The bytes a var name may hold: ASCII letters, digits and `_`.
 static VAR_NAME_BYTES: [bool; 256] = {
     let mut t = [false; 256];

@@ -1,0 +1,1210 @@
+//! The fast path: a line of an update file that breaks no rule, recognised without the full check.
+//!
+//! Almost every line of a real file is valid and draws no warning, and for those lines the full
+//! check ([`crate::check`]) does more work than the verdict needs: it keeps paths, positions and
+//! decoded strings ready for findings that never come. This module answers one question, "does this
+//! line draw no finding at all?", in two stages in the manner of simdjson:
+//!
+//! 1. [`index`] classifies the line 64 bytes at a time (AVX2 where the processor has it, a portable
+//!    loop elsewhere) into bit masks of quotes, backslashes, control characters, whitespace and
+//!    structural characters; works out which quotes are escaped and which bytes lie inside strings
+//!    by carry-free bit arithmetic; checks every escape and control character at once; and writes
+//!    the positions of the tokens: structural characters outside strings, both quotes of every
+//!    string, and the first byte of every number or literal.
+//! 2. [`Walker`] follows the JSON grammar over those positions alone (whitespace and string bodies
+//!    are never visited byte by byte) and applies the update-file rules as it goes.
+//!
+//! The answer is conservative: `true` means the full check would report nothing for the line and
+//! would see the same list names; `false` means only "not sure", and the caller runs the full
+//! check, which then says what is wrong, if anything. Whatever is rare or subtle (escaped keys,
+//! `\u` surrogates, exponents, integers of 16 digits or more, unknown fields, deep nesting, a
+//! byte-order mark) answers `false`. Tests hold the two paths to the same verdict on the fixtures,
+//! JSONTestSuite and random lines.
+
+use crate::date::{is_valid_unix_timestamp, parse_signup_date};
+use crate::email::is_plain_address;
+use sailbulk_spec::{is_var_name_byte, VAR_VALUE_MAX_CHARS};
+use sailbulk_spec::{IDENTITY_KEYS, KEYSCONFLICT_VALUES, OPTOUT_VALUES, VAR_NAME_MAX_CHARS};
+
+/// Deeper than this, the fast path leaves the line to the full check (which enforces the 127 levels
+/// serde_json allows).
+const MAX_FAST_DEPTH: u32 = 64;
+
+/// Past this many keys in one object, the fast path leaves the line to the full check (whose
+/// duplicate check switches to a set).
+const MAX_FAST_KEYS: usize = 32;
+
+/// Buffers the fast path reuses from line to line.
+#[derive(Debug, Default)]
+pub(crate) struct FastScratch {
+    /// Token positions of the line.
+    tokens: Vec<u32>,
+    /// Per 64-byte chunk of the line, its backslashes and the bytes that may not stand in a var
+    /// name, for the checks of strings that follow.
+    backslash: Vec<u64>,
+    nonword: Vec<u64>,
+    /// Keys of the objects being walked.
+    keys: Vec<KeyHead>,
+    /// The raw ranges of the line's list names, in order.
+    pub lists: Vec<(u32, u32)>,
+}
+
+/// A key as the duplicate check compares it.
+#[derive(Debug, Clone, Copy)]
+struct KeyHead {
+    head: u64,
+    start: u32,
+    len: u32,
+}
+
+/// Whether `line` (without its line ending) is a JSON update object that draws no finding. On
+/// `true`, `scratch.lists` holds the raw ranges of its list names, in order. The line must be valid
+/// UTF-8.
+pub(crate) fn clean(line: &[u8], scratch: &mut FastScratch) -> bool {
+    scratch.lists.clear();
+    scratch.keys.clear();
+    if line.len() >= u32::MAX as usize - 64 || !index(line, scratch) {
+        return false;
+    }
+    let mut walker = Walker {
+        line,
+        tokens: &scratch.tokens,
+        i: 0,
+        keys: &mut scratch.keys,
+        lists: &mut scratch.lists,
+        has_backslash: scratch.backslash.iter().any(|&m| m != 0),
+        backslash: &scratch.backslash,
+        nonword: &scratch.nonword,
+    };
+    walker.update().is_some()
+}
+
+/// The classes of the 64 bytes of a chunk, one bit per byte (bit `i` for byte `i`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Masks {
+    quote: u64,
+    backslash: u64,
+    /// Bytes below 0x20, tab included.
+    control: u64,
+    /// Space and tab.
+    space: u64,
+    /// `{ } [ ] : ,`; may also flag 0x0C and 0x1A, control characters that end the fast path
+    /// wherever they are.
+    structural: u64,
+    /// Bytes other than ASCII letters, digits and `_`.
+    nonword: u64,
+}
+
+/// The portable classification, and the reference for the vector one.
+fn classify_portable(chunk: &[u8; 64]) -> Masks {
+    let mut m = Masks::default();
+    for (i, &b) in chunk.iter().enumerate() {
+        let bit = 1u64 << i;
+        if b == b'"' {
+            m.quote |= bit;
+        }
+        if b == b'\\' {
+            m.backslash |= bit;
+        }
+        if b < 0x20 {
+            m.control |= bit;
+        }
+        if b == b' ' || b == b'\t' {
+            m.space |= bit;
+        }
+        if matches!(b | 0x20, b'{' | b'}' | b',' | b':') {
+            m.structural |= bit;
+        }
+        if !is_var_name_byte(b) {
+            m.nonword |= bit;
+        }
+    }
+    m
+}
+
+/// [`classify_portable`] with AVX2, 32 bytes at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn classify_avx2(chunk: &[u8; 64]) -> Masks {
+    use std::arch::x86_64::*;
+    // SAFETY: `chunk` is 64 readable bytes and the loads have no alignment requirement; the rest
+    // are register operations; the caller has checked that the processor has AVX2. (Newer
+    // compilers call the register operations safe inside an AVX2 function; older ones need the
+    // block.)
+    #[allow(unused_unsafe)]
+    unsafe {
+        let p = chunk.as_ptr().cast::<__m256i>();
+        let (lo, hi) = (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)));
+        let splat = |c: u8| _mm256_set1_epi8(c as i8);
+        // The two halves' movemasks of a byte-wise test, as one 64-bit mask.
+        let bits = |test: &dyn Fn(__m256i) -> __m256i| {
+            let low = _mm256_movemask_epi8(test(lo)) as u32;
+            let high = _mm256_movemask_epi8(test(hi)) as u32;
+            u64::from(low) | u64::from(high) << 32
+        };
+        // Unsigned `x - low <= span`, for the letter and digit ranges.
+        let within = |x: __m256i, low: u8, span: u8| {
+            let t = _mm256_sub_epi8(x, splat(low));
+            _mm256_cmpeq_epi8(_mm256_min_epu8(t, splat(span)), t)
+        };
+        Masks {
+            quote: bits(&|v| _mm256_cmpeq_epi8(v, splat(b'"'))),
+            backslash: bits(&|v| _mm256_cmpeq_epi8(v, splat(b'\\'))),
+            control: bits(&|v| _mm256_cmpeq_epi8(_mm256_min_epu8(v, splat(0x1F)), v)),
+            space: bits(&|v| {
+                _mm256_or_si256(
+                    _mm256_cmpeq_epi8(v, splat(b' ')),
+                    _mm256_cmpeq_epi8(v, splat(b'\t')),
+                )
+            }),
+            structural: bits(&|v| {
+                let f = _mm256_or_si256(v, splat(0x20));
+                _mm256_or_si256(
+                    _mm256_or_si256(
+                        _mm256_cmpeq_epi8(f, splat(b'{')),
+                        _mm256_cmpeq_epi8(f, splat(b'}')),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_cmpeq_epi8(f, splat(b',')),
+                        _mm256_cmpeq_epi8(f, splat(b':')),
+                    ),
+                )
+            }),
+            nonword: !bits(&|v| {
+                let f = _mm256_or_si256(v, splat(0x20));
+                _mm256_or_si256(
+                    _mm256_or_si256(within(f, b'a', 25), within(v, b'0', 9)),
+                    _mm256_cmpeq_epi8(v, splat(b'_')),
+                )
+            }),
+        }
+    }
+}
+
+/// The bits that are set in an odd number of the positions at or below each position: with `x` the
+/// unescaped quotes, the bytes inside strings (opening quote included, closing quote excluded).
+#[inline(always)]
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
+}
+
+/// The bytes escaped by a backslash, given the chunk's backslashes and whether the previous chunk
+/// ended with an escaping backslash (updated for the next chunk). This is simdjson's branch-free
+/// method: a run of backslashes escapes the byte after it when its length is odd.
+#[inline(always)]
+fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    let backslash = backslash & !*carry;
+    let follows_escape = backslash << 1 | *carry;
+    let odd_starts = backslash & !EVEN & !follows_escape;
+    let (even_starts, overflow) = odd_starts.overflowing_add(backslash);
+    *carry = u64::from(overflow);
+    let invert = even_starts << 1;
+    (EVEN ^ invert) & follows_escape
+}
+
+/// Stage 1: writes the token positions of `line` into `scratch.tokens`, and its per-chunk masks.
+/// `false` when the line cannot be clean: a control character in a string or outside one (tabs
+/// between tokens aside), an invalid escape or a `\u` escape that is neither a plain code point
+/// nor half of a valid surrogate pair, an unterminated string.
+pub(crate) fn index(line: &[u8], scratch: &mut FastScratch) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2.
+        return unsafe { index_avx2(line, scratch) };
+    }
+    index_with(line, scratch, classify_portable)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn index_avx2(line: &[u8], scratch: &mut FastScratch) -> bool {
+    // SAFETY: this function runs only where AVX2 is available.
+    index_with(line, scratch, |c| unsafe { classify_avx2(c) })
+}
+
+/// Stage 1 with a given classifier (the tests compare the two).
+#[inline(always)]
+fn index_with(
+    line: &[u8],
+    scratch: &mut FastScratch,
+    classify: impl Fn(&[u8; 64]) -> Masks,
+) -> bool {
+    let tokens = &mut scratch.tokens;
+    tokens.clear();
+    scratch.backslash.clear();
+    scratch.nonword.clear();
+    // A line has fewer tokens than bytes; the writes below run up to seven past the last token of
+    // a chunk, and the last chunk may be padding.
+    tokens.reserve(line.len() + 72);
+    let out = tokens.spare_capacity_mut().as_mut_ptr();
+    let mut n = 0usize;
+    let mut escape_carry = 0u64;
+    let mut in_string_carry = 0u64;
+    let mut scalar_carry = 0u64;
+    let mut low_at = usize::MAX;
+    let mut padded = [b' '; 64];
+    let mut base = 0usize;
+    while base < line.len() {
+        let chunk: &[u8; 64] = match line.get(base..base + 64).and_then(|c| c.try_into().ok()) {
+            Some(c) => c,
+            None => {
+                let rest = &line[base..];
+                padded[..rest.len()].copy_from_slice(rest);
+                padded[rest.len()..].fill(b' ');
+                &padded
+            }
+        };
+        let m = classify(chunk);
+        scratch.backslash.push(m.backslash);
+        scratch.nonword.push(m.nonword);
+        let escaped = escaped_bytes(m.backslash, &mut escape_carry);
+        let quote = m.quote & !escaped;
+        let in_string = prefix_xor(quote) ^ in_string_carry;
+        in_string_carry = ((in_string as i64) >> 63) as u64;
+        // Control characters: none in strings, only tabs between tokens.
+        let tab = m.control & m.space;
+        if m.control & (in_string | !tab) != 0 {
+            return false;
+        }
+        if escaped != 0 && !escapes_valid(line, base, escaped, &mut low_at) {
+            return false;
+        }
+        let outside = !in_string;
+        let scalar = !(m.structural | m.space | quote) & outside;
+        let scalar_start = scalar & !(scalar << 1 | scalar_carry);
+        scalar_carry = scalar >> 63;
+        let mut bits = (m.structural & outside) | quote | scalar_start;
+        let count = bits.count_ones() as usize;
+        // Eight positions at a time, without a branch per token.
+        let mut k = 0;
+        while k < count {
+            for j in 0..8 {
+                // SAFETY: `n + k + j` < `n + count + 8` <= the tokens so far plus this chunk's
+                // plus eight, which the reservation covers (tokens are distinct bytes of the line).
+                unsafe {
+                    (*out.add(n + k + j)).write((base as u32).wrapping_add(bits.trailing_zeros()));
+                }
+                bits &= bits.wrapping_sub(1);
+            }
+            k += 8;
+        }
+        n += count;
+        base += 64;
+    }
+    // SAFETY: the first `n` entries were written above.
+    unsafe { tokens.set_len(n) };
+    in_string_carry == 0 && escape_carry == 0
+}
+
+/// Whether each escaped byte (bit `i` of `escaped` is byte `base + i` of the line) makes a valid
+/// escape, `\u` escapes included (a surrogate only as a valid pair, as serde_json requires).
+/// `low_at` is the position of the `u` of the low surrogate that a valid high surrogate has
+/// announced, which may lie in the next chunk.
+#[cold]
+#[inline(never)]
+fn escapes_valid(line: &[u8], base: usize, mut escaped: u64, low_at: &mut usize) -> bool {
+    while escaped != 0 {
+        let at = base + escaped.trailing_zeros() as usize;
+        escaped &= escaped - 1;
+        if at == *low_at {
+            // Checked with its high surrogate.
+            *low_at = usize::MAX;
+            continue;
+        }
+        match line.get(at) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {}
+            Some(b'u') => match hex4(line, at + 1) {
+                Some(0xDC00..=0xDFFF) | None => return false,
+                Some(0xD800..=0xDBFF) => {
+                    let pair = line.get(at + 5..at + 7) == Some(b"\\u");
+                    if !pair || !matches!(hex4(line, at + 7), Some(0xDC00..=0xDFFF)) {
+                        return false;
+                    }
+                    *low_at = at + 6;
+                }
+                Some(_) => {}
+            },
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn hex4(line: &[u8], at: usize) -> Option<u32> {
+    let digits = line.get(at..at + 4)?;
+    digits.iter().try_fold(0u32, |acc, &d| {
+        (d as char).to_digit(16).map(|x| acc * 16 + x)
+    })
+}
+
+/// Bytes that may follow a number or a literal: structural characters, whitespace, a quote.
+/// Anything else continues the token, which is then not a valid one.
+static TOKEN_END: [bool; 256] = {
+    let mut t = [false; 256];
+    let ends = b"{}[]:,\" \t";
+    let mut i = 0;
+    while i < ends.len() {
+        t[ends[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// What a value was, for the rules that care.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A string, with the raw range between its quotes.
+    Str(u32, u32),
+    /// An integer that fits an `i64`.
+    Int(i64),
+    /// Any other value.
+    Other,
+}
+
+/// Stage 2: the grammar and the rules over the token positions.
+struct Walker<'a, 's> {
+    line: &'a [u8],
+    tokens: &'s [u32],
+    i: usize,
+    keys: &'s mut Vec<KeyHead>,
+    lists: &'s mut Vec<(u32, u32)>,
+    /// Whether the line holds a backslash anywhere (most lines hold none, and then no string needs
+    /// looking at for one).
+    has_backslash: bool,
+    /// The line's backslashes and non-word bytes, a mask per 64-byte chunk.
+    backslash: &'s [u64],
+    nonword: &'s [u64],
+}
+
+/// Whether any bit of `masks` (bit `i` of word `w` for byte `64 w + i`) is set at the bytes
+/// `start..end`.
+#[inline(always)]
+fn any_in(masks: &[u64], start: u32, end: u32) -> bool {
+    if start >= end {
+        return false;
+    }
+    let (first, last) = ((start / 64) as usize, ((end - 1) / 64) as usize);
+    let low = u64::MAX << (start % 64);
+    let high = u64::MAX >> (63 - (end - 1) % 64);
+    if first == last {
+        return masks.get(first).is_some_and(|m| m & low & high != 0);
+    }
+    masks.get(first).is_some_and(|m| m & low != 0)
+        || masks
+            .get(first + 1..last)
+            .is_some_and(|ms| ms.iter().any(|&m| m != 0))
+        || masks.get(last).is_some_and(|m| m & high != 0)
+}
+
+impl Walker<'_, '_> {
+    /// The next token's byte and position.
+    #[inline(always)]
+    fn next(&mut self) -> Option<(u8, usize)> {
+        let p = *self.tokens.get(self.i)? as usize;
+        self.i += 1;
+        Some((*self.line.get(p)?, p))
+    }
+
+    /// The byte of the next token, without taking it.
+    #[inline(always)]
+    fn peek(&self) -> Option<u8> {
+        let p = *self.tokens.get(self.i)? as usize;
+        self.line.get(p).copied()
+    }
+
+    /// The closing quote of the string opened at `open`: always the next token.
+    #[inline(always)]
+    fn close(&mut self, open: usize) -> Option<(u32, u32)> {
+        let (c, p) = self.next()?;
+        (c == b'"').then_some((open as u32 + 1, p as u32))
+    }
+
+    #[inline(always)]
+    fn expect(&mut self, want: u8) -> Option<()> {
+        (self.next()?.0 == want).then_some(())
+    }
+
+    #[inline(always)]
+    fn raw(&self, (start, end): (u32, u32)) -> &[u8] {
+        &self.line[start as usize..end as usize]
+    }
+
+    /// The raw text of a string when it holds no escape.
+    #[inline(always)]
+    fn plain(&self, range: (u32, u32)) -> Option<&[u8]> {
+        let escaped = self.has_backslash && any_in(self.backslash, range.0, range.1);
+        (!escaped).then(|| self.raw(range))
+    }
+
+    /// A string value, as its raw range.
+    #[inline(always)]
+    fn string(&mut self) -> Option<(u32, u32)> {
+        let (c, p) = self.next()?;
+        if c != b'"' {
+            return None;
+        }
+        self.close(p)
+    }
+
+    /// The line's update object.
+    fn update(&mut self) -> Option<()> {
+        self.expect(b'{')?;
+        let mut seen = 0u16;
+        let mut id = None;
+        let mut key_is_email = true;
+        if self.peek()? != b'}' {
+            loop {
+                let range = self.string()?;
+                self.expect(b':')?;
+                let field: u16 = match self.raw(range) {
+                    b"email" => 0,
+                    b"id" => 1,
+                    b"key" => 2,
+                    b"keys" => 3,
+                    b"keysconflict" => 4,
+                    b"fields" => 5,
+                    b"vars" => 6,
+                    b"lists" => 7,
+                    b"optout" => 8,
+                    b"signup_date" => 9,
+                    b"delete_vars" => 10,
+                    _ => return None,
+                };
+                if seen & 1 << field != 0 {
+                    return None;
+                }
+                seen |= 1 << field;
+                match field {
+                    0 => {
+                        let email = self.string()?;
+                        self.email(email)?;
+                    }
+                    1 => {
+                        let value = self.string()?;
+                        if value.0 == value.1 {
+                            return None;
+                        }
+                        id = Some(value);
+                    }
+                    2 => {
+                        let key = self.string()?;
+                        let name = self.plain(key)?;
+                        if !IDENTITY_KEYS.iter().any(|k| k.as_bytes() == name) {
+                            return None;
+                        }
+                        key_is_email = name == b"email";
+                    }
+                    3 => self.keys_object()?,
+                    4 => {
+                        let value = self.string()?;
+                        let value = self.plain(value)?;
+                        if !KEYSCONFLICT_VALUES.iter().any(|k| k.as_bytes() == value) {
+                            return None;
+                        }
+                    }
+                    5 => {
+                        self.value(1)?;
+                    }
+                    6 => self.vars()?,
+                    7 => self.lists()?,
+                    8 => {
+                        let value = self.string()?;
+                        let value = self.plain(value)?;
+                        if !OPTOUT_VALUES.iter().any(|k| k.as_bytes() == value) {
+                            return None;
+                        }
+                    }
+                    9 => self.signup_date()?,
+                    _ => self.delete_vars()?,
+                }
+                match self.next()?.0 {
+                    b',' => {}
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        } else {
+            self.i += 1;
+        }
+        // Nothing after the object, an identity, and an `id` that is an address when it is one.
+        if self.i != self.tokens.len() || seen & 0b11 == 0 {
+            return None;
+        }
+        if let (Some(id), true) = (id, key_is_email) {
+            self.email(id)?;
+        }
+        Some(())
+    }
+
+    /// An address the full check accepts with nothing to say.
+    #[inline(always)]
+    fn email(&self, range: (u32, u32)) -> Option<()> {
+        is_plain_address(self.plain(range)?).then_some(())
+    }
+
+    /// `keys`: an object of identity-key names to strings.
+    fn keys_object(&mut self) -> Option<()> {
+        self.expect(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        let mut seen = 0u8;
+        loop {
+            let key = self.string()?;
+            let name = self.plain(key)?;
+            let which = IDENTITY_KEYS.iter().position(|k| k.as_bytes() == name)?;
+            if seen & 1 << which != 0 {
+                return None;
+            }
+            seen |= 1 << which;
+            self.expect(b':')?;
+            self.string()?;
+            match self.next()?.0 {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// `vars`: an object of valid var names to values of at most the documented length.
+    fn vars(&mut self) -> Option<()> {
+        self.members(1, |w, key| {
+            // Letters, digits and `_` only (so no escape either), not starting with a digit.
+            let first = *w.line.get(key.0 as usize)?;
+            if (key.1 - key.0) as usize > VAR_NAME_MAX_CHARS
+                || key.0 == key.1
+                || first.is_ascii_digit()
+                || any_in(w.nonword, key.0, key.1)
+            {
+                return None;
+            }
+            if let Kind::Str(start, end) = w.value(1)? {
+                if (end - start) as usize > VAR_VALUE_MAX_CHARS {
+                    let raw = w.plain((start, end))?;
+                    let chars = raw.iter().filter(|&&b| (b as i8) >= -0x40).count();
+                    if chars > VAR_VALUE_MAX_CHARS {
+                        return None;
+                    }
+                }
+            }
+            Some(())
+        })
+    }
+
+    /// `lists`: an object of acceptable list names to 0 or 1.
+    fn lists(&mut self) -> Option<()> {
+        self.members(1, |w, key| {
+            let name = w.plain(key)?;
+            // No `$`, and a letter or digit (an ASCII one: others are left to the full check).
+            let mut alphanumeric = false;
+            for &b in name {
+                if b == b'$' {
+                    return None;
+                }
+                alphanumeric |= b.is_ascii_alphanumeric();
+            }
+            if !alphanumeric {
+                return None;
+            }
+            let (c, p) = w.next()?;
+            if !matches!(c, b'0' | b'1')
+                || !w.line.get(p + 1).is_none_or(|&b| TOKEN_END[usize::from(b)])
+            {
+                return None;
+            }
+            w.lists.push(key);
+            Some(())
+        })
+    }
+
+    /// `signup_date`: a date string in an accepted format, or a Unix timestamp.
+    fn signup_date(&mut self) -> Option<()> {
+        match self.value(1)? {
+            Kind::Str(start, end) => {
+                let text = std::str::from_utf8(self.plain((start, end))?).ok()?;
+                parse_signup_date(text).map(|_| ())
+            }
+            Kind::Int(secs) => is_valid_unix_timestamp(secs).then_some(()),
+            Kind::Other => None,
+        }
+    }
+
+    /// `delete_vars`: an array of strings.
+    fn delete_vars(&mut self) -> Option<()> {
+        self.expect(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.string()?;
+            match self.next()?.0 {
+                b',' => {}
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// An object whose members `member` checks: it is called with each key's raw range and must
+    /// take the value. Keys must be distinct and unescaped.
+    #[inline(always)]
+    fn members(
+        &mut self,
+        depth: u32,
+        mut member: impl FnMut(&mut Self, (u32, u32)) -> Option<()>,
+    ) -> Option<()> {
+        if depth > MAX_FAST_DEPTH {
+            return None;
+        }
+        self.expect(b'{')?;
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        let base = self.keys.len();
+        loop {
+            let key = self.string()?;
+            self.distinct(base, key)?;
+            self.expect(b':')?;
+            member(self, key)?;
+            match self.next()?.0 {
+                b',' => {}
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        self.keys.truncate(base);
+        Some(())
+    }
+
+    /// Records a key of the object whose keys start at `base`; `None` when it is escaped, repeats
+    /// an earlier key, or the object has too many keys for a linear check.
+    #[inline(always)]
+    fn distinct(&mut self, base: usize, key: (u32, u32)) -> Option<()> {
+        let raw = self.plain(key)?;
+        let len = raw.len();
+        let head = match self
+            .line
+            .get(key.0 as usize..)
+            .and_then(<[u8]>::first_chunk::<8>)
+        {
+            Some(w) if len >= 8 => u64::from_le_bytes(*w),
+            Some(w) => u64::from_le_bytes(*w) & ((1u64 << (len * 8)) - 1),
+            None => raw.iter().rev().fold(0, |acc, &b| acc << 8 | u64::from(b)),
+        };
+        let this = KeyHead {
+            head,
+            start: key.0,
+            len: len as u32,
+        };
+        let line = self.line;
+        let earlier = &self.keys[base..];
+        if earlier.len() >= MAX_FAST_KEYS {
+            return None;
+        }
+        let same = |k: &KeyHead| {
+            k.len == this.len
+                && k.head == this.head
+                && (len <= 8 || line[k.start as usize..(k.start + k.len) as usize] == *raw)
+        };
+        if earlier.iter().any(same) {
+            return None;
+        }
+        self.keys.push(this);
+        Some(())
+    }
+
+    /// Any value, at `depth` levels of nesting.
+    fn value(&mut self, depth: u32) -> Option<Kind> {
+        let (c, p) = self.next()?;
+        match c {
+            b'"' => {
+                let (start, end) = self.close(p)?;
+                Some(Kind::Str(start, end))
+            }
+            b'{' => {
+                self.i -= 1;
+                self.members(depth + 1, |w, _| w.value(depth + 1).map(|_| ()))?;
+                Some(Kind::Other)
+            }
+            b'[' => {
+                if depth + 1 > MAX_FAST_DEPTH {
+                    return None;
+                }
+                if self.peek()? == b']' {
+                    self.i += 1;
+                    return Some(Kind::Other);
+                }
+                loop {
+                    self.value(depth + 1)?;
+                    match self.next()?.0 {
+                        b',' => {}
+                        b']' => return Some(Kind::Other),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.literal(p, b"true"),
+            b'f' => self.literal(p, b"false"),
+            b'n' => self.literal(p, b"null"),
+            _ => self.number(p),
+        }
+    }
+
+    #[inline(always)]
+    fn literal(&self, p: usize, word: &[u8]) -> Option<Kind> {
+        let rest = self.line.get(p..)?;
+        let ends = rest
+            .get(word.len())
+            .is_none_or(|&b| TOKEN_END[usize::from(b)]);
+        (rest.starts_with(word) && ends).then_some(Kind::Other)
+    }
+
+    /// A number at `p`: JSON's grammar, no exponent, and an integer part of at most 15 digits (so
+    /// that it can be neither out of range nor beyond 2^53).
+    #[inline(always)]
+    fn number(&self, p: usize) -> Option<Kind> {
+        let b = self.line;
+        let mut i = p;
+        let negative = b.get(i) == Some(&b'-');
+        i += usize::from(negative);
+        let int_start = i;
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while b.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+            }
+            _ => return None,
+        }
+        let int_end = i;
+        if int_end - int_start > 15 {
+            return None;
+        }
+        let mut integer = true;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            if !b.get(i).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            integer = false;
+        }
+        if !b.get(i).is_none_or(|&c| TOKEN_END[usize::from(c)]) {
+            // An exponent, or bytes that make the token invalid.
+            return None;
+        }
+        if !integer {
+            return Some(Kind::Other);
+        }
+        let magnitude = b[int_start..int_end]
+            .iter()
+            .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
+        Some(Kind::Int(if negative { -magnitude } else { magnitude }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The escaped bytes, one at a time: a backslash that is not itself escaped escapes the next
+    /// byte.
+    fn escaped_reference(bytes: &[u8]) -> Vec<bool> {
+        let mut out = vec![false; bytes.len()];
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'\\' && i + 1 < bytes.len() {
+                out[i + 1] = true;
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn escapes_match_a_byte_by_byte_reference_across_chunks() {
+        // Runs of backslashes of every length at every offset, across the 64-byte boundary.
+        for run in 0..70 {
+            for at in 0..130 {
+                let mut bytes = vec![b'a'; 200];
+                for b in &mut bytes[at..at + run] {
+                    *b = b'\\';
+                }
+                let want = escaped_reference(&bytes);
+                let mut carry = 0;
+                for (c, chunk) in bytes.chunks(64).enumerate() {
+                    let mut padded = [b'a'; 64];
+                    padded[..chunk.len()].copy_from_slice(chunk);
+                    let m = classify_portable(&padded);
+                    let got = escaped_bytes(m.backslash, &mut carry);
+                    for (i, _) in chunk.iter().enumerate() {
+                        assert_eq!(
+                            got >> i & 1 == 1,
+                            want[c * 64 + i],
+                            "run {run} at {at}, byte {}",
+                            c * 64 + i
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn prefix_xor_marks_string_bodies() {
+        assert_eq!(prefix_xor(0b1001), 0b0111);
+        assert_eq!(prefix_xor(0b1001_1001), 0b0111_0111);
+        assert_eq!(prefix_xor(1), u64::MAX);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_classification_equals_the_portable_one() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for round in 0..5000 {
+            let mut chunk = [0u8; 64];
+            for b in &mut chunk {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Every byte value, with the interesting ones more often.
+                *b = if round % 2 == 0 {
+                    state as u8
+                } else {
+                    {
+                        let interesting = b"\"\\{}[]:, \t\x0c\x1a\x1f\x20a0_Zz\x7f\x80\xff";
+                        interesting[(state % interesting.len() as u64) as usize]
+                    }
+                };
+            }
+            // SAFETY: AVX2 was detected above.
+            let fast = unsafe { classify_avx2(&chunk) };
+            assert_eq!(fast, classify_portable(&chunk), "{chunk:?}");
+        }
+    }
+
+    fn tokens(line: &str) -> Option<Vec<u32>> {
+        let mut scratch = FastScratch::default();
+        index(line.as_bytes(), &mut scratch).then_some(scratch.tokens)
+    }
+
+    #[test]
+    fn tokens_are_structure_quotes_and_scalar_starts() {
+        assert_eq!(
+            tokens(r#"{"a":[1, true],"b\"":"x,y"}"#).unwrap(),
+            [0, 1, 3, 4, 5, 6, 7, 9, 13, 14, 15, 19, 20, 21, 25, 26]
+        );
+        assert!(tokens(r#"{"a":"b}"#).is_none(), "unterminated");
+        assert!(tokens("{\"a\":\"b\tc\"}").is_none(), "tab in a string");
+        assert!(tokens("{\"a\":\t1}").is_some(), "tab between tokens");
+        assert!(tokens("{\"a\":\x0c1}").is_none(), "form feed");
+        assert!(tokens(r#"{"a":"\q"}"#).is_none(), "invalid escape");
+        assert!(tokens(r#"{"a":"\u00e9\n\/"}"#).is_some());
+        assert!(
+            tokens(r#"{"a":"\ud83c\udf89"}"#).is_some(),
+            "a surrogate pair"
+        );
+        assert!(tokens(r#"{"a":"\ud83c"}"#).is_none(), "a lone surrogate");
+        assert!(
+            tokens(r#"{"a":"\udf89"}"#).is_none(),
+            "a lone trailing surrogate"
+        );
+        assert!(tokens(r#"{"a":"\u12"}"#).is_none(), "short hex");
+    }
+}
+
+/// The fast path against the full check: wherever the fast path calls a line clean, the full check
+/// must find nothing and see the same list names.
+#[cfg(test)]
+mod agreement {
+    use super::*;
+    use crate::check::{check_line, Format, LineOut, LineRules, ListNames, Scratch};
+    use proptest::prelude::*;
+
+    /// The full check's findings (as codes) and list names for `line`, strict or not.
+    fn full(line: &[u8], strict: bool) -> (Vec<&'static str>, Vec<Vec<u8>>) {
+        let mut findings = Vec::new();
+        let mut out = LineOut {
+            findings: &mut findings,
+            strict,
+            errors: false,
+        };
+        let mut lists = ListNames::default();
+        let rules = LineRules {
+            format: Format::Json,
+            strict,
+        };
+        let mut scratch = Scratch::full_only();
+        check_line(
+            rules,
+            3,
+            Some(100),
+            line,
+            &mut out,
+            &mut lists,
+            &mut scratch,
+        );
+        let codes = findings.iter().map(|f| f.code.as_str()).collect();
+        (
+            codes,
+            lists.order.into_iter().map(|(n, _)| n.into()).collect(),
+        )
+    }
+
+    /// Whether the fast path calls `line` clean; panics where that contradicts the full check.
+    fn agrees(line: &[u8]) -> bool {
+        let content = line.strip_suffix(b"\r").unwrap_or(line);
+        if std::str::from_utf8(content).is_err() {
+            return false;
+        }
+        let mut scratch = FastScratch::default();
+        let fast = clean(content, &mut scratch);
+        // The portable classifier must give the same stage-1 result as the vector one.
+        let mut portable = FastScratch::default();
+        let portable_ok = index_with(content, &mut portable, classify_portable);
+        let mut vector = FastScratch::default();
+        let vector_ok = index(content, &mut vector);
+        let text = String::from_utf8_lossy(line);
+        assert_eq!(portable_ok, vector_ok, "{text}");
+        if vector_ok {
+            assert_eq!(portable.tokens, vector.tokens, "{text}");
+            assert_eq!(portable.nonword, vector.nonword, "{text}");
+        }
+        if fast {
+            for strict in [false, true] {
+                let (codes, names) = full(line, strict);
+                assert!(
+                    codes.is_empty(),
+                    "fast path accepted a line with findings {codes:?}: {text}"
+                );
+                let fast_names: Vec<Vec<u8>> = scratch
+                    .lists
+                    .iter()
+                    .map(|&(a, b)| content[a as usize..b as usize].to_vec())
+                    .collect();
+                assert_eq!(names, fast_names, "{text}");
+            }
+        }
+        fast
+    }
+
+    #[test]
+    fn typical_valid_lines_take_the_fast_path() {
+        for line in [
+            r#"{"email":"a@example.com"}"#,
+            r#"{"id":"user1@example.com", "keys":{"extid":"12"}, "fields":{"keys":1}, "vars":{"updated":"yes"}, "lists":{"Update List":1}}"#,
+            r#"{"id":"user3@example.com", "keys":{"extid":"14"}, "fields":{"keys":1}, "optout":"all"}"#,
+            r#"{"id":"user4@example.com", "signup_date":"1987-08-01"}"#,
+            r#"{"email":"someone@somedomain.com", "signup_date":"Jan 18, 2013"}"#,
+            r#"{"id":"12","key":"extid","vars":{"a":[1,{"b":null}],"c":true,"d":1.5}}"#,
+            r#"{"email":"a@example.com","signup_date":1358467200,"delete_vars":["x","y"],"keysconflict":"merge"}"#,
+            r#"{"email":"a@example.com","lists":{"!! bar/foo":0,"Main":1}}"#,
+            "{\"email\":\"a@example.com\"}\r",
+            " {\"email\":\"a@example.com\"} ",
+            "{\"email\":\"a@example.com\",\t\"vars\":{\"n\":\"tab\\tbed \\\"q\\\" \\u00e9 \\ud83c\\udf89 \\\\\"}}",
+            r#"{"email":"a@example.com","vars":{"deep":{"a":{"b":[[[],{}],-0.5,0,-12]}}}}"#,
+            r#"{"email":"a@example.com","vars":{"abcdefgh1":1,"abcdefgh2":2,"abcdefg":3,"abcdefgh":4}}"#,
+        ] {
+            assert!(agrees(line.as_bytes()), "not fast: {line}");
+        }
+    }
+
+    #[test]
+    fn every_rule_leaves_the_fast_path() {
+        let long = "x".repeat(141);
+        let long_name = "v".repeat(33);
+        let deep = format!(
+            r#"{{"email":"a@example.com","vars":{}1{}}}"#,
+            r#"{"a":"#.repeat(70),
+            "}".repeat(71)
+        );
+        let lines = [
+            // JSON
+            r#"{"email":"a@example.com""#.to_string(),
+            r#"{"email":"a@example.com"} {"email":"b@example.com"}"#.into(),
+            r#"{"email":"a@example.com"} x"#.into(),
+            "[1,2]".into(),
+            r#"{"email":"a@example.com","vars":{"n":1e999}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":01}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":1.}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":-}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":tru}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":truex}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":[1,]}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":{"a":1,}}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":"\ud800"}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":"\x"}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":9007199254740993}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"n":{"a":1,"a":2}}}"#.into(),
+            "{\"email\":\"a@example.com\",\"vars\":{\"n\":\"a\u{1}b\"}}".into(),
+            "{\"email\":\"a@example.com\"}\r{}".into(),
+            "\u{feff}{\"email\":\"a@example.com\"}".into(),
+            deep,
+            // rules
+            r#"{"vars":{"a":1}}"#.into(),
+            r#"{}"#.into(),
+            r#"{"email":"a@example"}"#.into(),
+            r#"{"email":" a@example.com"}"#.into(),
+            r#"{"email":1}"#.into(),
+            r#"{"email":"a@example.com","email":"b@example.com"}"#.into(),
+            r#"{"id":"","key":"extid"}"#.into(),
+            r#"{"id":"nope"}"#.into(),
+            r#"{"id":"nope","key":"email"}"#.into(),
+            r#"{"id":"1","key":"phone"}"#.into(),
+            r#"{"email":"a@example.com","keys":{"phone":"1"}}"#.into(),
+            r#"{"email":"a@example.com","keys":{"extid":1}}"#.into(),
+            r#"{"email":"a@example.com","keys":[]}"#.into(),
+            r#"{"email":"a@example.com","keysconflict":"maybe"}"#.into(),
+            r#"{"email":"a@example.com","vars":{"1a":1}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"123":1}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"":1}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"a-b":1}}"#.into(),
+            r#"{"email":"a@example.com","vars":{"é":1}}"#.into(),
+            format!(r#"{{"email":"a@example.com","vars":{{"{long_name}":1}}}}"#),
+            format!(r#"{{"email":"a@example.com","vars":{{"v":"{long}"}}}}"#),
+            r#"{"email":"a@example.com","vars":[]}"#.into(),
+            r#"{"email":"a@example.com","lists":{"Main":2}}"#.into(),
+            r#"{"email":"a@example.com","lists":{"Main":"1"}}"#.into(),
+            r#"{"email":"a@example.com","lists":{"Main":1.0}}"#.into(),
+            r#"{"email":"a@example.com","lists":{"Main":10}}"#.into(),
+            r#"{"email":"a@example.com","lists":{"a$b":1}}"#.into(),
+            r#"{"email":"a@example.com","lists":{"!!":1}}"#.into(),
+            r#"{"email":"a@example.com","lists":{"Main":1,"Main":0}}"#.into(),
+            r#"{"email":"a@example.com","lists":1}"#.into(),
+            r#"{"email":"a@example.com","optout":"ALL"}"#.into(),
+            r#"{"email":"a@example.com","optout":1}"#.into(),
+            r#"{"email":"a@example.com","signup_date":"2013-02-30"}"#.into(),
+            r#"{"email":"a@example.com","signup_date":"soon"}"#.into(),
+            r#"{"email":"a@example.com","signup_date":99999999999999}"#.into(),
+            r#"{"email":"a@example.com","signup_date":true}"#.into(),
+            r#"{"email":"a@example.com","delete_vars":"a"}"#.into(),
+            r#"{"email":"a@example.com","delete_vars":[1]}"#.into(),
+            r#"{"email":"a@example.com","colour":"red"}"#.into(),
+            r#"{"email":"a@example.com","vars":{"a":1,"a":2}}"#.into(),
+        ];
+        for line in lines {
+            assert!(!agrees(line.as_bytes()), "fast path took: {line}");
+        }
+    }
+
+    #[test]
+    fn fixture_lines_agree() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let mut lines = 0;
+        for kind in ["accepted", "rejected", "jsontestsuite"] {
+            for entry in std::fs::read_dir(dir.join(kind)).unwrap() {
+                let path = entry.unwrap().path();
+                if path
+                    .extension()
+                    .is_some_and(|e| e == "expected" || e == "md")
+                {
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap();
+                for line in bytes.split(|&b| b == b'\n') {
+                    agrees(line);
+                    // The same text as a var value exercises the fast path's JSON grammar.
+                    let mut wrapped = br#"{"email":"a@example.com","vars":{"v":"#.to_vec();
+                    wrapped.extend_from_slice(line);
+                    wrapped.extend_from_slice(b"}}");
+                    agrees(&wrapped);
+                    lines += 1;
+                }
+            }
+        }
+        assert!(lines > 500, "{lines}");
+    }
+
+    /// Pieces of update lines, right and wrong, for the random lines below.
+    const PIECES: &[&str] = &[
+        r#""email":"a@example.com""#,
+        r#""email":"a.b+c@mail.example.co.uk""#,
+        r#""email":"a@b""#,
+        r#""id":"x@example.com""#,
+        r#""id":"42""#,
+        r#""key":"extid""#,
+        r#""key":"email""#,
+        r#""keys":{"extid":"1","sid":"2"}"#,
+        r#""keysconflict":"merge""#,
+        r#""optout":"none""#,
+        r#""optout":"basic""#,
+        r#""signup_date":"2014-09-24T16:47:50Z""#,
+        r#""signup_date":1358467200"#,
+        r#""signup_date":"18 Jan 2013""#,
+        r#""delete_vars":["a","b"]"#,
+        r#""fields":{"keys":1}"#,
+        r#""lists":{"Main":1,"Daily Digest":0}"#,
+        r#""lists":{"Main":1}"#,
+        r#""lists":{"ß":1}"#,
+        r#""vars":{"a":1,"b_2":"x","c":[1,2.5,{"d":null}],"e":{"f":true}}"#,
+        r#""vars":{"note":"C:\\Users\\x \"q\" \u00e9 \ud83c\udf89"}"#,
+        r#""vars":{"n":-0.0,"m":123456789012345}"#,
+        r#""vars":{"Aa_9":"","z":false}"#,
+        r#""unknown":1"#,
+        r#""vars":{"big":1234567890123456}"#,
+    ];
+
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        let members = prop::collection::vec(0..PIECES.len(), 0..6);
+        let sep = prop::sample::select(vec![",", ", ", " ,", ",\t"]);
+        let edits =
+            prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0..4u8), 0..3);
+        (members, sep, edits).prop_map(|(members, sep, edits)| {
+            let body: Vec<&str> = members.iter().map(|&i| PIECES[i]).collect();
+            let mut line = format!("{{{}}}", body.join(sep)).into_bytes();
+            let bytes = b"\"\\{}[]:, \t0-.eE1axu\x01\x7f";
+            for (at, byte, how) in edits {
+                let i = at.index(line.len() + 1);
+                let byte = bytes[usize::from(byte) % bytes.len()];
+                match how {
+                    0 => line.insert(i, byte),
+                    1 if i < line.len() => {
+                        line.remove(i);
+                    }
+                    2 if i < line.len() => line[i] = byte,
+                    _ => {}
+                }
+            }
+            line
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn random_lines_agree(line in line()) {
+            agrees(&line);
+        }
+
+        #[test]
+        fn random_bytes_agree(line in prop::collection::vec(prop::sample::select(
+            b"\"\\{}[]:,  \tabeu0129-.@$\x01".to_vec()), 0..200)) {
+            let mut wrapped = br#"{"email":"a@example.com","vars":{"v":"#.to_vec();
+            wrapped.extend_from_slice(&line);
+            wrapped.extend_from_slice(b"}}");
+            agrees(&line);
+            agrees(&wrapped);
+        }
+    }
+}
