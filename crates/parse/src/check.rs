@@ -76,6 +76,10 @@ pub(crate) struct ListNames {
     pub order: Vec<(Box<[u8]>, u64)>,
     /// How many names to keep.
     cap: usize,
+    /// A small direct-mapped cache of names already in `order` (index + 1, 0 for none), keyed by
+    /// their length and first bytes: a file uses few distinct names, so most lines find theirs
+    /// here without hashing it.
+    recent: [u32; 64],
 }
 
 impl Default for ListNames {
@@ -84,8 +88,19 @@ impl Default for ListNames {
             seen: HashSet::default(),
             order: Vec::new(),
             cap: MAX_LISTS_PER_ACCOUNT + 1,
+            recent: [0; 64],
         }
     }
+}
+
+/// The slot of `name` in [`ListNames::recent`].
+#[inline]
+fn recent_slot(name: &[u8]) -> usize {
+    let mut head = [0u8; 8];
+    let n = name.len().min(8);
+    head[..n].copy_from_slice(&name[..n]);
+    let key = u64::from_le_bytes(head) ^ (name.len() as u64).rotate_left(56);
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
 }
 
 impl ListNames {
@@ -100,9 +115,18 @@ impl ListNames {
 
     /// Records a name seen on `line`.
     pub fn add(&mut self, name: &[u8], line: u64) {
-        if self.order.len() < self.cap && !self.seen.contains(name) {
+        if self.order.len() >= self.cap {
+            return;
+        }
+        let slot = recent_slot(name);
+        let cached = self.recent[slot] as usize;
+        if cached != 0 && *self.order[cached - 1].0 == *name {
+            return;
+        }
+        if !self.seen.contains(name) {
             self.seen.insert(name.into());
             self.order.push((name.into(), line));
+            self.recent[slot] = self.order.len() as u32;
         }
     }
 

@@ -245,6 +245,11 @@ fn index_with(
     // a chunk, and the last chunk may be padding.
     tokens.reserve(line.len() + 72);
     let out = tokens.spare_capacity_mut().as_mut_ptr();
+    let chunks = line.len().div_ceil(64);
+    scratch.backslash.reserve(chunks);
+    scratch.nonword.reserve(chunks);
+    let backslash_out = scratch.backslash.spare_capacity_mut().as_mut_ptr();
+    let nonword_out = scratch.nonword.spare_capacity_mut().as_mut_ptr();
     let mut n = 0usize;
     let mut escape_carry = 0u64;
     let mut in_string_carry = 0u64;
@@ -263,8 +268,11 @@ fn index_with(
             }
         };
         let m = classify(chunk);
-        scratch.backslash.push(m.backslash);
-        scratch.nonword.push(m.nonword);
+        // SAFETY: chunk `base / 64` is one of the `chunks` reserved above.
+        unsafe {
+            (*backslash_out.add(base / 64)).write(m.backslash);
+            (*nonword_out.add(base / 64)).write(m.nonword);
+        }
         let escaped = escaped_bytes(m.backslash, &mut escape_carry);
         let quote = m.quote & !escaped;
         let in_string = prefix_xor(quote) ^ in_string_carry;
@@ -299,8 +307,12 @@ fn index_with(
         n += count;
         base += 64;
     }
-    // SAFETY: the first `n` entries were written above.
-    unsafe { tokens.set_len(n) };
+    // SAFETY: the first `n` tokens and the masks of all `chunks` chunks were written above.
+    unsafe {
+        tokens.set_len(n);
+        scratch.backslash.set_len(chunks);
+        scratch.nonword.set_len(chunks);
+    }
     in_string_carry == 0 && escape_carry == 0
 }
 
@@ -357,6 +369,21 @@ static TOKEN_END: [bool; 256] = {
     }
     t
 };
+
+/// Whether `bytes` holds `byte`: eight bytes at a time, for the short strings where a call to
+/// `memchr` costs more than the search.
+#[inline(always)]
+fn has_byte(bytes: &[u8], byte: u8) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let x = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ (ONES * u64::from(byte));
+        if x.wrapping_sub(ONES) & !x & (ONES << 7) != 0 {
+            return true;
+        }
+    }
+    words.remainder().contains(&byte)
+}
 
 /// What a value was, for the rules that care.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -606,14 +633,7 @@ impl Walker<'_, '_> {
         self.members(1, |w, key| {
             let name = w.plain(key)?;
             // No `$`, and a letter or digit (an ASCII one: others are left to the full check).
-            let mut alphanumeric = false;
-            for &b in name {
-                if b == b'$' {
-                    return None;
-                }
-                alphanumeric |= b.is_ascii_alphanumeric();
-            }
-            if !alphanumeric {
+            if has_byte(name, b'$') || !name.iter().any(u8::is_ascii_alphanumeric) {
                 return None;
             }
             let (c, p) = w.next()?;
@@ -863,6 +883,18 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn has_byte_finds_the_byte_at_every_offset() {
+        for len in 0..30 {
+            assert!(!has_byte(&vec![b'a'; len], b'$'));
+            for at in 0..len {
+                let mut bytes = vec![0xFF; len];
+                bytes[at] = b'$';
+                assert!(has_byte(&bytes, b'$'), "{len} {at}");
             }
         }
     }
