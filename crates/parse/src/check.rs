@@ -926,7 +926,14 @@ fn list<'a>(
 pub(crate) mod tests {
     use super::*;
 
-    fn run(format: Format, strict: bool, line: &str) -> Vec<Finding> {
+    /// Checks `line` as line 2, at byte 10 of its file, with `scratch`; the findings and the list
+    /// names seen.
+    pub(crate) fn run_with(
+        format: Format,
+        strict: bool,
+        line: &[u8],
+        scratch: &mut Scratch,
+    ) -> (Vec<Finding>, ListNames) {
         let mut findings = Vec::new();
         let mut out = LineOut {
             findings: &mut findings,
@@ -934,16 +941,13 @@ pub(crate) mod tests {
             errors: false,
         };
         let mut lists = ListNames::default();
-        check_line(
-            LineRules { format, strict },
-            2,
-            Some(10),
-            line.as_bytes(),
-            &mut out,
-            &mut lists,
-            &mut Scratch::default(),
-        );
-        findings
+        let rules = LineRules { format, strict };
+        check_line(rules, 2, Some(10), line, &mut out, &mut lists, scratch);
+        (findings, lists)
+    }
+
+    fn run(format: Format, strict: bool, line: &str) -> Vec<Finding> {
+        run_with(format, strict, line.as_bytes(), &mut Scratch::default()).0
     }
 
     fn codes(line: &str) -> Vec<&'static str> {

@@ -23,6 +23,7 @@
 
 use crate::date::{is_valid_unix_timestamp, parse_signup_date};
 use crate::email::is_plain_address;
+use crate::json::key_fingerprint;
 use sailbulk_spec::{is_var_name_byte, VAR_VALUE_MAX_CHARS};
 use sailbulk_spec::{IDENTITY_KEYS, KEYSCONFLICT_VALUES, OPTOUT_VALUES, VAR_NAME_MAX_CHARS};
 
@@ -521,21 +522,10 @@ impl Walker<'_, '_> {
                         }
                         id = Some(value);
                     }
-                    2 => {
-                        let key = self.string()?;
-                        let name = self.plain(key)?;
-                        if !IDENTITY_KEYS.iter().any(|k| k.as_bytes() == name) {
-                            return None;
-                        }
-                        key_is_email = name == b"email";
-                    }
+                    2 => key_is_email = self.one_of(&IDENTITY_KEYS)? == b"email",
                     3 => self.keys_object()?,
                     4 => {
-                        let value = self.string()?;
-                        let value = self.plain(value)?;
-                        if !KEYSCONFLICT_VALUES.iter().any(|k| k.as_bytes() == value) {
-                            return None;
-                        }
+                        self.one_of(&KEYSCONFLICT_VALUES)?;
                     }
                     5 => {
                         self.value(1)?;
@@ -543,11 +533,7 @@ impl Walker<'_, '_> {
                     6 => self.vars()?,
                     7 => self.lists()?,
                     8 => {
-                        let value = self.string()?;
-                        let value = self.plain(value)?;
-                        if !OPTOUT_VALUES.iter().any(|k| k.as_bytes() == value) {
-                            return None;
-                        }
+                        self.one_of(&OPTOUT_VALUES)?;
                     }
                     9 => self.signup_date()?,
                     _ => self.delete_vars()?,
@@ -569,6 +555,14 @@ impl Walker<'_, '_> {
             self.email(id)?;
         }
         Some(())
+    }
+
+    /// A string value that is, unescaped, one of `values`; its raw text.
+    #[inline(always)]
+    fn one_of(&mut self, values: &[&str]) -> Option<&[u8]> {
+        let range = self.string()?;
+        let raw = self.plain(range)?;
+        values.iter().any(|v| v.as_bytes() == raw).then_some(raw)
     }
 
     /// An address the full check accepts with nothing to say.
@@ -714,15 +708,7 @@ impl Walker<'_, '_> {
     fn distinct(&mut self, base: usize, key: (u32, u32)) -> Option<()> {
         let raw = self.plain(key)?;
         let len = raw.len();
-        let head = match self
-            .line
-            .get(key.0 as usize..)
-            .and_then(<[u8]>::first_chunk::<8>)
-        {
-            Some(w) if len >= 8 => u64::from_le_bytes(*w),
-            Some(w) => u64::from_le_bytes(*w) & ((1u64 << (len * 8)) - 1),
-            None => raw.iter().rev().fold(0, |acc, &b| acc << 8 | u64::from(b)),
-        };
+        let head = key_fingerprint(self.line, key.0 as usize, raw);
         let this = KeyHead {
             head,
             start: key.0,
@@ -970,32 +956,13 @@ mod tests {
 #[cfg(test)]
 mod agreement {
     use super::*;
-    use crate::check::{check_line, Format, LineOut, LineRules, ListNames, Scratch};
+    use crate::check::tests::run_with;
+    use crate::check::{Format, Scratch};
     use proptest::prelude::*;
 
     /// The full check's findings (as codes) and list names for `line`, strict or not.
     fn full(line: &[u8], strict: bool) -> (Vec<&'static str>, Vec<Vec<u8>>) {
-        let mut findings = Vec::new();
-        let mut out = LineOut {
-            findings: &mut findings,
-            strict,
-            errors: false,
-        };
-        let mut lists = ListNames::default();
-        let rules = LineRules {
-            format: Format::Json,
-            strict,
-        };
-        let mut scratch = Scratch::full_only();
-        check_line(
-            rules,
-            3,
-            Some(100),
-            line,
-            &mut out,
-            &mut lists,
-            &mut scratch,
-        );
+        let (findings, lists) = run_with(Format::Json, strict, line, &mut Scratch::full_only());
         let codes = findings.iter().map(|f| f.code.as_str()).collect();
         (
             codes,

@@ -338,22 +338,7 @@ impl KeyRef {
     #[inline]
     pub fn of(key: &Str<'_>, line: &[u8]) -> KeyRef {
         let len = key.raw.len();
-        // The eight bytes from the key's start, in one load: a key is followed by at least its
-        // closing quote, so short keys usually have eight bytes of line to read.
-        let word = line
-            .get(key.pos + 1..)
-            .and_then(<[u8]>::first_chunk::<8>)
-            .map(|w| u64::from_le_bytes(*w));
-        let head = match word {
-            Some(w) if len >= 8 => w,
-            Some(w) => w & ((1u64 << (len * 8)) - 1),
-            None => key
-                .raw
-                .iter()
-                .take(8)
-                .rev()
-                .fold(0, |acc, &b| acc << 8 | u64::from(b)),
-        };
+        let head = key_fingerprint(line, key.pos + 1, key.raw);
         KeyRef {
             pos: key.pos,
             len,
@@ -369,6 +354,23 @@ impl KeyRef {
             pos: self.pos,
             escaped: self.escaped,
         }
+    }
+}
+
+/// The first eight bytes of a key's raw text `raw`, which starts at byte `start` of `line`,
+/// zero-padded: one load from the line, since a key is followed by at least its closing quote, so
+/// short keys usually have eight bytes of line to read.
+#[inline(always)]
+pub(crate) fn key_fingerprint(line: &[u8], start: usize, raw: &[u8]) -> u64 {
+    let len = raw.len();
+    match line.get(start..).and_then(<[u8]>::first_chunk::<8>) {
+        Some(w) if len >= 8 => u64::from_le_bytes(*w),
+        Some(w) => u64::from_le_bytes(*w) & ((1u64 << (len * 8)) - 1),
+        None => raw
+            .iter()
+            .take(8)
+            .rev()
+            .fold(0, |acc, &b| acc << 8 | u64::from(b)),
     }
 }
 
