@@ -96,6 +96,8 @@ struct Router<'a> {
     import: bool,
     /// What the lines hold, once the first non-blank line has been seen.
     format: Option<Format>,
+    /// Whether a block has been seen (a byte-order mark counts only at the input's start).
+    started: bool,
     missing_final_newline: bool,
     error: Option<SplitError>,
     scratch: Vec<u8>,
@@ -195,7 +197,8 @@ impl Router<'_> {
     /// the lines stream by: standard input can be read only once.
     fn detect(&mut self, block: &[u8]) {
         if self.format.is_none() {
-            self.format = block.split(|&b| b == b'\n').find_map(Format::detect);
+            self.format = Format::detect_block(block, !self.started);
+            self.started |= !block.is_empty();
             if self.format == Some(Format::Emails) || self.import {
                 self.parts.set_extension("txt");
             }
@@ -281,6 +284,7 @@ pub fn split_file(
         skip_invalid: options.skip_invalid,
         import,
         format: None,
+        started: false,
         missing_final_newline: false,
         error: None,
         scratch: Vec::new(),

@@ -55,7 +55,22 @@ impl Format {
     /// Guesses the format from a line: JSON when it starts with `{` (after a byte-order mark and
     /// whitespace), emails otherwise. `None` for a blank line.
     pub fn detect(line: &[u8]) -> Option<Format> {
-        let line = line.strip_prefix(BOM).unwrap_or(line);
+        Format::detect_bare(line.strip_prefix(BOM).unwrap_or(line))
+    }
+
+    /// Guesses the format of a block of lines from its first non-blank line. A byte-order mark
+    /// is skipped only at the start of the input (`starts_input`): a line elsewhere that holds
+    /// one is not blank, so that the format of a stream does not depend on how it is cut into
+    /// blocks.
+    pub fn detect_block(block: &[u8], starts_input: bool) -> Option<Format> {
+        let body = match starts_input {
+            true => block.strip_prefix(BOM).unwrap_or(block),
+            false => block,
+        };
+        body.split(|&b| b == b'\n').find_map(Format::detect_bare)
+    }
+
+    fn detect_bare(line: &[u8]) -> Option<Format> {
         let first = line.iter().find(|b| !b.is_ascii_whitespace())?;
         Some(if *first == b'{' {
             Format::Json
@@ -1233,5 +1248,13 @@ pub(crate) mod tests {
         assert_eq!(Format::detect(b"\xEF\xBB\xBF{}"), Some(Format::Json));
         assert_eq!(Format::detect(b"a@b.com"), Some(Format::Emails));
         assert_eq!(Format::detect(b"   "), None);
+        // A byte-order mark counts as nothing only at the start of the input.
+        let block = b"\n\xEF\xBB\xBF\n{}";
+        assert_eq!(Format::detect_block(block, true), Some(Format::Emails));
+        assert_eq!(Format::detect_block(&block[1..], true), Some(Format::Json));
+        assert_eq!(
+            Format::detect_block(&block[1..], false),
+            Some(Format::Emails)
+        );
     }
 }

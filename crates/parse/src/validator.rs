@@ -339,7 +339,10 @@ impl Validator {
         let format = self
             .config
             .format
-            .or_else(|| Format::detect(line))
+            .or_else(|| match number {
+                1 => Format::detect(line),
+                _ => Format::detect_block(line, false),
+            })
             .unwrap_or(Format::Json);
         let mut findings = Vec::new();
         let mut out = LineOut {
@@ -561,7 +564,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             return;
         }
         if self.format.is_none() {
-            self.format = data.split(|&b| b == b'\n').find_map(Format::detect);
+            self.format = Format::detect_block(data, self.summary.bytes == 0);
         }
         let rules = LineRules {
             format: self.format.unwrap_or(Format::Json),
