@@ -189,6 +189,14 @@ impl Scratch {
         }
     }
 
+    /// The fast path's buffers, for [`crate::fast::clean_lines`] over the whole block, when it
+    /// may run: lines of JSON, a block of valid UTF-8, the fast path not turned off. The lines
+    /// it is not sure of then take [`check_line`] with this scratch.
+    pub fn take_fast(&mut self, format: Format) -> Option<FastScratch> {
+        (format == Format::Json && self.block_utf8 && !self.full_only)
+            .then(|| std::mem::take(&mut self.fast))
+    }
+
     /// Scratch for the lines of `block`, checked once as a whole: the per-line checks for
     /// invalid UTF-8, NUL bytes and carriage returns run only when the block needs them.
     pub fn for_block(block: &[u8]) -> Scratch {

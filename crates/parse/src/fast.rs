@@ -67,17 +67,94 @@ pub(crate) fn clean(line: &[u8], scratch: &mut FastScratch) -> bool {
     if line.len() >= u32::MAX as usize - 64 || !index(line, scratch) {
         return false;
     }
-    let mut walker = Walker {
-        line,
-        tokens: &scratch.tokens,
-        i: 0,
-        keys: &mut scratch.keys,
-        lists: &mut scratch.lists,
-        has_backslash: scratch.backslash.iter().any(|&m| m != 0),
-        backslash: &scratch.backslash,
-        nonword: &scratch.nonword,
-    };
-    walker.update().is_some()
+    let mut walker = Walker::new(line, scratch);
+    // Nothing may follow the object.
+    walker.update().is_some() && walker.i == walker.tokens.len()
+}
+
+/// What [`clean_lines`] calls for each line: its start and end in the piece (the end at its
+/// `\n`), and, when it is clean, its list names' raw ranges relative to its start.
+pub(crate) type EachLine<'a> = dyn FnMut(usize, usize, Option<&[(u32, u32)]>) + 'a;
+
+/// About this many bytes of lines are indexed at a time by [`clean_lines`], so that a window's
+/// tokens are still in the cache when they are walked.
+const WINDOW: usize = 32 << 10;
+
+/// [`clean`] for every line of `piece` (whole lines, the last of which may lack its `\n`; valid
+/// UTF-8), indexed a window of lines at a time rather than line by line. `each` is called for
+/// every line, in order, with the line's byte range in `piece` (without its `\n`, with the `\r`
+/// of a CRLF ending) and, when the line is clean, the raw ranges of its list names relative to
+/// the line's start; `None` means "not sure", as `clean`'s `false` does.
+pub(crate) fn clean_lines(piece: &[u8], scratch: &mut FastScratch, each: &mut EachLine<'_>) {
+    clean_lines_in(piece, scratch, WINDOW, each);
+}
+
+/// [`clean_lines`] with a given window size (tests use tiny ones).
+fn clean_lines_in(piece: &[u8], scratch: &mut FastScratch, window: usize, each: &mut EachLine<'_>) {
+    let mut from = 0;
+    while from < piece.len() {
+        let target = from + window;
+        let to = match piece.get(target..) {
+            Some(rest) => memchr::memchr(b'\n', rest).map_or(piece.len(), |i| target + i + 1),
+            None => piece.len(),
+        };
+        if to - from >= u32::MAX as usize - 128 {
+            // Token positions are 32-bit: a line this long is left to the full check.
+            let end = memchr::memchr(b'\n', &piece[from..]).map_or(piece.len(), |i| from + i);
+            each(from, end, None);
+            from = end + 1;
+            continue;
+        }
+        from = walk_window(piece, from, to, scratch, each);
+    }
+}
+
+/// Indexes the lines of `piece[from..to]` and walks them; returns where the next window starts:
+/// `to`, or the line after the one where stage 1 stopped.
+fn walk_window(
+    piece: &[u8],
+    from: usize,
+    to: usize,
+    scratch: &mut FastScratch,
+    each: &mut EachLine<'_>,
+) -> usize {
+    let text = &piece[from..to];
+    let indexed = index_text(text, scratch);
+    let mut w = Walker::new(text, scratch);
+    let mut start = 0;
+    while start < text.len() {
+        let first = w.i;
+        w.keys.clear();
+        w.lists.clear();
+        let end = match w.update() {
+            Some(()) => w.line_end(indexed.complete),
+            None => None,
+        };
+        if let Some(end) = end {
+            for range in w.lists.iter_mut() {
+                *range = (range.0 - start as u32, range.1 - start as u32);
+            }
+            each(from + start, from + end, Some(w.lists));
+            start = end + 1;
+            continue;
+        }
+        // Not clean, or not sure: on to the line's end, among its tokens when stage 1 got that
+        // far (a line end outside a string is always a token).
+        w.i = first;
+        match w.next_line_end() {
+            Some(end) => {
+                each(from + start, from + end, None);
+                start = end + 1;
+            }
+            None => {
+                // The line runs past where stage 1 stopped: indexing starts again after it.
+                let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i);
+                each(from + start, from + end, None);
+                return from + end + 1;
+            }
+        }
+    }
+    to
 }
 
 /// The classes of the 64 bytes of a chunk, one bit per byte (bit `i` for byte `i`).
@@ -89,9 +166,12 @@ pub(crate) struct Masks {
     control: u64,
     /// Space and tab.
     space: u64,
-    /// `{ } [ ] : ,`; may also flag 0x0C and 0x1A, control characters that end the fast path
-    /// wherever they are.
+    /// `{ } [ ] : ,` and `\n` (which ends a line of a window); may also flag 0x0C and 0x1A,
+    /// control characters that end the fast path wherever they are.
     structural: u64,
+    /// `\n` and `\r`: with tab, the control characters that may stand between tokens (a `\r` is
+    /// then a token of its own, which only a line's end accepts).
+    line_end: u64,
     /// Bytes other than ASCII letters, digits and `_`.
     nonword: u64,
 }
@@ -113,8 +193,11 @@ fn classify_portable(chunk: &[u8; 64]) -> Masks {
         if b == b' ' || b == b'\t' {
             m.space |= bit;
         }
-        if matches!(b | 0x20, b'{' | b'}' | b',' | b':') {
+        if matches!(b | 0x20, b'{' | b'}' | b',' | b':') || b == b'\n' {
             m.structural |= bit;
+        }
+        if b == b'\n' || b == b'\r' {
+            m.line_end |= bit;
         }
         if !is_var_name_byte(b) {
             m.nonword |= bit;
@@ -163,13 +246,22 @@ unsafe fn classify_avx2(chunk: &[u8; 64]) -> Masks {
                 let f = _mm256_or_si256(v, splat(0x20));
                 _mm256_or_si256(
                     _mm256_or_si256(
-                        _mm256_cmpeq_epi8(f, splat(b'{')),
-                        _mm256_cmpeq_epi8(f, splat(b'}')),
+                        _mm256_or_si256(
+                            _mm256_cmpeq_epi8(f, splat(b'{')),
+                            _mm256_cmpeq_epi8(f, splat(b'}')),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_cmpeq_epi8(f, splat(b',')),
+                            _mm256_cmpeq_epi8(f, splat(b':')),
+                        ),
                     ),
-                    _mm256_or_si256(
-                        _mm256_cmpeq_epi8(f, splat(b',')),
-                        _mm256_cmpeq_epi8(f, splat(b':')),
-                    ),
+                    _mm256_cmpeq_epi8(v, splat(b'\n')),
+                )
+            }),
+            line_end: bits(&|v| {
+                _mm256_or_si256(
+                    _mm256_cmpeq_epi8(v, splat(b'\n')),
+                    _mm256_cmpeq_epi8(v, splat(b'\r')),
                 )
             }),
             nonword: !bits(&|v| {
@@ -211,42 +303,60 @@ fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
     (EVEN ^ invert) & follows_escape
 }
 
-/// Stage 1: writes the token positions of `line` into `scratch.tokens`, and its per-chunk masks.
-/// `false` when the line cannot be clean: a control character in a string or outside one (tabs
-/// between tokens aside), an invalid escape or a `\u` escape that is neither a plain code point
-/// nor half of a valid surrogate pair, an unterminated string.
+/// How far stage 1 got through a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Indexed {
+    /// The tokens and masks are those of the bytes before this offset: a line that ends before it
+    /// (at a `\n` token) is fully indexed. Stage 1 stops at the 64-byte chunk where it finds a
+    /// reason that a line there cannot be clean.
+    valid: usize,
+    /// The whole text was indexed and it ends outside any string or escape.
+    complete: bool,
+}
+
+/// Stage 1 over one line: writes the token positions of `line` into `scratch.tokens`, and its
+/// per-chunk masks. `false` when the line cannot be clean: a control character in a string or
+/// outside one (tabs between tokens aside), an invalid escape or a `\u` escape that is neither a
+/// plain code point nor half of a valid surrogate pair, an unterminated string.
 pub(crate) fn index(line: &[u8], scratch: &mut FastScratch) -> bool {
+    index_text(line, scratch).complete
+}
+
+/// Stage 1 over a text of one or more lines. Line ends (`\n`, and `\r` before it) are tokens;
+/// since a string may not hold a raw line end, every line of a text that stage 1 passes starts
+/// outside any string, as it would on its own.
+fn index_text(text: &[u8], scratch: &mut FastScratch) -> Indexed {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor has AVX2.
-        return unsafe { index_avx2(line, scratch) };
+        return unsafe { index_avx2(text, scratch) };
     }
-    index_with(line, scratch, classify_portable)
+    index_with(text, scratch, classify_portable)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn index_avx2(line: &[u8], scratch: &mut FastScratch) -> bool {
+unsafe fn index_avx2(text: &[u8], scratch: &mut FastScratch) -> Indexed {
     // SAFETY: this function runs only where AVX2 is available.
-    index_with(line, scratch, |c| unsafe { classify_avx2(c) })
+    index_with(text, scratch, |c| unsafe { classify_avx2(c) })
 }
 
 /// Stage 1 with a given classifier (the tests compare the two).
 #[inline(always)]
 fn index_with(
-    line: &[u8],
+    text: &[u8],
     scratch: &mut FastScratch,
     classify: impl Fn(&[u8; 64]) -> Masks,
-) -> bool {
+) -> Indexed {
     let tokens = &mut scratch.tokens;
     tokens.clear();
     scratch.backslash.clear();
     scratch.nonword.clear();
-    // A line has fewer tokens than bytes; the writes below run up to seven past the last token of
+    // A text has fewer tokens than bytes; the writes below run up to seven past the last token of
     // a chunk, and the last chunk may be padding.
-    tokens.reserve(line.len() + 72);
+    tokens.reserve(text.len() + 72);
     let out = tokens.spare_capacity_mut().as_mut_ptr();
-    let chunks = line.len().div_ceil(64);
+    let chunks = text.len().div_ceil(64);
     scratch.backslash.reserve(chunks);
     scratch.nonword.reserve(chunks);
     let backslash_out = scratch.backslash.spare_capacity_mut().as_mut_ptr();
@@ -258,17 +368,20 @@ fn index_with(
     let mut low_at = usize::MAX;
     let mut padded = [b' '; 64];
     let mut base = 0usize;
-    while base < line.len() {
-        let chunk: &[u8; 64] = match line.get(base..base + 64).and_then(|c| c.try_into().ok()) {
+    let mut valid = true;
+    while base < text.len() {
+        let chunk: &[u8; 64] = match text.get(base..base + 64).and_then(|c| c.try_into().ok()) {
             Some(c) => c,
             None => {
-                let rest = &line[base..];
+                let rest = &text[base..];
                 padded[..rest.len()].copy_from_slice(rest);
                 padded[rest.len()..].fill(b' ');
                 &padded
             }
         };
-        let m = classify(chunk);
+        // Opaque to the optimiser: left to see through the movemasks, it rebuilds the masks from
+        // the compare vectors byte by byte.
+        let m = std::hint::black_box(classify(chunk));
         // SAFETY: chunk `base / 64` is one of the `chunks` reserved above.
         unsafe {
             (*backslash_out.add(base / 64)).write(m.backslash);
@@ -278,13 +391,13 @@ fn index_with(
         let quote = m.quote & !escaped;
         let in_string = prefix_xor(quote) ^ in_string_carry;
         in_string_carry = ((in_string as i64) >> 63) as u64;
-        // Control characters: none in strings, only tabs between tokens.
-        let tab = m.control & m.space;
-        if m.control & (in_string | !tab) != 0 {
-            return false;
-        }
-        if escaped != 0 && !escapes_valid(line, base, escaped, &mut low_at) {
-            return false;
+        // Control characters: none in strings; between tokens only tabs and line ends.
+        let between = m.control & (m.space | m.line_end);
+        if m.control & (in_string | !between) != 0
+            || (escaped != 0 && !escapes_valid(text, base, escaped, &mut low_at))
+        {
+            valid = false;
+            break;
         }
         let outside = !in_string;
         let scalar = !(m.structural | m.space | quote) & outside;
@@ -297,7 +410,7 @@ fn index_with(
         while k < count {
             for j in 0..8 {
                 // SAFETY: `n + k + j` < `n + count + 8` <= the tokens so far plus this chunk's
-                // plus eight, which the reservation covers (tokens are distinct bytes of the line).
+                // plus eight, which the reservation covers (tokens are distinct bytes of the text).
                 unsafe {
                     (*out.add(n + k + j)).write((base as u32).wrapping_add(bits.trailing_zeros()));
                 }
@@ -308,13 +421,22 @@ fn index_with(
         n += count;
         base += 64;
     }
-    // SAFETY: the first `n` tokens and the masks of all `chunks` chunks were written above.
+    // SAFETY: the first `n` tokens and the masks of the chunks before `base` were written above.
     unsafe {
         tokens.set_len(n);
-        scratch.backslash.set_len(chunks);
-        scratch.nonword.set_len(chunks);
+        scratch.backslash.set_len(base / 64);
+        scratch.nonword.set_len(base / 64);
     }
-    in_string_carry == 0 && escape_carry == 0
+    if !valid {
+        return Indexed {
+            valid: base,
+            complete: false,
+        };
+    }
+    Indexed {
+        valid: text.len(),
+        complete: in_string_carry == 0 && escape_carry == 0,
+    }
 }
 
 /// Whether each escaped byte (bit `i` of `escaped` is byte `base + i` of the line) makes a valid
@@ -432,7 +554,51 @@ fn any_in(masks: &[u64], start: u32, end: u32) -> bool {
         || masks.get(last).is_some_and(|m| m & high != 0)
 }
 
+impl<'s> Walker<'s, 's> {
+    /// A walker over the tokens that [`index_text`] wrote for `line` into `scratch`.
+    fn new(line: &'s [u8], scratch: &'s mut FastScratch) -> Self {
+        Walker {
+            line,
+            tokens: &scratch.tokens,
+            i: 0,
+            keys: &mut scratch.keys,
+            lists: &mut scratch.lists,
+            has_backslash: scratch.backslash.iter().any(|&m| m != 0),
+            backslash: &scratch.backslash,
+            nonword: &scratch.nonword,
+        }
+    }
+}
+
 impl Walker<'_, '_> {
+    /// After an update object: the position of the `\n` that ends its line (a `\r` may come
+    /// first), or the text's end when the text is `complete` and no token is left.
+    #[inline(always)]
+    fn line_end(&mut self, complete: bool) -> Option<usize> {
+        match self.next() {
+            Some((b'\n', p)) => Some(p),
+            Some((b'\r', p)) => match self.next() {
+                Some((b'\n', q)) if q == p + 1 => Some(q),
+                // The text's last line, ended by a `\r` alone (the `\r` is the line end's).
+                None if complete && p + 1 == self.line.len() => Some(self.line.len()),
+                _ => None,
+            },
+            None if complete => Some(self.line.len()),
+            _ => None,
+        }
+    }
+
+    /// Skips to the next `\n` token; its position (the walk goes on after it).
+    #[cold]
+    fn next_line_end(&mut self) -> Option<usize> {
+        loop {
+            let (c, p) = self.next()?;
+            if c == b'\n' {
+                return Some(p);
+            }
+        }
+    }
+
     /// The next token's byte and position.
     #[inline(always)]
     fn next(&mut self) -> Option<(u8, usize)> {
@@ -547,8 +713,9 @@ impl Walker<'_, '_> {
         } else {
             self.i += 1;
         }
-        // Nothing after the object, an identity, and an `id` that is an address when it is one.
-        if self.i != self.tokens.len() || seen & 0b11 == 0 {
+        // An identity, and an `id` that is an address when it is one. (What may follow the
+        // object is the caller's to check.)
+        if seen & 0b11 == 0 {
             return None;
         }
         if let (Some(id), true) = (id, key_is_email) {
@@ -980,7 +1147,7 @@ mod agreement {
         let fast = clean(content, &mut scratch);
         // The portable classifier must give the same stage-1 result as the vector one.
         let mut portable = FastScratch::default();
-        let portable_ok = index_with(content, &mut portable, classify_portable);
+        let portable_ok = index_with(content, &mut portable, classify_portable).complete;
         let mut vector = FastScratch::default();
         let vector_ok = index(content, &mut vector);
         let text = String::from_utf8_lossy(line);
@@ -1005,6 +1172,87 @@ mod agreement {
             }
         }
         fast
+    }
+
+    /// Walks `lines`, joined by `\n` or `\r\n`, a window at a time, and holds each line's verdict
+    /// to the one it gets on its own: a clean line there is clean on its own, with the same list
+    /// names, and when every line is clean on its own, every line is clean there.
+    fn lines_agree(lines: &[Vec<u8>], crlf: bool, final_newline: bool, window: usize) {
+        let end = if crlf { &b"\r\n"[..] } else { b"\n" };
+        let mut piece = lines.join(end);
+        if final_newline && !lines.is_empty() {
+            piece.extend_from_slice(end);
+        }
+        if std::str::from_utf8(&piece).is_err() {
+            return;
+        }
+        let mut seen = Vec::new();
+        let mut scratch = FastScratch::default();
+        clean_lines_in(&piece, &mut scratch, window, &mut |start, end, clean| {
+            seen.push((start, end, clean.map(<[_]>::to_vec)));
+        });
+        let mut want = Vec::new();
+        let mut start = 0;
+        while start < piece.len() {
+            let end = memchr::memchr(b'\n', &piece[start..]).map_or(piece.len(), |i| start + i);
+            want.push((start, end));
+            start = end + 1;
+        }
+        let got: Vec<_> = seen.iter().map(|&(s, e, _)| (s, e)).collect();
+        let text = String::from_utf8_lossy(&piece);
+        assert_eq!(got, want, "line ranges, window {window}: {text:?}");
+        let mut alone = Vec::new();
+        for (start, end, clean) in &seen {
+            let line = &piece[*start..*end];
+            // As `check_line` has it: a line's last `\r` belongs to its end.
+            let content = line.strip_suffix(b"\r").unwrap_or(line);
+            let on_its_own = agrees(line);
+            alone.push(on_its_own);
+            if let Some(lists) = clean {
+                assert!(on_its_own, "clean only in a window {window}: {text:?}");
+                let mut single = FastScratch::default();
+                assert!(super::clean(content, &mut single));
+                assert_eq!(*lists, single.lists, "{text:?}");
+            }
+        }
+        if alone.iter().all(|&c| c) {
+            assert!(
+                seen.iter().all(|(_, _, c)| c.is_some()),
+                "clean lines left to the full check, window {window}: {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lines_walked_together_agree_with_each_alone() {
+        let good: Vec<Vec<u8>> = crate::check::tests::VALID_LINES
+            .iter()
+            .map(|l| l.as_bytes().to_vec())
+            .collect();
+        let bad = [
+            &br#"{"email":"a@example.com","vars":{"n":"a\x"}}"#[..],
+            b"{\"email\":\"a@example.com\",\"vars\":{\"n\":\"a\x01\"}}",
+            br#"{"email":"a@example.com","vars":{"n":"unterminated}}"#,
+            br#"{"email":"a@example.com"} {}"#,
+            b"",
+            b"   ",
+            b"{\"email\":\"a@example.com\"}\r",
+            br#"{"email":"a@example.com","vars":{"n":"\ud800"}}"#,
+        ];
+        for window in [1, 7, 64, 100, 1000, WINDOW] {
+            for crlf in [false, true] {
+                for final_newline in [false, true] {
+                    lines_agree(&good, crlf, final_newline, window);
+                    for b in bad {
+                        for at in [0, 1, good.len() / 2, good.len()] {
+                            let mut lines = good.clone();
+                            lines.insert(at, b.to_vec());
+                            lines_agree(&lines, crlf, final_newline, window);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -1186,6 +1434,16 @@ mod agreement {
         #[test]
         fn random_lines_agree(line in line()) {
             agrees(&line);
+        }
+
+        #[test]
+        fn random_lines_walked_together_agree(
+            lines in prop::collection::vec(line(), 0..12),
+            crlf in any::<bool>(),
+            final_newline in any::<bool>(),
+            window in prop::sample::select(vec![1usize, 16, 64, 150, 400, WINDOW]),
+        ) {
+            lines_agree(&lines, crlf, final_newline, window);
         }
 
         #[test]
