@@ -513,8 +513,9 @@ fn has_byte(bytes: &[u8], byte: u8) -> bool {
 enum Kind {
     /// A string, with the raw range between its quotes.
     Str(u32, u32),
-    /// An integer that fits an `i64`.
-    Int(i64),
+    /// An integer of at most 15 digits, with the raw range of its text (its value is worked out
+    /// only where a rule needs it).
+    Int(u32, u32),
     /// Any other value.
     Other,
 }
@@ -815,7 +816,18 @@ impl Walker<'_, '_> {
                 let text = std::str::from_utf8(self.plain((start, end))?).ok()?;
                 parse_signup_date(text).map(|_| ())
             }
-            Kind::Int(secs) => is_valid_unix_timestamp(secs).then_some(()),
+            Kind::Int(start, end) => {
+                let text = self.raw((start, end));
+                let (negative, digits) = match text.split_first() {
+                    Some((b'-', digits)) => (true, digits),
+                    _ => (false, text),
+                };
+                let magnitude = digits
+                    .iter()
+                    .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
+                let secs = if negative { -magnitude } else { magnitude };
+                is_valid_unix_timestamp(secs).then_some(())
+            }
             Kind::Other => None,
         }
     }
@@ -984,10 +996,7 @@ impl Walker<'_, '_> {
         if !integer {
             return Some(Kind::Other);
         }
-        let magnitude = b[int_start..int_end]
-            .iter()
-            .fold(0i64, |acc, &d| acc * 10 + i64::from(d - b'0'));
-        Some(Kind::Int(if negative { -magnitude } else { magnitude }))
+        Some(Kind::Int(p as u32, int_end as u32))
     }
 }
 
