@@ -300,20 +300,33 @@ impl Pipeline {
         let handle = std::thread::spawn(move || {
             let mut carry: Vec<u8> = Vec::new();
             loop {
+                // A recycled buffer keeps its length: only bytes it never held are zeroed
+                // before reading into them (reading to the end of a vector would zero all of
+                // them, every block).
                 let mut buf = spare.try_recv().unwrap_or_default();
-                buf.clear();
-                buf.extend_from_slice(&carry);
-                carry.clear();
                 // A carried line longer than a block doubles the read, so a huge line costs
                 // linear time, not quadratic.
-                let want = block_size.max(buf.len()) as u64;
-                let got = match (&mut reader).take(want).read_to_end(&mut buf) {
-                    Ok(n) => n as u64,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
+                let want = block_size.max(carry.len());
+                let need = carry.len() + want;
+                if buf.len() < need {
+                    buf.resize(need, 0);
+                }
+                buf[..carry.len()].copy_from_slice(&carry);
+                let mut filled = carry.len();
+                carry.clear();
+                while filled < need {
+                    match reader.read(&mut buf[filled..need]) {
+                        Ok(0) => break,
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
                     }
-                };
+                }
+                let got = filled + want - need;
+                buf.truncate(filled);
                 if got < want {
                     // End of input.
                     if !buf.is_empty() {
