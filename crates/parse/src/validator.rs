@@ -393,20 +393,36 @@ impl Validator {
     fn run<S: Sink>(&self, mut input: Input, path: &Path, sink: &mut S) -> Result<Summary, Error> {
         let gzip = input.is_gzip();
         let mut run = Run::new(self, sink);
+        // A checked block whose lines the sink gets while the next one is checked.
+        let mut pending: Option<(Block, Checked)> = None;
         loop {
             if run.stopped {
                 break;
             }
             match input.next_block() {
                 Ok(Some(block)) => {
-                    run.block(block.bytes());
+                    let earlier = pending.as_ref().map(|(b, c)| (b.bytes(), c));
+                    let checked = run.check(block.bytes(), earlier);
                     if let Some(e) = run.sink_error.take() {
                         return Err(Error::Sink(e));
                     }
-                    drop::<Block>(block);
+                    // The block before is done with (its lines were handed over) and unmapped
+                    // or recycled here.
+                    pending = checked.map(|c| (block, c));
                 }
                 Ok(None) => break,
-                Err(e) => return Err(input_error(path, e)),
+                Err(e) => {
+                    if let Some((block, checked)) = pending.take() {
+                        run.lines(block.bytes(), &checked);
+                    }
+                    return Err(input_error(path, e));
+                }
+            }
+        }
+        if let Some((block, checked)) = pending.take() {
+            run.lines(block.bytes(), &checked);
+            if let Some(e) = run.sink_error.take() {
+                return Err(Error::Sink(e));
             }
         }
         let mut summary = run.finish();
@@ -533,6 +549,12 @@ fn too_large(line: u64, job: JobKind) -> Finding {
     }
 }
 
+/// A checked block, as the sink's `lines` needs it.
+struct Checked {
+    first_line: u64,
+    invalid: Vec<Range<usize>>,
+}
+
 /// The state of one run over one input.
 struct Run<'v, 's, S> {
     validator: &'v Validator,
@@ -577,10 +599,40 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         out
     }
 
-    /// Checks one block of complete lines (the input's last block may end without `\n`).
+    /// Checks one block of complete lines (the input's last block may end without `\n`), and
+    /// hands its lines to the sink when it wants them.
     fn block(&mut self, data: &[u8]) {
-        if self.stopped || data.is_empty() {
+        if let Some(checked) = self.check(data, None) {
+            self.lines(data, &checked);
+        }
+    }
+
+    /// Hands a checked block's lines to the sink.
+    fn lines(&mut self, data: &[u8], checked: &Checked) {
+        if self.sink_error.is_some() {
             return;
+        }
+        let block = LineBlock {
+            bytes: data,
+            first_line: checked.first_line,
+            invalid: &checked.invalid,
+        };
+        if let Err(e) = self.sink.lines(&block) {
+            self.sink_error = Some(e);
+            self.stopped = true;
+        }
+    }
+
+    /// Checks one block and delivers its findings; returns what the sink's `lines` needs when it
+    /// wants lines. `earlier` is a block checked before whose lines the sink has yet to get: it
+    /// gets them on this thread while the pool checks this block, so that a sink that writes
+    /// lines out (a split, `--valid-out`) does not leave the cores idle meanwhile.
+    fn check(&mut self, data: &[u8], earlier: Option<(&[u8], &Checked)>) -> Option<Checked> {
+        if self.stopped || data.is_empty() {
+            if let Some((bytes, checked)) = earlier {
+                self.lines(bytes, checked);
+            }
+            return None;
         }
         if self.format.is_none() {
             self.format = Format::detect_block(data, self.summary.bytes == 0);
@@ -604,11 +656,33 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
                 want_ranges,
             )
         };
-        let pieces: Vec<Piece> = if self.validator.single_threaded() || ranges.len() == 1 {
-            ranges.iter().map(check).collect()
-        } else {
-            self.validator
-                .install(|| ranges.par_iter().map(check).collect())
+        let pieces: Vec<Piece> = match earlier {
+            Some((bytes, checked)) if !self.validator.single_threaded() => {
+                let mut pieces = None;
+                let (ranges, check) = (&ranges, &check);
+                match &self.validator.pool {
+                    Some(pool) => pool.in_place_scope(|scope| {
+                        scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
+                        self.lines(bytes, checked);
+                    }),
+                    None => rayon::in_place_scope(|scope| {
+                        scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
+                        self.lines(bytes, checked);
+                    }),
+                }
+                pieces.unwrap_or_default()
+            }
+            _ => {
+                if let Some((bytes, checked)) = earlier {
+                    self.lines(bytes, checked);
+                }
+                if self.validator.single_threaded() || ranges.len() == 1 {
+                    ranges.iter().map(check).collect()
+                } else {
+                    self.validator
+                        .install(|| ranges.par_iter().map(check).collect())
+                }
+            }
         };
         let first_line = self.summary.lines + 1;
         let mut invalid = Vec::new();
@@ -639,18 +713,11 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             }
         }
         self.summary.bytes += data.len() as u64;
-        if want_ranges {
-            let block = LineBlock {
-                bytes: data,
-                first_line,
-                invalid: &invalid,
-            };
-            if let Err(e) = self.sink.lines(&block) {
-                self.sink_error = Some(e);
-                self.stopped = true;
-            }
-        }
         self.sink.progress(self.summary.bytes);
+        want_ranges.then_some(Checked {
+            first_line,
+            invalid,
+        })
     }
 
     /// Adds a piece's list names to the file's; returns the finding for the name that takes the
