@@ -134,6 +134,31 @@ pub fn email_problem(s: &str) -> Option<EmailProblem> {
 /// problem. A test holds the two to the same verdict.
 #[inline]
 pub(crate) fn is_plain_address(b: &[u8]) -> bool {
+    is_plain_address_in(b, 0, b.len())
+}
+
+/// [`is_plain_address`] for `text[start..end]`; the bytes after `end` are read but not used (so
+/// that a short address is loaded in place, without a copy).
+#[inline]
+pub(crate) fn is_plain_address_in(text: &[u8], start: usize, end: usize) -> bool {
+    let b = &text[start..end];
+    #[cfg(target_arch = "x86_64")]
+    if b.len() <= 64 && std::arch::is_x86_feature_detected!("avx2") {
+        let chunk = text.get(start..start + 64).and_then(|c| c.try_into().ok());
+        let mut buf = [0u8; 64];
+        let chunk = chunk.unwrap_or_else(|| {
+            buf[..b.len()].copy_from_slice(b);
+            &buf
+        });
+        // SAFETY: the processor has AVX2.
+        return unsafe { plain_address_avx2(chunk, b.len()) };
+    }
+    plain_address_scalar(b)
+}
+
+/// [`is_plain_address`] a byte at a time: for any length and processor, and the reference for
+/// the vector one.
+fn plain_address_scalar(b: &[u8]) -> bool {
     if b.len() > EMAIL_MAX_LEN {
         return false;
     }
@@ -185,6 +210,123 @@ pub(crate) fn is_plain_address(b: &[u8]) -> bool {
         j += 1;
     }
     labels >= 2 && !digits_only
+}
+
+/// The `atext` specials as two 16-byte tables for a nibble lookup: `HIGH[b >> 4] & LOW[b & 15]`
+/// is non-zero exactly for the specials. Each high nibble that a special has gets a bit of its
+/// own in `HIGH`; `LOW[l]` holds the bits of the high nibbles `h` for which `h l` is a special.
+const SPECIAL_NIBBLES: ([u8; 16], [u8; 16]) = {
+    let (mut high, mut low) = ([0u8; 16], [0u8; 16]);
+    let specials = EMAIL_ATEXT_SPECIALS.as_bytes();
+    let mut bits = 0;
+    let mut i = 0;
+    while i < specials.len() {
+        let (h, l) = ((specials[i] >> 4) as usize, (specials[i] & 15) as usize);
+        // The specials are ASCII (no high bit, which the lookup reads as zero), of at most eight
+        // high nibbles.
+        assert!(specials[i] < 0x80);
+        if high[h] == 0 {
+            assert!(bits < 8);
+            high[h] = 1 << bits;
+            bits += 1;
+        }
+        low[l] |= high[h];
+        i += 1;
+    }
+    (high, low)
+};
+
+/// [`is_plain_address`] for addresses of at most 64 bytes (almost all): every byte classified at
+/// once with AVX2, then the rules as bit arithmetic over the byte masks.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn plain_address_avx2(chunk: &[u8; 64], len: usize) -> bool {
+    use std::arch::x86_64::*;
+    if len == 0 || len > 64 {
+        return false;
+    }
+    // SAFETY: `chunk` is 64 readable bytes and the loads have no alignment requirement; the rest
+    // are register operations; the caller has checked that the processor has AVX2.
+    #[allow(unused_unsafe)]
+    let m = unsafe {
+        let p = chunk.as_ptr().cast::<__m256i>();
+        let (lo, hi) = (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)));
+        let splat = |c: u8| _mm256_set1_epi8(c as i8);
+        let bits = |test: &dyn Fn(__m256i) -> __m256i| {
+            let low = _mm256_movemask_epi8(test(lo)) as u32;
+            let high = _mm256_movemask_epi8(test(hi)) as u32;
+            u64::from(low) | u64::from(high) << 32
+        };
+        let within = |x: __m256i, low: u8, span: u8| {
+            let t = _mm256_sub_epi8(x, splat(low));
+            _mm256_cmpeq_epi8(_mm256_min_epu8(t, splat(span)), t)
+        };
+        let (high_table, low_table) = SPECIAL_NIBBLES;
+        let table = |t: [u8; 16]| {
+            let t = _mm_loadu_si128(t.as_ptr().cast());
+            _mm256_broadcastsi128_si256(t)
+        };
+        let (high_table, low_table) = (table(high_table), table(low_table));
+        let nibble = splat(0x0F);
+        // `std::hint::black_box` keeps the optimiser from rebuilding the masks byte by byte.
+        std::hint::black_box([
+            bits(&|v| within(_mm256_or_si256(v, splat(0x20)), b'a', 25)),
+            bits(&|v| within(v, b'0', 9)),
+            bits(&|v| {
+                let h = _mm256_shuffle_epi8(
+                    high_table,
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble),
+                );
+                // Bytes with the high bit set look up zero in `low` (pshufb's rule).
+                let l = _mm256_shuffle_epi8(low_table, v);
+                let both = _mm256_and_si256(h, l);
+                _mm256_xor_si256(_mm256_cmpeq_epi8(both, _mm256_setzero_si256()), splat(0xFF))
+            }),
+            bits(&|v| _mm256_cmpeq_epi8(v, splat(b'@'))),
+            bits(&|v| _mm256_cmpeq_epi8(v, splat(b'.'))),
+            bits(&|v| _mm256_cmpeq_epi8(v, splat(b'-'))),
+        ])
+    };
+    let [letter, digit, special, at, dot, hyphen] = m;
+    let all = u64::MAX >> (64 - len);
+    // Exactly one `@`, with a local part before it and a domain after it.
+    let at = at & all;
+    if at.count_ones() != 1 {
+        return false;
+    }
+    let p = at.trailing_zeros() as usize;
+    if p == 0 || p > EMAIL_LOCAL_MAX_LEN || p + 1 >= len {
+        return false;
+    }
+    // The local part: atext and dots, no dot first, last or next to another.
+    let local = u64::MAX >> (64 - p);
+    let atext = letter | digit | special;
+    if (atext | dot) & local != local
+        || dot & 1 != 0
+        || dot & (1 << (p - 1)) != 0
+        || dot & (dot >> 1) & local != 0
+    {
+        return false;
+    }
+    // The domain: labels of letters, digits and hyphens between single dots, at least two, no
+    // hyphen at either end of one, the last not all digits. (Labels are short enough here.)
+    let domain = all & !(u64::MAX >> (63 - p));
+    let (first, last) = (1u64 << (p + 1), 1u64 << (len - 1));
+    let label = letter | digit | hyphen;
+    let dots = dot & domain;
+    let hyphens = hyphen & domain;
+    if (label | dot) & domain != domain
+        || dots == 0
+        || dots & (first | last) != 0
+        || dots & (dots >> 1) != 0
+        || hyphens & (dots << 1 | first) != 0
+        || hyphens & (dots >> 1 | last) != 0
+    {
+        return false;
+    }
+    let last_dot = 63 - dots.leading_zeros();
+    let tld = domain & !(u64::MAX >> (63 - last_dot));
+    label & !digit & tld != 0
 }
 
 /// Byte classes for [`is_plain_address`]: atext, a domain label's letters, digits and hyphen,
@@ -402,6 +544,67 @@ mod tests {
                 problem(s).is_none(),
                 "{s:?}"
             );
+        }
+    }
+
+    /// The vector check against the scalar one and the rules, for `s` and for `s` with each byte
+    /// in turn replaced by every byte value.
+    #[cfg(target_arch = "x86_64")]
+    fn vector_agrees_with_every_byte_in_every_place(s: &str) {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut bytes = s.as_bytes().to_vec();
+        for at in 0..bytes.len() {
+            let keep = bytes[at];
+            for byte in 0..=255u8 {
+                bytes[at] = byte;
+                let vector = is_plain_address(&bytes);
+                // In place, with bytes after the address that must not count.
+                let mut padded = bytes.clone();
+                padded.extend_from_slice(&[b'@'; 64]);
+                assert_eq!(vector, is_plain_address_in(&padded, 0, bytes.len()));
+                let scalar = plain_address_scalar(&bytes);
+                assert_eq!(vector, scalar, "{:?}", String::from_utf8_lossy(&bytes));
+                if let Ok(text) = std::str::from_utf8(&bytes) {
+                    assert_eq!(scalar, problem(text).is_none(), "{text:?}");
+                }
+            }
+            bytes[at] = keep;
+        }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_vector_check_agrees_byte_by_byte() {
+        let local = "a".repeat(56);
+        for s in [
+            "a@b.co",
+            "a.b-c+d_e!#$%&'*/=?^`{|}~@x-y.example.com",
+            "first.last@sub-domain.example.co.uk",
+            "x@1.2.a3",
+            &format!("{local}@bb.com"),
+            &format!("{local}@b.cde"),
+            &"a@b.c".repeat(13)[..64],
+        ] {
+            assert!(s.len() <= 64);
+            vector_agrees_with_every_byte_in_every_place(s);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        #[cfg(target_arch = "x86_64")]
+        fn the_vector_check_agrees_with_the_scalar_one(
+            s in "[a-c0-9.@\\-_+!#~`{}|/=?^$%&'* é\x00\x7f]{0,40}(@[a-c0-9.\\-]{0,30})?"
+        ) {
+            if std::arch::is_x86_feature_detected!("avx2") && s.len() <= 64 {
+                let vector = is_plain_address(s.as_bytes());
+                proptest::prop_assert_eq!(vector, plain_address_scalar(s.as_bytes()), "{:?}", s);
+                let padded = format!("{s}.-@{s}");
+                let vector = is_plain_address_in(padded.as_bytes(), 0, s.len());
+                proptest::prop_assert_eq!(vector, plain_address_scalar(s.as_bytes()), "{:?}", s);
+            }
         }
     }
 

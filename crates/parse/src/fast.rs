@@ -22,7 +22,7 @@
 //! JSONTestSuite and random lines.
 
 use crate::date::{is_valid_unix_timestamp, parse_signup_date};
-use crate::email::is_plain_address;
+use crate::email::is_plain_address_in;
 use crate::json::key_fingerprint;
 use sailbulk_spec::{is_var_name_byte, VAR_VALUE_MAX_CHARS};
 use sailbulk_spec::{IDENTITY_KEYS, KEYSCONFLICT_VALUES, OPTOUT_VALUES, VAR_NAME_MAX_CHARS};
@@ -736,7 +736,8 @@ impl Walker<'_, '_> {
     /// An address the full check accepts with nothing to say.
     #[inline(always)]
     fn email(&self, range: (u32, u32)) -> Option<()> {
-        is_plain_address(self.plain(range)?).then_some(())
+        self.plain(range)?;
+        is_plain_address_in(self.line, range.0 as usize, range.1 as usize).then_some(())
     }
 
     /// `keys`: an object of identity-key names to strings.
