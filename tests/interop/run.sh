@@ -11,9 +11,11 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
 
 cargo build --quiet --bin sailbulk
+# Where cargo put it (CARGO_TARGET_DIR moves the build out of target/).
+bin=${CARGO_TARGET_DIR:-target}/debug/sailbulk
 out=$(mktemp)
 err=$(mktemp)
-target/debug/sailbulk sim --listen 127.0.0.1:0 --api-key interop-key --api-secret interop-secret \
+"$bin" sim --listen 127.0.0.1:0 --api-key interop-key --api-secret interop-secret \
     >"$out" 2>"$err" &
 pid=$!
 cleanup() {
