@@ -249,18 +249,7 @@ unsafe fn plain_address_avx2(chunk: &[u8; 64], len: usize) -> bool {
     // are register operations; the caller has checked that the processor has AVX2.
     #[allow(unused_unsafe)]
     let m = unsafe {
-        let p = chunk.as_ptr().cast::<__m256i>();
-        let (lo, hi) = (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)));
-        let splat = |c: u8| _mm256_set1_epi8(c as i8);
-        let bits = |test: &dyn Fn(__m256i) -> __m256i| {
-            let low = _mm256_movemask_epi8(test(lo)) as u32;
-            let high = _mm256_movemask_epi8(test(hi)) as u32;
-            u64::from(low) | u64::from(high) << 32
-        };
-        let within = |x: __m256i, low: u8, span: u8| {
-            let t = _mm256_sub_epi8(x, splat(low));
-            _mm256_cmpeq_epi8(_mm256_min_epu8(t, splat(span)), t)
-        };
+        crate::simd::avx2_chunk!(chunk, splat, bits, within);
         let (high_table, low_table) = SPECIAL_NIBBLES;
         let table = |t: [u8; 16]| {
             let t = _mm_loadu_si128(t.as_ptr().cast());
