@@ -119,7 +119,7 @@ fn walk_window(
     each: &mut EachLine<'_>,
 ) -> usize {
     let text = &piece[from..to];
-    let indexed = index_text(text, scratch);
+    let complete = index(text, scratch);
     let mut w = Walker::new(text, scratch);
     let mut start = 0;
     while start < text.len() {
@@ -127,7 +127,7 @@ fn walk_window(
         w.keys.clear();
         w.lists.clear();
         let end = match w.update() {
-            Some(()) => w.line_end(indexed.complete),
+            Some(()) => w.line_end(complete),
             None => None,
         };
         if let Some(end) = end {
@@ -290,29 +290,18 @@ fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
     (EVEN ^ invert) & follows_escape
 }
 
-/// How far stage 1 got through a text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Indexed {
-    /// The tokens and masks are those of the bytes before this offset: a line that ends before it
-    /// (at a `\n` token) is fully indexed. Stage 1 stops at the 64-byte chunk where it finds a
-    /// reason that a line there cannot be clean.
-    valid: usize,
-    /// The whole text was indexed and it ends outside any string or escape.
-    complete: bool,
-}
-
-/// Stage 1 over one line: writes the token positions of `line` into `scratch.tokens`, and its
-/// per-chunk masks. `false` when the line cannot be clean: a control character in a string or
-/// outside one (tabs between tokens aside), an invalid escape or a `\u` escape that is neither a
-/// plain code point nor half of a valid surrogate pair, an unterminated string.
-pub(crate) fn index(line: &[u8], scratch: &mut FastScratch) -> bool {
-    index_text(line, scratch).complete
-}
-
-/// Stage 1 over a text of one or more lines. Line ends (`\n`, and `\r` before it) are tokens;
-/// since a string may not hold a raw line end, every line of a text that stage 1 passes starts
-/// outside any string, as it would on its own.
-fn index_text(text: &[u8], scratch: &mut FastScratch) -> Indexed {
+/// Stage 1: writes the token positions of `text` (one line, or several) into `scratch.tokens`,
+/// and its per-chunk masks. `true` when the whole text was indexed and it ends outside any string
+/// or escape. `false` when a line of it cannot be clean: a control character in a string or
+/// outside one (tabs and line ends between tokens aside), an invalid escape or a `\u` escape that
+/// is neither a plain code point nor half of a valid surrogate pair, an unterminated string.
+/// Stage 1 then stops at the 64-byte chunk where it found that, and the tokens and masks are
+/// those of the chunks before it: a line that ends (at a `\n` token) before the chunk is fully
+/// indexed, and the line that runs into it has no `\n` token.
+///
+/// Line ends (`\n`, and `\r` before it) are tokens; since a string may not hold a raw line end,
+/// every line of a text that stage 1 passes starts outside any string, as it would on its own.
+pub(crate) fn index(text: &[u8], scratch: &mut FastScratch) -> bool {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor has AVX2.
@@ -323,7 +312,7 @@ fn index_text(text: &[u8], scratch: &mut FastScratch) -> Indexed {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn index_avx2(text: &[u8], scratch: &mut FastScratch) -> Indexed {
+unsafe fn index_avx2(text: &[u8], scratch: &mut FastScratch) -> bool {
     // SAFETY: this function runs only where AVX2 is available.
     index_with(text, scratch, |c| unsafe { classify_avx2(c) })
 }
@@ -334,7 +323,7 @@ fn index_with(
     text: &[u8],
     scratch: &mut FastScratch,
     classify: impl Fn(&[u8; 64]) -> Masks,
-) -> Indexed {
+) -> bool {
     let tokens = &mut scratch.tokens;
     tokens.clear();
     scratch.backslash.clear();
@@ -414,16 +403,7 @@ fn index_with(
         scratch.backslash.set_len(base / 64);
         scratch.nonword.set_len(base / 64);
     }
-    if !valid {
-        return Indexed {
-            valid: base,
-            complete: false,
-        };
-    }
-    Indexed {
-        valid: text.len(),
-        complete: in_string_carry == 0 && escape_carry == 0,
-    }
+    valid && in_string_carry == 0 && escape_carry == 0
 }
 
 /// Whether each escaped byte (bit `i` of `escaped` is byte `base + i` of the line) makes a valid
@@ -543,7 +523,7 @@ fn any_in(masks: &[u64], start: u32, end: u32) -> bool {
 }
 
 impl<'s> Walker<'s, 's> {
-    /// A walker over the tokens that [`index_text`] wrote for `line` into `scratch`.
+    /// A walker over the tokens that [`index`] wrote for `line` into `scratch`.
     fn new(line: &'s [u8], scratch: &'s mut FastScratch) -> Self {
         Walker {
             line,
@@ -1144,7 +1124,7 @@ mod agreement {
         let fast = clean(content, &mut scratch);
         // The portable classifier must give the same stage-1 result as the vector one.
         let mut portable = FastScratch::default();
-        let portable_ok = index_with(content, &mut portable, classify_portable).complete;
+        let portable_ok = index_with(content, &mut portable, classify_portable);
         let mut vector = FastScratch::default();
         let vector_ok = index(content, &mut vector);
         let text = String::from_utf8_lossy(line);
