@@ -477,7 +477,7 @@ fn check_piece(
     want_ranges: bool,
 ) -> Piece {
     let mut piece = Piece::default();
-    let mut scratch = Scratch::for_block(data);
+    let mut scratch = Scratch::for_block(data, rules.format);
     let mut fast = scratch.take_fast(rules.format);
     let mut each = |start: usize, end: usize, clean: Option<&[(u32, u32)]>| {
         let next = (end + 1).min(data.len());
