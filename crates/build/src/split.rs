@@ -96,8 +96,6 @@ struct Router<'a> {
     import: bool,
     /// What the lines hold, once the first non-blank line has been seen.
     format: Option<Format>,
-    /// Whether a block has been seen (a byte-order mark counts only at the input's start).
-    started: bool,
     missing_final_newline: bool,
     error: Option<SplitError>,
     scratch: Vec<u8>,
@@ -195,10 +193,10 @@ impl Router<'_> {
 
     /// Detects the format from a block, as the validator does (from its first non-blank line), as
     /// the lines stream by: standard input can be read only once.
-    fn detect(&mut self, block: &[u8]) {
+    /// `first_line` is the block's first line number (a byte-order mark counts only on line 1).
+    fn detect(&mut self, block: &[u8], first_line: u64) {
         if self.format.is_none() {
-            self.format = Format::detect_block(block, !self.started);
-            self.started |= !block.is_empty();
+            self.format = Format::detect_block(block, first_line == 1);
             if self.format == Some(Format::Emails) || self.import {
                 self.parts.set_extension("txt");
             }
@@ -231,7 +229,7 @@ impl Sink for Router<'_> {
     }
 
     fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {
-        self.detect(block.bytes);
+        self.detect(block.bytes, block.first_line);
         let mut line = block.first_line;
         block.for_each_run(|bytes, valid| {
             let result = self.run(bytes, valid, line);
@@ -284,7 +282,6 @@ pub fn split_file(
         skip_invalid: options.skip_invalid,
         import,
         format: None,
-        started: false,
         missing_final_newline: false,
         error: None,
         scratch: Vec::new(),
@@ -305,7 +302,7 @@ pub fn split_file(
     } else {
         let mut lines = 0u64;
         let result = validator.for_each_block(input, |block| {
-            router.detect(block);
+            router.detect(block, lines + 1);
             let result = router.run(block, true, lines + 1);
             lines += router.keep(result)?;
             Ok(())

@@ -339,10 +339,7 @@ impl Validator {
         let format = self
             .config
             .format
-            .or_else(|| match number {
-                1 => Format::detect(line),
-                _ => Format::detect_block(line, false),
-            })
+            .or_else(|| Format::detect_block(line, number == 1))
             .unwrap_or(Format::Json);
         let mut findings = Vec::new();
         let mut out = LineOut {
