@@ -506,15 +506,30 @@ struct Walker<'a, 's> {
 /// `start..end`.
 #[inline(always)]
 fn any_in(masks: &[u64], start: u32, end: u32) -> bool {
+    let len = end.wrapping_sub(start);
     if start >= end {
         return false;
     }
-    let (first, last) = ((start / 64) as usize, ((end - 1) / 64) as usize);
+    let first = (start / 64) as usize;
+    if len <= 64 {
+        // The range lies within two adjacent words: one 128-bit shift brings it to bit 0. A range
+        // that reaches past the last word (which the ranges of an indexed text never do) counts
+        // as set, the answer that sends a line to the full check.
+        let Some(&low) = masks.get(first) else {
+            return true;
+        };
+        let shift = start % 64;
+        let high = if shift + len > 64 {
+            masks.get(first + 1).copied().unwrap_or(u64::MAX)
+        } else {
+            0
+        };
+        let window = ((u128::from(high) << 64 | u128::from(low)) >> shift) as u64;
+        return window & (u64::MAX >> (64 - len)) != 0;
+    }
+    let last = ((end - 1) / 64) as usize;
     let low = u64::MAX << (start % 64);
     let high = u64::MAX >> (63 - (end - 1) % 64);
-    if first == last {
-        return masks.get(first).is_some_and(|m| m & low & high != 0);
-    }
     masks.get(first).is_some_and(|m| m & low != 0)
         || masks
             .get(first + 1..last)
@@ -834,9 +849,10 @@ impl Walker<'_, '_> {
             return Some(());
         }
         let base = self.keys.len();
+        let mut seen = 0u64;
         loop {
             let key = self.string()?;
-            self.distinct(base, key)?;
+            self.distinct(base, &mut seen, key)?;
             self.expect(b':')?;
             member(self, key)?;
             match self.next()?.0 {
@@ -850,9 +866,11 @@ impl Walker<'_, '_> {
     }
 
     /// Records a key of the object whose keys start at `base`; `None` when it is escaped, repeats
-    /// an earlier key, or the object has too many keys for a linear check.
+    /// an earlier key, or the object has too many keys for a linear check. `seen` is the object's
+    /// filter: a bit per key fingerprint, so that only a key whose bit is already set is compared
+    /// with the earlier ones (a data-dependent comparison per earlier key mispredicts often).
     #[inline(always)]
-    fn distinct(&mut self, base: usize, key: (u32, u32)) -> Option<()> {
+    fn distinct(&mut self, base: usize, seen: &mut u64, key: (u32, u32)) -> Option<()> {
         let raw = self.plain(key)?;
         let len = raw.len();
         let head = key_fingerprint(self.line, key.0 as usize, raw);
@@ -861,19 +879,24 @@ impl Walker<'_, '_> {
             start: key.0,
             len: len as u32,
         };
-        let line = self.line;
         let earlier = &self.keys[base..];
         if earlier.len() >= MAX_FAST_KEYS {
             return None;
         }
-        let same = |k: &KeyHead| {
-            k.len == this.len
-                && k.head == this.head
-                && (len <= 8 || line[k.start as usize..(k.start + k.len) as usize] == *raw)
-        };
-        if earlier.iter().any(same) {
-            return None;
+        // The top six bits of a multiplicative hash of the first eight bytes and the length.
+        let bit = 1u64 << ((head ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
+        if *seen & bit != 0 {
+            let line = self.line;
+            let same = |k: &KeyHead| {
+                k.len == this.len
+                    && k.head == this.head
+                    && (len <= 8 || line[k.start as usize..(k.start + k.len) as usize] == *raw)
+            };
+            if earlier.iter().any(same) {
+                return None;
+            }
         }
+        *seen |= bit;
         self.keys.push(this);
         Some(())
     }
@@ -1027,6 +1050,30 @@ mod tests {
                 assert!(has_byte(&bytes, b'$'), "{len} {at}");
             }
         }
+    }
+
+    #[test]
+    fn any_in_sees_every_set_bit_of_every_range() {
+        // Three words, each with one bit set, at every pair of positions: every range is checked
+        // against the bits it covers, one at a time.
+        for (a, b, c) in [(0, 0, 0), (5, 63, 17), (63, 0, 62), (31, 32, 1)] {
+            let masks = [1u64 << a, 1u64 << b, 1u64 << c];
+            let set = |i: u32| masks[(i / 64) as usize] >> (i % 64) & 1 == 1;
+            for start in 0..192u32 {
+                for end in start..=192u32 {
+                    let want = (start..end).any(set);
+                    assert_eq!(
+                        any_in(&masks, start, end),
+                        want,
+                        "{a} {b} {c}: {start}..{end}"
+                    );
+                }
+            }
+        }
+        // A range past the words is "set" (not sure) however short; an empty one never is.
+        assert!(any_in(&[0], 60, 70));
+        assert!(any_in(&[], 3, 4));
+        assert!(!any_in(&[], 3, 3));
     }
 
     #[test]
@@ -1242,6 +1289,42 @@ mod agreement {
         ];
         for line in crate::check::tests::VALID_LINES.iter().chain(&more) {
             assert!(agrees(line.as_bytes()), "not fast: {line}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_leaves_the_fast_path_wherever_it_is() {
+        // Up to the most keys the fast path takes, so that the per-object filter has collisions:
+        // distinct keys stay clean, and a repeat of any earlier key (short or long, in vars, in
+        // lists, in a nested object) never is.
+        for n in 1..MAX_FAST_KEYS {
+            let names: Vec<String> = (0..n)
+                .map(|i| {
+                    if i % 3 == 0 {
+                        format!("k{i}")
+                    } else {
+                        format!("key_number_{i}")
+                    }
+                })
+                .collect();
+            let vars = |names: &[String]| {
+                let members: Vec<String> = names.iter().map(|k| format!(r#""{k}":1"#)).collect();
+                members.join(",")
+            };
+            for shape in [
+                r#"{"email":"a@example.com","vars":{X}}"#,
+                r#"{"email":"a@example.com","lists":{X}}"#,
+                r#"{"email":"a@example.com","vars":{"o":{X}}}"#,
+            ] {
+                let line = shape.replace('X', &vars(&names));
+                assert!(agrees(line.as_bytes()), "{line}");
+                for repeat in 0..n {
+                    let mut with = names.clone();
+                    with.push(names[repeat].clone());
+                    let line = shape.replace('X', &vars(&with));
+                    assert!(!agrees(line.as_bytes()), "{line}");
+                }
+            }
         }
     }
 
