@@ -901,7 +901,9 @@ impl Walker<'_, '_> {
         Some(())
     }
 
-    /// Any value, at `depth` levels of nesting.
+    /// Any value, at `depth` levels of nesting. Scalars are handled here, inline in the caller;
+    /// objects and arrays in [`Walker::nested`], which is out of line (it recurses).
+    #[inline(always)]
     fn value(&mut self, depth: u32) -> Option<Kind> {
         let (c, p) = self.next()?;
         match c {
@@ -909,32 +911,36 @@ impl Walker<'_, '_> {
                 let (start, end) = self.close(p)?;
                 Some(Kind::Str(start, end))
             }
-            b'{' => {
-                self.i -= 1;
-                self.members(depth + 1, |w, _| w.value(depth + 1).map(|_| ()))?;
-                Some(Kind::Other)
-            }
-            b'[' => {
-                if depth + 1 > MAX_FAST_DEPTH {
-                    return None;
-                }
-                if self.peek()? == b']' {
-                    self.i += 1;
-                    return Some(Kind::Other);
-                }
-                loop {
-                    self.value(depth + 1)?;
-                    match self.next()?.0 {
-                        b',' => {}
-                        b']' => return Some(Kind::Other),
-                        _ => return None,
-                    }
-                }
-            }
+            b'{' | b'[' => self.nested(c, depth),
             b't' => self.literal(p, b"true"),
             b'f' => self.literal(p, b"false"),
             b'n' => self.literal(p, b"null"),
             _ => self.number(p),
+        }
+    }
+
+    /// An object or an array whose opening token `open` has been taken, at `depth` levels.
+    #[inline(never)]
+    fn nested(&mut self, open: u8, depth: u32) -> Option<Kind> {
+        if open == b'{' {
+            self.i -= 1;
+            self.members(depth + 1, |w, _| w.value(depth + 1).map(|_| ()))?;
+            return Some(Kind::Other);
+        }
+        if depth + 1 > MAX_FAST_DEPTH {
+            return None;
+        }
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(Kind::Other);
+        }
+        loop {
+            self.value(depth + 1)?;
+            match self.next()?.0 {
+                b',' => {}
+                b']' => return Some(Kind::Other),
+                _ => return None,
+            }
         }
     }
 
