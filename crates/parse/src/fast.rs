@@ -48,6 +48,8 @@ pub(crate) struct FastScratch {
     keys: Vec<KeyHead>,
     /// The raw ranges of the line's list names, in order.
     pub lists: Vec<(u32, u32)>,
+    /// The length of the text the tokens were written for: every token is below it.
+    indexed: usize,
 }
 
 /// A key as the duplicate check compares it.
@@ -345,13 +347,18 @@ fn index_with(
     let mut padded = [b' '; 64];
     let mut base = 0usize;
     let mut valid = true;
+    scratch.indexed = text.len();
     while base < text.len() {
+        // The bytes of the chunk that are bytes of the text: all but in the last chunk, whose
+        // padding may never yield a token (the walker relies on it).
+        let mut live = u64::MAX;
         let chunk: &[u8; 64] = match text.get(base..base + 64).and_then(|c| c.try_into().ok()) {
             Some(c) => c,
             None => {
                 let rest = &text[base..];
                 padded[..rest.len()].copy_from_slice(rest);
                 padded[rest.len()..].fill(b' ');
+                live >>= 64 - rest.len();
                 &padded
             }
         };
@@ -379,7 +386,7 @@ fn index_with(
         let scalar = !(m.structural | m.space | quote) & outside;
         let scalar_start = scalar & !(scalar << 1 | scalar_carry);
         scalar_carry = scalar >> 63;
-        let mut bits = (m.structural & outside) | quote | scalar_start;
+        let mut bits = ((m.structural & outside) | quote | scalar_start) & live;
         let count = bits.count_ones() as usize;
         // Eight positions at a time, without a branch per token.
         let mut k = 0;
@@ -540,9 +547,17 @@ fn any_in(masks: &[u64], start: u32, end: u32) -> bool {
 impl<'s> Walker<'s, 's> {
     /// A walker over the tokens that [`index`] wrote for `line` into `scratch`.
     fn new(line: &'s [u8], scratch: &'s mut FastScratch) -> Self {
+        // Every token is a position in the line, which lets the walker read a token's byte
+        // without a bounds check: stage 1 writes only positions below the length of the text it
+        // indexed, and a walker over a shorter line has no tokens (it answers "not sure").
+        let tokens: &[u32] = if scratch.indexed <= line.len() {
+            &scratch.tokens
+        } else {
+            &[]
+        };
         Walker {
             line,
-            tokens: &scratch.tokens,
+            tokens,
             i: 0,
             keys: &mut scratch.keys,
             lists: &mut scratch.lists,
@@ -550,6 +565,16 @@ impl<'s> Walker<'s, 's> {
             backslash: &scratch.backslash,
             nonword: &scratch.nonword,
         }
+    }
+
+    /// The byte at token position `p`.
+    #[inline(always)]
+    fn byte_at(&self, p: usize) -> u8 {
+        debug_assert!(p < self.line.len());
+        // SAFETY: `p` is one of `self.tokens`, which are below the length of the text that
+        // `index` wrote them for (it keeps only bits of bytes of the text), which `new` has
+        // checked is at most `self.line.len()`; `tokens` and `line` do not change after `new`.
+        unsafe { *self.line.get_unchecked(p) }
     }
 }
 
@@ -587,14 +612,14 @@ impl Walker<'_, '_> {
     fn next(&mut self) -> Option<(u8, usize)> {
         let p = *self.tokens.get(self.i)? as usize;
         self.i += 1;
-        Some((*self.line.get(p)?, p))
+        Some((self.byte_at(p), p))
     }
 
     /// The byte of the next token, without taking it.
     #[inline(always)]
     fn peek(&self) -> Option<u8> {
         let p = *self.tokens.get(self.i)? as usize;
-        self.line.get(p).copied()
+        Some(self.byte_at(p))
     }
 
     /// The closing quote of the string opened at `open`: always the next token.
@@ -1182,6 +1207,13 @@ mod agreement {
         let vector_ok = index(content, &mut vector);
         let text = String::from_utf8_lossy(line);
         assert_eq!(portable_ok, vector_ok, "{text}");
+        // The walker reads token bytes unchecked: no token may lie past the text.
+        for tokens in [&portable.tokens, &vector.tokens] {
+            assert!(
+                tokens.iter().all(|&t| (t as usize) < content.len()),
+                "{text}"
+            );
+        }
         if vector_ok {
             assert_eq!(portable.tokens, vector.tokens, "{text}");
             assert_eq!(portable.nonword, vector.nonword, "{text}");
@@ -1296,6 +1328,16 @@ mod agreement {
         for line in crate::check::tests::VALID_LINES.iter().chain(&more) {
             assert!(agrees(line.as_bytes()), "not fast: {line}");
         }
+    }
+
+    #[test]
+    fn a_walker_over_a_line_shorter_than_the_indexed_text_has_no_tokens() {
+        let text = br#"{"email":"a@example.com"}"#;
+        let mut scratch = FastScratch::default();
+        assert!(index(text, &mut scratch));
+        assert!(Walker::new(text, &mut scratch).update().is_some());
+        let mut walker = Walker::new(&text[..10], &mut scratch);
+        assert!(walker.tokens.is_empty() && walker.update().is_none());
     }
 
     #[test]
