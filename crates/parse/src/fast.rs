@@ -128,6 +128,9 @@ fn walk_window(
         let first = w.i;
         w.keys.clear();
         w.lists.clear();
+        if (w.backslash_at as usize) < start {
+            w.backslash_at = next_bit(w.backslash, start as u32);
+        }
         let end = match w.update() {
             Some(()) => w.line_end(complete),
             None => None,
@@ -501,9 +504,11 @@ struct Walker<'a, 's> {
     i: usize,
     keys: &'s mut Vec<KeyHead>,
     lists: &'s mut Vec<(u32, u32)>,
-    /// Whether the line holds a backslash anywhere (most lines hold none, and then no string needs
-    /// looking at for one).
-    has_backslash: bool,
+    /// The position of the first backslash at or after the start of the line being walked (or
+    /// of an earlier line of the text, when it lies in this one or after it): a string that ends
+    /// before it holds none, which spares most strings looking at the masks (most lines hold no
+    /// backslash). `u32::MAX` when there is none.
+    backslash_at: u32,
     /// The line's backslashes and non-word bytes, a mask per 64-byte chunk.
     backslash: &'s [u64],
     nonword: &'s [u64],
@@ -544,6 +549,24 @@ fn any_in(masks: &[u64], start: u32, end: u32) -> bool {
         || masks.get(last).is_some_and(|m| m & high != 0)
 }
 
+/// The position of the first bit of `masks` (bit `i` of word `w` for byte `64 w + i`) at or after
+/// `from`; `u32::MAX` when there is none.
+fn next_bit(masks: &[u64], from: u32) -> u32 {
+    let mut w = (from / 64) as usize;
+    let mut word = match masks.get(w) {
+        Some(m) => m & u64::MAX << (from % 64),
+        None => return u32::MAX,
+    };
+    while word == 0 {
+        w += 1;
+        match masks.get(w) {
+            Some(&m) => word = m,
+            None => return u32::MAX,
+        }
+    }
+    (w * 64) as u32 + word.trailing_zeros()
+}
+
 impl<'s> Walker<'s, 's> {
     /// A walker over the tokens that [`index`] wrote for `line` into `scratch`.
     fn new(line: &'s [u8], scratch: &'s mut FastScratch) -> Self {
@@ -561,7 +584,7 @@ impl<'s> Walker<'s, 's> {
             i: 0,
             keys: &mut scratch.keys,
             lists: &mut scratch.lists,
-            has_backslash: scratch.backslash.iter().any(|&m| m != 0),
+            backslash_at: next_bit(&scratch.backslash, 0),
             backslash: &scratch.backslash,
             nonword: &scratch.nonword,
         }
@@ -642,7 +665,7 @@ impl Walker<'_, '_> {
     /// The raw text of a string when it holds no escape.
     #[inline(always)]
     fn plain(&self, range: (u32, u32)) -> Option<&[u8]> {
-        let escaped = self.has_backslash && any_in(self.backslash, range.0, range.1);
+        let escaped = range.1 > self.backslash_at && any_in(self.backslash, range.0, range.1);
         (!escaped).then(|| self.raw(range))
     }
 
@@ -1300,6 +1323,13 @@ mod agreement {
             b"   ",
             b"{\"email\":\"a@example.com\"}\r",
             br#"{"email":"a@example.com","vars":{"n":"\ud800"}}"#,
+            // Escapes where the fast path wants plain text: each must be "not sure" wherever the
+            // line stands, whatever backslashes come before it in the text.
+            br#"{"email":"a@example.com","vars":{"a\u0062":1}}"#,
+            br#"{"email":"a\u0040example.com"}"#,
+            br#"{"email":"a@example.com","optout":"n\u006fne"}"#,
+            br#"{"email":"a@example.com","vars":{"x":"a\\b"},"lists":{"a\"b":1}}"#,
+            br#"{"id":"a\u0040example.com","key":"email"}"#,
         ];
         for window in [1, 7, 64, 100, 1000, WINDOW] {
             for crlf in [false, true] {
@@ -1328,6 +1358,17 @@ mod agreement {
         for line in crate::check::tests::VALID_LINES.iter().chain(&more) {
             assert!(agrees(line.as_bytes()), "not fast: {line}");
         }
+    }
+
+    #[test]
+    fn next_bit_finds_the_first_bit_at_or_after_a_position() {
+        let masks = [1u64 << 3 | 1 << 63, 0, 0, 1 << 5];
+        let set = [3u32, 63, 197];
+        for from in 0..300 {
+            let want = set.iter().copied().find(|&b| b >= from).unwrap_or(u32::MAX);
+            assert_eq!(next_bit(&masks, from), want, "{from}");
+        }
+        assert_eq!(next_bit(&[], 0), u32::MAX);
     }
 
     #[test]
