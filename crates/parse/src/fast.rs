@@ -308,18 +308,48 @@ fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
 /// every line of a text that stage 1 passes starts outside any string, as it would on its own.
 pub(crate) fn index(text: &[u8], scratch: &mut FastScratch) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the processor has AVX2.
+    if vector_index_runs() {
+        // SAFETY: the processor has the features `index_avx2` is compiled for.
         return unsafe { index_avx2(text, scratch) };
     }
-    index_with(text, scratch, classify_portable)
+    index_with(text, scratch, classify_portable, prefix_xor)
+}
+
+/// Whether the processor runs [`index_avx2`]: AVX2, and the bit instructions of the same
+/// generation that the token loop relies on (`popcnt`, and `tzcnt`/`blsr` of BMI1, without which
+/// counting and extracting bits take several instructions each; PCLMUL for the string mask).
+#[cfg(target_arch = "x86_64")]
+fn vector_index_runs() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("bmi1")
+        && std::arch::is_x86_feature_detected!("popcnt")
+        && std::arch::is_x86_feature_detected!("pclmulqdq")
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,bmi1,popcnt,pclmulqdq")]
 unsafe fn index_avx2(text: &[u8], scratch: &mut FastScratch) -> bool {
-    // SAFETY: this function runs only where AVX2 is available.
-    index_with(text, scratch, |c| unsafe { classify_avx2(c) })
+    // SAFETY: this function runs only where `vector_index_runs`.
+    index_with(
+        text,
+        scratch,
+        |c| unsafe { classify_avx2(c) },
+        |x| unsafe { prefix_xor_clmul(x) },
+    )
+}
+
+/// [`prefix_xor`] in one carry-less multiplication (by a word of ones).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+#[inline]
+unsafe fn prefix_xor_clmul(x: u64) -> u64 {
+    use std::arch::x86_64::*;
+    // SAFETY: register operations only; the caller has checked that the processor has PCLMUL.
+    #[allow(unused_unsafe)]
+    unsafe {
+        let product = _mm_clmulepi64_si128(_mm_set_epi64x(0, x as i64), _mm_set1_epi8(-1), 0);
+        _mm_cvtsi128_si64(product) as u64
+    }
 }
 
 /// Stage 1 with a given classifier (the tests compare the two).
@@ -328,6 +358,7 @@ fn index_with(
     text: &[u8],
     scratch: &mut FastScratch,
     classify: impl Fn(&[u8; 64]) -> Masks,
+    prefix_xor: impl Fn(u64) -> u64,
 ) -> bool {
     let tokens = &mut scratch.tokens;
     tokens.clear();
@@ -799,12 +830,13 @@ impl Walker<'_, '_> {
     /// `vars`: an object of valid var names to values of at most the documented length.
     fn vars(&mut self) -> Option<()> {
         self.members(1, |w, key| {
-            // Letters, digits and `_` only (so no escape either), not starting with a digit.
+            // Letters, digits and `_` only (so no escape either), not starting with a digit: the
+            // first byte from the name's start that is none of those is its closing quote.
             let first = *w.line.get(key.0 as usize)?;
             if (key.1 - key.0) as usize > VAR_NAME_MAX_CHARS
                 || key.0 == key.1
                 || first.is_ascii_digit()
-                || any_in(w.nonword, key.0, key.1)
+                || next_bit(w.nonword, key.0) != key.1
             {
                 return None;
             }
@@ -1135,6 +1167,19 @@ mod tests {
         assert_eq!(prefix_xor(0b1001), 0b0111);
         assert_eq!(prefix_xor(0b1001_1001), 0b0111_0111);
         assert_eq!(prefix_xor(1), u64::MAX);
+        #[cfg(target_arch = "x86_64")]
+        if vector_index_runs() {
+            let mut x = 0x9E37_79B9_7F4A_7C15u64;
+            for _ in 0..10_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                for v in [x, x & x >> 3, 1 << (x % 64), 0, u64::MAX] {
+                    // SAFETY: the processor has PCLMUL.
+                    assert_eq!(unsafe { prefix_xor_clmul(v) }, prefix_xor(v), "{v:#x}");
+                }
+            }
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -1225,7 +1270,7 @@ mod agreement {
         let fast = clean(content, &mut scratch);
         // The portable classifier must give the same stage-1 result as the vector one.
         let mut portable = FastScratch::default();
-        let portable_ok = index_with(content, &mut portable, classify_portable);
+        let portable_ok = index_with(content, &mut portable, classify_portable, prefix_xor);
         let mut vector = FastScratch::default();
         let vector_ok = index(content, &mut vector);
         let text = String::from_utf8_lossy(line);
