@@ -143,14 +143,14 @@ pub(crate) fn is_plain_address(b: &[u8]) -> bool {
 pub(crate) fn is_plain_address_in(text: &[u8], start: usize, end: usize) -> bool {
     let b = &text[start..end];
     #[cfg(target_arch = "x86_64")]
-    if b.len() <= 64 && std::arch::is_x86_feature_detected!("avx2") {
+    if b.len() <= 64 && crate::simd::vector_runs() {
         let chunk = text.get(start..start + 64).and_then(|c| c.try_into().ok());
         let mut buf = [0u8; 64];
         let chunk = chunk.unwrap_or_else(|| {
             buf[..b.len()].copy_from_slice(b);
             &buf
         });
-        // SAFETY: the processor has AVX2.
+        // SAFETY: the processor has the features `plain_address_avx2` is compiled for.
         return unsafe { plain_address_avx2(chunk, b.len()) };
     }
     plain_address_scalar(b)
@@ -239,7 +239,7 @@ const SPECIAL_NIBBLES: ([u8; 16], [u8; 16]) = {
 /// [`is_plain_address`] for addresses of at most 64 bytes (almost all): every byte classified at
 /// once with AVX2, then the rules as bit arithmetic over the byte masks.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,bmi1,lzcnt,popcnt,pclmulqdq")]
 unsafe fn plain_address_avx2(chunk: &[u8; 64], len: usize) -> bool {
     use std::arch::x86_64::*;
     if len == 0 || len > 64 {
@@ -540,7 +540,7 @@ mod tests {
     /// in turn replaced by every byte value.
     #[cfg(target_arch = "x86_64")]
     fn vector_agrees_with_every_byte_in_every_place(s: &str) {
-        if !std::arch::is_x86_feature_detected!("avx2") {
+        if !crate::simd::vector_runs() {
             return;
         }
         let mut bytes = s.as_bytes().to_vec();
@@ -587,7 +587,7 @@ mod tests {
         fn the_vector_check_agrees_with_the_scalar_one(
             s in "[a-c0-9.@\\-_+!#~`{}|/=?^$%&'* é\x00\x7f]{0,40}(@[a-c0-9.\\-]{0,30})?"
         ) {
-            if std::arch::is_x86_feature_detected!("avx2") && s.len() <= 64 {
+            if crate::simd::vector_runs() && s.len() <= 64 {
                 let vector = is_plain_address(s.as_bytes());
                 proptest::prop_assert_eq!(vector, plain_address_scalar(s.as_bytes()), "{:?}", s);
                 let padded = format!("{s}.-@{s}");

@@ -308,28 +308,17 @@ fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
 /// every line of a text that stage 1 passes starts outside any string, as it would on its own.
 pub(crate) fn index(text: &[u8], scratch: &mut FastScratch) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if vector_index_runs() {
+    if crate::simd::vector_runs() {
         // SAFETY: the processor has the features `index_avx2` is compiled for.
         return unsafe { index_avx2(text, scratch) };
     }
     index_with(text, scratch, classify_portable, prefix_xor)
 }
 
-/// Whether the processor runs [`index_avx2`]: AVX2, and the bit instructions of the same
-/// generation that the token loop relies on (`popcnt`, and `tzcnt`/`blsr` of BMI1, without which
-/// counting and extracting bits take several instructions each; PCLMUL for the string mask).
 #[cfg(target_arch = "x86_64")]
-fn vector_index_runs() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
-        && std::arch::is_x86_feature_detected!("bmi1")
-        && std::arch::is_x86_feature_detected!("popcnt")
-        && std::arch::is_x86_feature_detected!("pclmulqdq")
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,bmi1,popcnt,pclmulqdq")]
+#[target_feature(enable = "avx2,bmi1,lzcnt,popcnt,pclmulqdq")]
 unsafe fn index_avx2(text: &[u8], scratch: &mut FastScratch) -> bool {
-    // SAFETY: this function runs only where `vector_index_runs`.
+    // SAFETY: this function runs only where `vector_runs`.
     index_with(
         text,
         scratch,
@@ -1168,7 +1157,7 @@ mod tests {
         assert_eq!(prefix_xor(0b1001_1001), 0b0111_0111);
         assert_eq!(prefix_xor(1), u64::MAX);
         #[cfg(target_arch = "x86_64")]
-        if vector_index_runs() {
+        if crate::simd::vector_runs() {
             let mut x = 0x9E37_79B9_7F4A_7C15u64;
             for _ in 0..10_000 {
                 x ^= x << 13;
@@ -1185,7 +1174,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn vector_classification_equals_the_portable_one() {
-        if !std::arch::is_x86_feature_detected!("avx2") {
+        if !crate::simd::vector_runs() {
             return;
         }
         let mut state = 0x9E37_79B9_7F4A_7C15u64;

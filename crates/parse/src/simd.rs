@@ -1,5 +1,32 @@
 //! What the AVX2 classifiers share.
 
+/// Whether the processor runs the AVX2 classifiers, which are compiled for AVX2 and for the bit
+/// instructions of the same generation that their mask arithmetic relies on: `popcnt`, `lzcnt`,
+/// BMI1's `tzcnt` and `blsr` (without which counting and finding bits take several instructions
+/// each) and PCLMUL (the string mask of stage 1). Every processor with AVX2 has them; the check
+/// is of each all the same.
+/// The answer is worked out once and kept, so that asking costs one load (the email check asks
+/// for every address).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn vector_runs() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0: not yet known; 1: no; 2: yes.
+    static KNOWN: AtomicU8 = AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        0 => {
+            let yes = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("bmi1")
+                && std::arch::is_x86_feature_detected!("lzcnt")
+                && std::arch::is_x86_feature_detected!("popcnt")
+                && std::arch::is_x86_feature_detected!("pclmulqdq");
+            KNOWN.store(1 + u8::from(yes), Ordering::Relaxed);
+            yes
+        }
+        known => known == 2,
+    }
+}
+
 /// Inside an AVX2 function (and an `unsafe` block): loads the two 32-byte halves of `$chunk`, a
 /// `&[u8; 64]`, and defines over them `$splat(c)` (every byte `c`), `$bits(&|v| test)` (the
 /// halves' movemasks of a byte-wise test, as one 64-bit mask: bit `i` for byte `i`) and
