@@ -91,10 +91,10 @@ pub(crate) struct ListNames {
     pub order: Vec<(Box<[u8]>, u64)>,
     /// How many names to keep.
     cap: usize,
-    /// A small direct-mapped cache of names already in `order` (index + 1, 0 for none), keyed by
-    /// their length and first bytes: a file uses few distinct names, so most lines find theirs
-    /// here without hashing it.
-    recent: [u32; 64],
+    /// A small direct-mapped cache of names already in `order`, keyed by their length and first
+    /// bytes: a file uses few distinct names, so most lines find theirs here without hashing it,
+    /// and names of up to 16 bytes (most) without comparing their bytes.
+    recent: [Recent; 64],
 }
 
 impl Default for ListNames {
@@ -103,19 +103,47 @@ impl Default for ListNames {
             seen: HashSet::default(),
             order: Vec::new(),
             cap: MAX_LISTS_PER_ACCOUNT + 1,
-            recent: [0; 64],
+            recent: [Recent::default(); 64],
         }
     }
 }
 
-/// The slot of `name` in [`ListNames::recent`].
-#[inline]
-fn recent_slot(name: &[u8]) -> usize {
-    let mut head = [0u8; 8];
-    let n = name.len().min(8);
-    head[..n].copy_from_slice(&name[..n]);
-    let key = u64::from_le_bytes(head) ^ (name.len() as u64).rotate_left(56);
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+/// A name in [`ListNames::recent`]: its first and last eight bytes (zero-padded when it is
+/// shorter), which are the whole name when it has at most 16, its length and its index in
+/// `order` plus one (0 for an empty slot).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Recent {
+    head: u64,
+    tail: u64,
+    len: u32,
+    index: u32,
+}
+
+impl Recent {
+    fn of(name: &[u8], index: u32) -> Recent {
+        let (head, tail) = match (name.first_chunk::<8>(), name.last_chunk::<8>()) {
+            (Some(&head), Some(&tail)) => (u64::from_le_bytes(head), u64::from_le_bytes(tail)),
+            _ => {
+                let head = name
+                    .iter()
+                    .rev()
+                    .fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+                (head, 0)
+            }
+        };
+        Recent {
+            head,
+            tail,
+            len: name.len() as u32,
+            index,
+        }
+    }
+
+    /// Its slot in [`ListNames::recent`].
+    fn slot(&self) -> usize {
+        let key = self.head ^ u64::from(self.len).rotate_left(56);
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
+    }
 }
 
 impl ListNames {
@@ -133,15 +161,20 @@ impl ListNames {
         if self.order.len() >= self.cap {
             return;
         }
-        let slot = recent_slot(name);
-        let cached = self.recent[slot] as usize;
-        if cached != 0 && *self.order[cached - 1].0 == *name {
+        let mut this = Recent::of(name, 0);
+        let slot = this.slot();
+        let cached = self.recent[slot];
+        if cached.index != 0
+            && (Recent { index: 0, ..cached }) == this
+            && (name.len() <= 16 || *self.order[cached.index as usize - 1].0 == *name)
+        {
             return;
         }
         if !self.seen.contains(name) {
             self.seen.insert(name.into());
             self.order.push((name.into(), line));
-            self.recent[slot] = self.order.len() as u32;
+            this.index = self.order.len() as u32;
+            self.recent[slot] = this;
         }
     }
 
@@ -956,6 +989,39 @@ fn list<'a>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn list_names_are_kept_once_each_in_order_of_first_appearance() {
+        // Names of every length around the cache's 8- and 16-byte words, some differing only in
+        // a middle byte, seen again and again in a shuffled order: the set keeps each once, at
+        // its first line, as a plain scan would.
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for len in 0..40 {
+            let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            names.push(base.clone());
+            if len > 2 {
+                let mut other = base.clone();
+                other[len / 2] = b'Z';
+                names.push(other);
+            }
+        }
+        let mut lists = ListNames::default();
+        let mut want: Vec<(Vec<u8>, u64)> = Vec::new();
+        let mut state = 7u64;
+        for line in 1..5000u64 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let name = &names[(state >> 33) as usize % names.len()];
+            lists.add(name, line);
+            if !want.iter().any(|(n, _)| n == name) {
+                want.push((name.clone(), line));
+            }
+        }
+        let got: Vec<(Vec<u8>, u64)> = lists.order.iter().map(|(n, l)| (n.to_vec(), *l)).collect();
+        assert_eq!(got, want);
+        assert_eq!(lists.len(), names.len());
+    }
 
     /// Checks `line` as line 2, at byte 10 of its file, with `scratch`; the findings and the list
     /// names seen.
