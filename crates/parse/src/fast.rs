@@ -171,8 +171,7 @@ pub(crate) struct Masks {
     control: u64,
     /// Space and tab.
     space: u64,
-    /// `{ } [ ] : ,` and `\n` (which ends a line of a window); may also flag 0x0C and 0x1A,
-    /// control characters that end the fast path wherever they are.
+    /// `{ } [ ] : ,` and `\n` (which ends a line of a window).
     structural: u64,
     /// `\n` and `\r`: with tab, the control characters that may stand between tokens (a `\r` is
     /// then a token of its own, which only a line's end accepts).
@@ -198,7 +197,7 @@ fn classify_portable(chunk: &[u8; 64]) -> Masks {
         if b == b' ' || b == b'\t' {
             m.space |= bit;
         }
-        if matches!(b | 0x20, b'{' | b'}' | b',' | b':') || b == b'\n' {
+        if matches!(b, b'{' | b'}' | b'[' | b']' | b',' | b':' | b'\n') {
             m.structural |= bit;
         }
         if b == b'\n' || b == b'\r' {
@@ -211,58 +210,66 @@ fn classify_portable(chunk: &[u8; 64]) -> Masks {
     m
 }
 
-/// [`classify_portable`] with AVX2, 32 bytes at a time.
+/// Nibble tables for [`classify_avx2`]: a byte's classes are `HIGH[b >> 4] & LOW[b & 15]`, each
+/// class a bit that is set for a rectangle of high and low nibbles (bytes of 0x80 and up look up
+/// zero). For the structure: bit 0 `[ ] { }` (high 5 or 7, low B or D), 1 `:`, 2 `,`, 3 `\n`,
+/// 4 `\r`, 5 space, 6 tab.
+const STRUCTURE_HIGH: [u8; 16] = [
+    0x58, 0, 0x24, 0x02, 0, 0x01, 0, 0x01, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+const STRUCTURE_LOW: [u8; 16] = [
+    0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0x40, 0x0A, 0x01, 0x04, 0x11, 0, 0,
+];
+/// For the bytes of a var name: bit 0 `A-O a-o` (high 4 or 6, low 1 to F), 1 `P-Z p-z` (high 5
+/// or 7, low 0 to A), 2 digits (high 3, low 0 to 9), 3 `_` (high 5, low F).
+const WORD_HIGH: [u8; 16] = [
+    0, 0, 0, 0x04, 0x01, 0x0A, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+const WORD_LOW: [u8; 16] = [
+    0x06, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07, 0x03, 0x01, 0x01, 0x01, 0x01, 0x09,
+];
+
+/// [`classify_portable`] with AVX2, 32 bytes at a time: quotes, backslashes and control
+/// characters by comparison, the rest by two nibble lookups each.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn classify_avx2(chunk: &[u8; 64]) -> Masks {
     use std::arch::x86_64::*;
-    // SAFETY: `chunk` is 64 readable bytes and the loads have no alignment requirement; the rest
-    // are register operations; the caller has checked that the processor has AVX2. (Newer
-    // compilers call the register operations safe inside an AVX2 function; older ones need the
-    // block.)
+    // SAFETY: `chunk` is 64 readable bytes and the loads have no alignment requirement, as do
+    // the tables'; the rest are register operations; the caller has checked that the processor
+    // has AVX2. (Newer compilers call the register operations safe inside an AVX2 function;
+    // older ones need the block.)
     #[allow(unused_unsafe)]
     unsafe {
-        crate::simd::avx2_chunk!(chunk, splat, bits, within);
+        crate::simd::avx2_chunk!(chunk, splat, bits, _within);
+        let table = |t: &[u8; 16]| _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
+        let (s_high, s_low) = (table(&STRUCTURE_HIGH), table(&STRUCTURE_LOW));
+        let (w_high, w_low) = (table(&WORD_HIGH), table(&WORD_LOW));
+        let nibble = splat(0x0F);
+        // A byte's classes in a pair of tables. The low nibble's lookup takes the byte itself:
+        // pshufb gives zero for an index with its high bit set, so bytes of 0x80 and up are in
+        // no class.
+        let lookup = |v: __m256i, high: __m256i, low: __m256i| {
+            let h = _mm256_shuffle_epi8(high, _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble));
+            _mm256_and_si256(h, _mm256_shuffle_epi8(low, v))
+        };
+        // The bytes with any of the classes `mask` (class bits are below bit 7, so a byte with
+        // one is positive).
+        let any = |classes: __m256i, mask: u8| {
+            _mm256_cmpgt_epi8(
+                _mm256_and_si256(classes, splat(mask)),
+                _mm256_setzero_si256(),
+            )
+        };
         Masks {
             quote: bits(&|v| _mm256_cmpeq_epi8(v, splat(b'"'))),
             backslash: bits(&|v| _mm256_cmpeq_epi8(v, splat(b'\\'))),
             control: bits(&|v| _mm256_cmpeq_epi8(_mm256_min_epu8(v, splat(0x1F)), v)),
-            space: bits(&|v| {
-                _mm256_or_si256(
-                    _mm256_cmpeq_epi8(v, splat(b' ')),
-                    _mm256_cmpeq_epi8(v, splat(b'\t')),
-                )
-            }),
-            structural: bits(&|v| {
-                let f = _mm256_or_si256(v, splat(0x20));
-                _mm256_or_si256(
-                    _mm256_or_si256(
-                        _mm256_or_si256(
-                            _mm256_cmpeq_epi8(f, splat(b'{')),
-                            _mm256_cmpeq_epi8(f, splat(b'}')),
-                        ),
-                        _mm256_or_si256(
-                            _mm256_cmpeq_epi8(f, splat(b',')),
-                            _mm256_cmpeq_epi8(f, splat(b':')),
-                        ),
-                    ),
-                    _mm256_cmpeq_epi8(v, splat(b'\n')),
-                )
-            }),
-            line_end: bits(&|v| {
-                _mm256_or_si256(
-                    _mm256_cmpeq_epi8(v, splat(b'\n')),
-                    _mm256_cmpeq_epi8(v, splat(b'\r')),
-                )
-            }),
-            nonword: !bits(&|v| {
-                let f = _mm256_or_si256(v, splat(0x20));
-                _mm256_or_si256(
-                    _mm256_or_si256(within(f, b'a', 25), within(v, b'0', 9)),
-                    _mm256_cmpeq_epi8(v, splat(b'_')),
-                )
-            }),
+            space: bits(&|v| any(lookup(v, s_high, s_low), 0x60)),
+            structural: bits(&|v| any(lookup(v, s_high, s_low), 0x0F)),
+            line_end: bits(&|v| any(lookup(v, s_high, s_low), 0x18)),
+            nonword: bits(&|v| _mm256_cmpeq_epi8(lookup(v, w_high, w_low), _mm256_setzero_si256())),
         }
     }
 }
@@ -1189,7 +1196,7 @@ mod tests {
                     state as u8
                 } else {
                     {
-                        let interesting = b"\"\\{}[]:, \t\x0c\x1a\x1f\x20a0_Zz\x7f\x80\xff";
+                        let interesting = b"\"\\{}[]:, \t\n\r\x0c\x1a\x1f\x20a0_Zz\x7f\x80\xff@`/:;<=>?[^|~POpo9AaZ\x3a\x8a\xdd\xfb";
                         interesting[(state % interesting.len() as u64) as usize]
                     }
                 };
@@ -1197,6 +1204,18 @@ mod tests {
             // SAFETY: AVX2 was detected above.
             let fast = unsafe { classify_avx2(&chunk) };
             assert_eq!(fast, classify_portable(&chunk), "{chunk:?}");
+        }
+        // And every byte value, each at every position of a chunk.
+        for shift in 0..64 {
+            for quarter in 0..4u8 {
+                let mut chunk = [0u8; 64];
+                for (i, b) in chunk.iter_mut().enumerate() {
+                    *b = quarter * 64 + ((i + shift) % 64) as u8;
+                }
+                // SAFETY: AVX2 was detected above.
+                let fast = unsafe { classify_avx2(&chunk) };
+                assert_eq!(fast, classify_portable(&chunk), "{chunk:?}");
+            }
         }
     }
 
