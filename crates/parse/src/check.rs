@@ -4,7 +4,9 @@ use crate::date::{is_valid_unix_timestamp, parse_signup_date, ACCEPTED_FORMATS};
 use crate::email::email_problem;
 use crate::fast::FastScratch;
 use crate::finding::{Code, Finding, Severity};
-use crate::json::{KeyRef, Note, Path, Scanner, Str, SyntaxError, Val};
+use crate::json::{
+    fingerprint_slot, key_fingerprint, KeyRef, Note, Path, Scanner, Str, SyntaxError, Val,
+};
 use sailbulk_spec::{
     is_identity_key, list_name_problem, quoted, var_name_problem, ListNameProblem, Optout,
     VarNameProblem, IDENTITY_KEYS, KEYSCONFLICT_VALUES, MAX_LISTS_PER_ACCOUNT, OPTOUT_VALUES,
@@ -93,8 +95,9 @@ pub(crate) struct ListNames {
     cap: usize,
     /// A small direct-mapped cache of names already in `order`, keyed by their length and first
     /// bytes: a file uses few distinct names, so most lines find theirs here without hashing it,
-    /// and names of up to 16 bytes (most) without comparing their bytes.
-    recent: [Recent; 64],
+    /// and names of up to 16 bytes (most) without comparing their bytes. A slot holds a name's key
+    /// and its index in `order` plus one (0 for an empty slot).
+    recent: [(NameKey, u32); 64],
 }
 
 impl Default for ListNames {
@@ -103,46 +106,28 @@ impl Default for ListNames {
             seen: HashSet::default(),
             order: Vec::new(),
             cap: MAX_LISTS_PER_ACCOUNT + 1,
-            recent: [Recent::default(); 64],
+            recent: [(NameKey::default(), 0); 64],
         }
     }
 }
 
-/// A name in [`ListNames::recent`]: its first and last eight bytes (zero-padded when it is
-/// shorter), which are the whole name when it has at most 16, its length and its index in
-/// `order` plus one (0 for an empty slot).
+/// A name as [`ListNames::recent`] tells names apart: its first and last eight bytes
+/// (zero-padded when it is shorter), which are the whole name when it has at most 16, and its
+/// length.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Recent {
+struct NameKey {
     head: u64,
     tail: u64,
-    len: u32,
-    index: u32,
+    len: usize,
 }
 
-impl Recent {
-    fn of(name: &[u8], index: u32) -> Recent {
-        let (head, tail) = match (name.first_chunk::<8>(), name.last_chunk::<8>()) {
-            (Some(&head), Some(&tail)) => (u64::from_le_bytes(head), u64::from_le_bytes(tail)),
-            _ => {
-                let head = name
-                    .iter()
-                    .rev()
-                    .fold(0u64, |acc, &b| acc << 8 | u64::from(b));
-                (head, 0)
-            }
-        };
-        Recent {
-            head,
-            tail,
-            len: name.len() as u32,
-            index,
+impl NameKey {
+    fn of(name: &[u8]) -> NameKey {
+        NameKey {
+            head: key_fingerprint(name, 0, name),
+            tail: name.last_chunk::<8>().map_or(0, |&t| u64::from_le_bytes(t)),
+            len: name.len(),
         }
-    }
-
-    /// Its slot in [`ListNames::recent`].
-    fn slot(&self) -> usize {
-        let key = self.head ^ u64::from(self.len).rotate_left(56);
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize
     }
 }
 
@@ -161,20 +146,19 @@ impl ListNames {
         if self.order.len() >= self.cap {
             return;
         }
-        let mut this = Recent::of(name, 0);
-        let slot = this.slot();
-        let cached = self.recent[slot];
-        if cached.index != 0
-            && (Recent { index: 0, ..cached }) == this
-            && (name.len() <= 16 || *self.order[cached.index as usize - 1].0 == *name)
+        let key = NameKey::of(name);
+        let slot = fingerprint_slot(key.head, key.len) as usize;
+        let (cached, index) = self.recent[slot];
+        if index != 0
+            && cached == key
+            && (name.len() <= 16 || *self.order[index as usize - 1].0 == *name)
         {
             return;
         }
         if !self.seen.contains(name) {
             self.seen.insert(name.into());
             self.order.push((name.into(), line));
-            this.index = self.order.len() as u32;
-            self.recent[slot] = this;
+            self.recent[slot] = (key, self.order.len() as u32);
         }
     }
 

@@ -23,7 +23,7 @@
 
 use crate::date::{is_valid_unix_timestamp, parse_signup_date};
 use crate::email::is_plain_address_in;
-use crate::json::key_fingerprint;
+use crate::json::{fingerprint_slot, key_fingerprint};
 use sailbulk_spec::{is_var_name_byte, VAR_VALUE_MAX_CHARS};
 use sailbulk_spec::{IDENTITY_KEYS, KEYSCONFLICT_VALUES, OPTOUT_VALUES, VAR_NAME_MAX_CHARS};
 
@@ -959,8 +959,7 @@ impl Walker<'_, '_> {
         if earlier.len() >= MAX_FAST_KEYS {
             return None;
         }
-        // The top six bits of a multiplicative hash of the first eight bytes and the length.
-        let bit = 1u64 << ((head ^ len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
+        let bit = 1u64 << fingerprint_slot(head, len);
         if *seen & bit != 0 {
             let line = self.line;
             let same = |k: &KeyHead| {

@@ -374,6 +374,15 @@ pub(crate) fn key_fingerprint(line: &[u8], start: usize, raw: &[u8]) -> u64 {
     }
 }
 
+/// One of 64 slots for a key or a name, from its [`key_fingerprint`] and its length: the top six
+/// bits of a multiplicative hash. For the small direct-mapped caches and filters that spare most
+/// keys a comparison.
+#[inline(always)]
+pub(crate) fn fingerprint_slot(head: u64, len: usize) -> u32 {
+    let key = head ^ (len as u64).rotate_left(56);
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as u32
+}
+
 /// Whether two keys name the same member. Raw bytes decide unless an escape is involved.
 #[inline(always)]
 fn same_key(line: &[u8], a: &KeyRef, b: &KeyRef) -> bool {
