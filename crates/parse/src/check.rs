@@ -207,28 +207,28 @@ impl Scratch {
     }
 
     /// The fast path's buffers, for [`crate::fast::clean_lines`] over the whole block, when it
-    /// may run: lines of JSON, a block of valid UTF-8, the fast path not turned off. The lines
-    /// it is not sure of then take [`check_line`] with this scratch.
+    /// may run: lines of JSON, the fast path not turned off. The lines it is not sure of then
+    /// take [`check_line`] with this scratch.
     pub fn take_fast(&mut self, format: Format) -> Option<FastScratch> {
         self.fast_runs(format)
             .then(|| std::mem::take(&mut self.fast))
     }
 
     fn fast_runs(&self, format: Format) -> bool {
-        format == Format::Json && self.block_utf8 && !self.full_only
+        format == Format::Json && !self.full_only
     }
 
     /// Scratch for the lines of `block`, of `format`, checked once as a whole: the per-line
     /// checks for invalid UTF-8, NUL bytes and carriage returns run only when the block needs
-    /// them. When the fast path takes the block, the few lines it leaves to the full check look
-    /// for NUL and CR themselves: a scan of the whole block for them would be wasted.
+    /// them. When the fast path takes the block, it checks the encoding as it indexes the lines,
+    /// and the few lines it leaves to the full check look for invalid UTF-8, NUL and CR
+    /// themselves: a scan of the whole block for them would be wasted.
     pub fn for_block(block: &[u8], format: Format) -> Scratch {
-        let mut scratch = Scratch {
-            block_utf8: simdutf8::basic::from_utf8(block).is_ok(),
-            ..Scratch::default()
-        };
-        scratch.block_no_nul_cr =
-            !scratch.fast_runs(format) && memchr::memchr2(0, b'\r', block).is_none();
+        let mut scratch = Scratch::default();
+        if !scratch.fast_runs(format) {
+            scratch.block_utf8 = simdutf8::basic::from_utf8(block).is_ok();
+            scratch.block_no_nul_cr = memchr::memchr2(0, b'\r', block).is_none();
+        }
         scratch
     }
 }
@@ -314,7 +314,6 @@ pub(crate) fn check_line(
     // first line's is still reported.
     if rules.format == Format::Json
         && !scratch.full_only
-        && (scratch.block_utf8 || simdutf8::basic::from_utf8(content).is_ok())
         && crate::fast::clean(content, &mut scratch.fast)
     {
         for &(start, end) in &scratch.fast.lists {

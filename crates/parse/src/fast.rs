@@ -8,7 +8,9 @@
 //! 1. [`index`] classifies the line 64 bytes at a time (AVX2 where the processor has it, a portable
 //!    loop elsewhere) into bit masks of quotes, backslashes, control characters, whitespace and
 //!    structural characters; works out which quotes are escaped and which bytes lie inside strings
-//!    by carry-free bit arithmetic; checks every escape and control character at once; and writes
+//!    by carry-free bit arithmetic; checks every escape and control character at once, and the
+//!    UTF-8 encoding of the chunks that hold bytes of 0x80 and up (so that no other pass reads
+//!    the bytes for it); and writes
 //!    the positions of the tokens: structural characters outside strings, both quotes of every
 //!    string, and the first byte of every number or literal.
 //! 2. [`Walker`] follows the JSON grammar over those positions alone (whitespace and string bodies
@@ -61,8 +63,8 @@ struct KeyHead {
 }
 
 /// Whether `line` (without its line ending) is a JSON update object that draws no finding. On
-/// `true`, `scratch.lists` holds the raw ranges of its list names, in order. The line must be valid
-/// UTF-8.
+/// `true`, `scratch.lists` holds the raw ranges of its list names, in order (and the line is valid
+/// UTF-8: stage 1 checks it).
 pub(crate) fn clean(line: &[u8], scratch: &mut FastScratch) -> bool {
     scratch.lists.clear();
     scratch.keys.clear();
@@ -82,8 +84,8 @@ pub(crate) type EachLine<'a> = dyn FnMut(usize, usize, Option<&[(u32, u32)]>) + 
 /// tokens are still in the cache when they are walked.
 const WINDOW: usize = 32 << 10;
 
-/// [`clean`] for every line of `piece` (whole lines, the last of which may lack its `\n`; valid
-/// UTF-8), indexed a window of lines at a time rather than line by line. `each` is called for
+/// [`clean`] for every line of `piece` (whole lines, the last of which may lack its `\n`),
+/// indexed a window of lines at a time rather than line by line. `each` is called for
 /// every line, in order, with the line's byte range in `piece` (without its `\n`, with the `\r`
 /// of a CRLF ending) and, when the line is clean, the raw ranges of its list names relative to
 /// the line's start; `None` means "not sure", as `clean`'s `false` does.
@@ -178,6 +180,8 @@ pub(crate) struct Masks {
     line_end: u64,
     /// Bytes other than ASCII letters, digits and `_`.
     nonword: u64,
+    /// Bytes of 0x80 and up: a chunk without any is valid UTF-8 on its own.
+    nonascii: u64,
 }
 
 /// The portable classification, and the reference for the vector one.
@@ -205,6 +209,9 @@ fn classify_portable(chunk: &[u8; 64]) -> Masks {
         }
         if !is_var_name_byte(b) {
             m.nonword |= bit;
+        }
+        if b >= 0x80 {
+            m.nonascii |= bit;
         }
     }
     m
@@ -270,7 +277,235 @@ unsafe fn classify_avx2(chunk: &[u8; 64]) -> Masks {
             structural: bits(&|v| any(lookup(v, s_high, s_low), 0x0F)),
             line_end: bits(&|v| any(lookup(v, s_high, s_low), 0x18)),
             nonword: bits(&|v| _mm256_cmpeq_epi8(lookup(v, w_high, w_low), _mm256_setzero_si256())),
+            nonascii: bits(&|v| v),
         }
+    }
+}
+
+/// UTF-8 validation, a chunk at a time and carried from chunk to chunk, so that stage 1 checks the
+/// text's encoding as it classifies it, and the input needs no pass of its own for that. A
+/// checker's `chunk(bytes, ascii)` is `false` at the chunk where an error shows: a byte that
+/// starts no sequence, a sequence cut short, overlong or continued too far, a surrogate, a code
+/// point past U+10FFFF. `ascii` says the chunk holds no byte of 0x80 and up (its bytes are then not
+/// looked at: it is valid unless the chunk before ended inside a sequence). An error shows at or
+/// before the first ASCII byte that follows it, so every line that ends in an earlier chunk is
+/// valid UTF-8. After the last chunk, an ASCII chunk says whether the text ended inside a
+/// sequence.
+///
+/// This one goes byte by byte through the chunks that need it, for processors without AVX2.
+#[derive(Debug, Clone, Copy)]
+struct Utf8Portable {
+    /// Continuation bytes still to come, and the range the next one must lie in.
+    need: u8,
+    low: u8,
+    high: u8,
+}
+
+impl Default for Utf8Portable {
+    fn default() -> Self {
+        Utf8Portable {
+            need: 0,
+            low: 0x80,
+            high: 0xBF,
+        }
+    }
+}
+
+impl Utf8Portable {
+    fn chunk(&mut self, chunk: &[u8; 64], ascii: bool) -> bool {
+        if ascii {
+            return self.need == 0;
+        }
+        for &b in chunk {
+            if self.need > 0 {
+                if !(self.low..=self.high).contains(&b) {
+                    return false;
+                }
+                self.need -= 1;
+                (self.low, self.high) = (0x80, 0xBF);
+                continue;
+            }
+            // The Unicode standard's table of well-formed sequences (its table 3-7): the second
+            // byte's range depends on the first.
+            (self.need, self.low, self.high) = match b {
+                0x00..=0x7F => continue,
+                0xC2..=0xDF => (1, 0x80, 0xBF),
+                0xE0 => (2, 0xA0, 0xBF),
+                0xED => (2, 0x80, 0x9F),
+                0xE1..=0xEF => (2, 0x80, 0xBF),
+                0xF0 => (3, 0x90, 0xBF),
+                0xF1..=0xF3 => (3, 0x80, 0xBF),
+                0xF4 => (3, 0x80, 0x8F),
+                _ => return false,
+            };
+        }
+        true
+    }
+}
+
+/// The state of [`utf8_avx2`] between chunks.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Utf8Avx2 {
+    /// The last 32 bytes of the chunk before; zeros after an ASCII chunk (every ASCII byte looks
+    /// the same to the check).
+    prev: std::arch::x86_64::__m256i,
+    /// Whether the chunk before ended inside a sequence.
+    incomplete: bool,
+}
+
+/// Error classes of the lookup tables below, a bit each (two share one: they never meet).
+#[cfg(target_arch = "x86_64")]
+mod utf8_class {
+    pub const TOO_SHORT: u8 = 1 << 0;
+    pub const TOO_LONG: u8 = 1 << 1;
+    pub const OVERLONG_3: u8 = 1 << 2;
+    pub const TOO_LARGE: u8 = 1 << 3;
+    pub const SURROGATE: u8 = 1 << 4;
+    pub const OVERLONG_2: u8 = 1 << 5;
+    pub const TOO_LARGE_1000: u8 = 1 << 6;
+    pub const OVERLONG_4: u8 = 1 << 6;
+    pub const TWO_CONTS: u8 = 1 << 7;
+    pub const CARRY: u8 = TOO_SHORT | TOO_LONG | TWO_CONTS;
+}
+
+/// For [`utf8_avx2`]: the errors a pair of bytes can make, looked up by the first byte's high
+/// nibble, its low nibble and the second byte's high nibble; a pair is wrong when all three
+/// lookups share a class.
+#[cfg(target_arch = "x86_64")]
+const UTF8_FIRST_HIGH: [u8; 16] = {
+    use utf8_class::*;
+    let ascii = TOO_LONG;
+    let continuation = TWO_CONTS;
+    [
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        continuation,
+        continuation,
+        continuation,
+        continuation,
+        TOO_SHORT | OVERLONG_2,
+        TOO_SHORT,
+        TOO_SHORT | OVERLONG_3 | SURROGATE,
+        TOO_SHORT | TOO_LARGE | TOO_LARGE_1000 | OVERLONG_4,
+    ]
+};
+#[cfg(target_arch = "x86_64")]
+const UTF8_FIRST_LOW: [u8; 16] = {
+    use utf8_class::*;
+    let large = CARRY | TOO_LARGE | TOO_LARGE_1000;
+    [
+        CARRY | OVERLONG_3 | OVERLONG_2 | OVERLONG_4,
+        CARRY | OVERLONG_2,
+        CARRY,
+        CARRY,
+        CARRY | TOO_LARGE,
+        large,
+        large,
+        large,
+        large,
+        large,
+        large,
+        large,
+        large,
+        large | SURROGATE,
+        large,
+        large,
+    ]
+};
+#[cfg(target_arch = "x86_64")]
+const UTF8_SECOND_HIGH: [u8; 16] = {
+    use utf8_class::*;
+    let ascii = TOO_SHORT;
+    let lead = TOO_SHORT;
+    [
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        ascii,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE_1000 | OVERLONG_4,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | OVERLONG_3 | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE,
+        lead,
+        lead,
+        lead,
+        lead,
+    ]
+};
+/// The largest bytes the last three of a chunk may be when the next chunk is ASCII: no lead
+/// byte whose sequence would run past the chunk.
+#[cfg(target_arch = "x86_64")]
+const UTF8_LAST_MAX: [u8; 32] = {
+    let mut max = [0xFF; 32];
+    max[29] = 0xEF;
+    max[30] = 0xDF;
+    max[31] = 0xBF;
+    max
+};
+
+/// The UTF-8 check (see [`Utf8Portable`]) with AVX2, by Keiser and Lemire's lookup method
+/// ("Validating UTF-8 in less than one instruction per byte", 2021), which simdjson and
+/// simdutf8 use: three nibble lookups per byte pair find the errors a sequence's first two
+/// bytes can make, and a byte two or three after a three- or four-byte lead must be a
+/// continuation.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn utf8_avx2(chunk: &[u8; 64], ascii: bool, state: &mut Utf8Avx2) -> bool {
+    use std::arch::x86_64::*;
+    // SAFETY: `chunk` is 64 readable bytes and the tables are 16 or 32; the loads have no
+    // alignment requirement; the rest are register operations, and the caller has checked that
+    // the processor has AVX2.
+    #[allow(unused_unsafe)]
+    unsafe {
+        if ascii {
+            let ok = !state.incomplete;
+            state.prev = _mm256_setzero_si256();
+            state.incomplete = false;
+            return ok;
+        }
+        let table = |t: &[u8; 16]| _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
+        let nibble = _mm256_set1_epi8(0x0F);
+        let high = |v: __m256i| _mm256_and_si256(_mm256_srli_epi16::<4>(v), nibble);
+        // The errors at each byte of `cur`, given the 32 bytes before it.
+        let errors = |cur: __m256i, before: __m256i| {
+            // The bytes one, two and three before each byte of `cur`.
+            let joined = _mm256_permute2x128_si256::<0x21>(before, cur);
+            let prev1 = _mm256_alignr_epi8::<15>(cur, joined);
+            let prev2 = _mm256_alignr_epi8::<14>(cur, joined);
+            let prev3 = _mm256_alignr_epi8::<13>(cur, joined);
+            let pair = _mm256_and_si256(
+                _mm256_and_si256(
+                    _mm256_shuffle_epi8(table(&UTF8_FIRST_HIGH), high(prev1)),
+                    _mm256_shuffle_epi8(table(&UTF8_FIRST_LOW), _mm256_and_si256(prev1, nibble)),
+                ),
+                _mm256_shuffle_epi8(table(&UTF8_SECOND_HIGH), high(cur)),
+            );
+            // 0x80 where the byte must continue a three- or four-byte sequence: the pair
+            // lookup's TWO_CONTS (two continuations in a row) must be set there and only there.
+            let third = _mm256_subs_epu8(prev2, _mm256_set1_epi8(0x60));
+            let fourth = _mm256_subs_epu8(prev3, _mm256_set1_epi8(0x70));
+            let must = _mm256_and_si256(_mm256_or_si256(third, fourth), _mm256_set1_epi8(-0x80));
+            _mm256_xor_si256(must, pair)
+        };
+        let p = chunk.as_ptr().cast::<__m256i>();
+        let (lo, hi) = (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1)));
+        let wrong = _mm256_or_si256(errors(lo, state.prev), errors(hi, lo));
+        let over = _mm256_subs_epu8(hi, _mm256_loadu_si256(UTF8_LAST_MAX.as_ptr().cast()));
+        state.incomplete = _mm256_testz_si256(over, over) == 0;
+        state.prev = hi;
+        _mm256_testz_si256(wrong, wrong) == 1
     }
 }
 
@@ -306,7 +541,8 @@ fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
 /// and its per-chunk masks. `true` when the whole text was indexed and it ends outside any string
 /// or escape. `false` when a line of it cannot be clean: a control character in a string or
 /// outside one (tabs and line ends between tokens aside), an invalid escape or a `\u` escape that
-/// is neither a plain code point nor half of a valid surrogate pair, an unterminated string.
+/// is neither a plain code point nor half of a valid surrogate pair, an unterminated string,
+/// bytes that are not UTF-8 (checked here, so that the walker's text is known to be valid).
 /// Stage 1 then stops at the 64-byte chunk where it found that, and the tokens and masks are
 /// those of the chunks before it: a line that ends (at a `\n` token) before the chunk is fully
 /// indexed, and the line that runs into it has no `\n` token.
@@ -319,18 +555,31 @@ pub(crate) fn index(text: &[u8], scratch: &mut FastScratch) -> bool {
         // SAFETY: the processor has the features `index_avx2` is compiled for.
         return unsafe { index_avx2(text, scratch) };
     }
-    index_with(text, scratch, classify_portable, prefix_xor)
+    index_portable(text, scratch)
+}
+
+/// Stage 1 without AVX2 (and the reference the tests hold the vector one to).
+fn index_portable(text: &[u8], scratch: &mut FastScratch) -> bool {
+    let mut utf8 = Utf8Portable::default();
+    index_with(text, scratch, classify_portable, prefix_xor, |c, ascii| {
+        utf8.chunk(c, ascii)
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,bmi1,lzcnt,popcnt,pclmulqdq")]
 unsafe fn index_avx2(text: &[u8], scratch: &mut FastScratch) -> bool {
+    let mut utf8 = Utf8Avx2 {
+        prev: std::arch::x86_64::_mm256_setzero_si256(),
+        incomplete: false,
+    };
     // SAFETY: this function runs only where `vector_runs`.
     index_with(
         text,
         scratch,
         |c| unsafe { classify_avx2(c) },
         |x| unsafe { prefix_xor_clmul(x) },
+        |c, ascii| unsafe { utf8_avx2(c, ascii, &mut utf8) },
     )
 }
 
@@ -355,6 +604,7 @@ fn index_with(
     scratch: &mut FastScratch,
     classify: impl Fn(&[u8; 64]) -> Masks,
     prefix_xor: impl Fn(u64) -> u64,
+    mut utf8: impl FnMut(&[u8; 64], bool) -> bool,
 ) -> bool {
     let tokens = &mut scratch.tokens;
     tokens.clear();
@@ -408,6 +658,7 @@ fn index_with(
         let between = m.control & (m.space | m.line_end);
         if m.control & (in_string | !between) != 0
             || (escaped != 0 && !escapes_valid(text, base, escaped, &mut low_at))
+            || !utf8(chunk, m.nonascii == 0)
         {
             valid = false;
             break;
@@ -440,7 +691,8 @@ fn index_with(
         scratch.backslash.set_len(base / 64);
         scratch.nonword.set_len(base / 64);
     }
-    valid && in_string_carry == 0 && escape_carry == 0
+    // An ASCII chunk after the last: whether the text ends inside a UTF-8 sequence.
+    valid && utf8(&[b' '; 64], true) && in_string_carry == 0 && escape_carry == 0
 }
 
 /// Whether each escaped byte (bit `i` of `escaped` is byte `base + i` of the line) makes a valid
@@ -1218,6 +1470,59 @@ mod tests {
         }
     }
 
+    /// Stage 1's verdict on letters with `bytes` among them, at several offsets across the 32-
+    /// and 64-byte boundaries and at the text's end, must be std's on their encoding, for the
+    /// vector check and the portable one.
+    fn utf8_agrees(bytes: &[u8], scratch: &mut FastScratch) {
+        for at in [0, 30, 31, 61, 62, 63] {
+            for tail in [0, 40] {
+                let mut text = vec![b'a'; at];
+                text.extend_from_slice(bytes);
+                text.resize(text.len() + tail, b'a');
+                let want = std::str::from_utf8(&text).is_ok();
+                assert_eq!(index_portable(&text, scratch), want, "portable: {text:x?}");
+                assert_eq!(index(&text, scratch), want, "{text:x?}");
+            }
+        }
+    }
+
+    /// Second and later bytes to pair with every first one: the edges of the ranges that matter.
+    const UTF8_EDGES: [u8; 23] = [
+        0x00, 0x20, 0x41, 0x7F, 0x80, 0x81, 0x8F, 0x90, 0x9F, 0xA0, 0xAF, 0xBF, 0xC0, 0xC1, 0xC2,
+        0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF,
+    ];
+
+    #[test]
+    fn stage_one_checks_utf8_as_std_does() {
+        let mut scratch = FastScratch::default();
+        // Bytes that stage 1 refuses for other reasons (control characters, a quote that opens
+        // a string, a backslash that escapes nothing) stay out.
+        let plain = |b: &u8| *b >= 0x20 && *b != b'"' && *b != b'\\';
+        let edges: Vec<u8> = UTF8_EDGES.iter().copied().filter(plain).collect();
+        for first in (0x20..=0xFFu8).filter(plain) {
+            utf8_agrees(&[first], &mut scratch);
+            for &second in &edges {
+                utf8_agrees(&[first, second], &mut scratch);
+            }
+        }
+        for first in [
+            0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF4, 0xF5,
+        ] {
+            for &second in &edges {
+                for &third in &edges {
+                    utf8_agrees(&[first, second, third], &mut scratch);
+                }
+                if first >= 0xF0 {
+                    for third in [0x7F, 0x80, 0xBF, 0xC0] {
+                        for fourth in [0x7F, 0x80, 0xBF, 0xC0] {
+                            utf8_agrees(&[first, second, third, fourth], &mut scratch);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn tokens(line: &str) -> Option<Vec<u32>> {
         let mut scratch = FastScratch::default();
         index(line.as_bytes(), &mut scratch).then_some(scratch.tokens)
@@ -1270,17 +1575,17 @@ mod agreement {
     /// Whether the fast path calls `line` clean; panics where that contradicts the full check.
     fn agrees(line: &[u8]) -> bool {
         let content = line.strip_suffix(b"\r").unwrap_or(line);
-        if std::str::from_utf8(content).is_err() {
-            return false;
-        }
         let mut scratch = FastScratch::default();
         let fast = clean(content, &mut scratch);
-        // The portable classifier must give the same stage-1 result as the vector one.
+        let text = String::from_utf8_lossy(line);
+        if std::str::from_utf8(content).is_err() {
+            assert!(!fast, "fast path accepted invalid UTF-8: {text}");
+        }
+        // The portable stage 1 must give the same result as the vector one.
         let mut portable = FastScratch::default();
-        let portable_ok = index_with(content, &mut portable, classify_portable, prefix_xor);
+        let portable_ok = index_portable(content, &mut portable);
         let mut vector = FastScratch::default();
         let vector_ok = index(content, &mut vector);
-        let text = String::from_utf8_lossy(line);
         assert_eq!(portable_ok, vector_ok, "{text}");
         // The walker reads token bytes unchecked: no token may lie past the text.
         for tokens in [&portable.tokens, &vector.tokens] {
@@ -1319,9 +1624,6 @@ mod agreement {
         let mut piece = lines.join(end);
         if final_newline && !lines.is_empty() {
             piece.extend_from_slice(end);
-        }
-        if std::str::from_utf8(&piece).is_err() {
-            return;
         }
         let mut seen = Vec::new();
         let mut scratch = FastScratch::default();
@@ -1382,6 +1684,15 @@ mod agreement {
             br#"{"email":"a@example.com","optout":"n\u006fne"}"#,
             br#"{"email":"a@example.com","vars":{"x":"a\\b"},"lists":{"a\"b":1}}"#,
             br#"{"id":"a\u0040example.com","key":"email"}"#,
+            // Bytes that are not UTF-8, which stage 1 finds: a lone Latin-1 byte, a surrogate, an
+            // overlong form, a code point past U+10FFFF, a sequence cut short in a string and at
+            // the line's end.
+            b"{\"email\":\"a@example.com\",\"vars\":{\"n\":\"\xe9\"}}",
+            b"{\"email\":\"a@example.com\",\"vars\":{\"n\":\"\xed\xa0\x80\"}}",
+            b"{\"email\":\"a@example.com\",\"vars\":{\"n\":\"\xc0\xaf\"}}",
+            b"{\"email\":\"a@example.com\",\"lists\":{\"\xf4\x90\x80\x80\":1}}",
+            b"{\"email\":\"a@example.com\",\"vars\":{\"n\":\"\xe2\x82\"}}",
+            b"{\"email\":\"a@example.com\"}\xe2",
         ];
         for window in [1, 7, 64, 100, 1000, WINDOW] {
             for crlf in [false, true] {
@@ -1655,6 +1966,20 @@ mod agreement {
             wrapped.extend_from_slice(b"}}");
             agrees(&line);
             agrees(&wrapped);
+        }
+
+        #[test]
+        fn random_utf8_is_checked_as_std_does(parts in prop::collection::vec(prop::sample::select(
+            vec![
+                &b"a"[..], b" ", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x8e\x89",
+                b"\xed\x9f\xbf", b"\xf4\x8f\xbf\xbf", b"\x80", b"\xbf", b"\xc3", b"\xe2", b"\xe2\x82",
+                b"\xf0\x9f", b"\xed\xa0\x80", b"\xc0\x80", b"\xf4\x90\x80\x80", b"\xff",
+            ]), 0..120)) {
+            let text = parts.concat();
+            let want = std::str::from_utf8(&text).is_ok();
+            let mut scratch = FastScratch::default();
+            prop_assert_eq!(index_portable(&text, &mut scratch), want);
+            prop_assert_eq!(index(&text, &mut scratch), want);
         }
     }
 }
