@@ -1124,7 +1124,14 @@ impl Walker<'_, '_> {
     fn signup_date(&mut self) -> Option<()> {
         match self.value(1)? {
             Kind::Str(start, end) => {
-                let text = std::str::from_utf8(self.plain((start, end))?).ok()?;
+                let raw = self.plain((start, end))?;
+                // Dates are ASCII (any other is left to the full check), and ASCII is UTF-8 as
+                // it stands: no second look at the bytes.
+                if !raw.is_ascii() {
+                    return None;
+                }
+                // SAFETY: every byte is ASCII, checked above.
+                let text = unsafe { std::str::from_utf8_unchecked(raw) };
                 parse_signup_date(text).map(|_| ())
             }
             Kind::Int(start, end) => {
