@@ -959,6 +959,7 @@ impl Walker<'_, '_> {
     }
 
     /// The line's update object.
+    #[inline(always)]
     fn update(&mut self) -> Option<()> {
         self.expect(b'{')?;
         let mut seen = 0u16;
@@ -1050,6 +1051,7 @@ impl Walker<'_, '_> {
     }
 
     /// `keys`: an object of identity-key names to strings.
+    #[inline(always)]
     fn keys_object(&mut self) -> Option<()> {
         self.expect(b'{')?;
         if self.peek()? == b'}' {
@@ -1076,51 +1078,62 @@ impl Walker<'_, '_> {
     }
 
     /// `vars`: an object of valid var names to values of at most the documented length.
+    #[inline(always)]
     fn vars(&mut self) -> Option<()> {
-        self.members(1, |w, key| {
-            // Letters, digits and `_` only (so no escape either), not starting with a digit: the
-            // first byte from the name's start that is none of those is its closing quote.
-            let first = *w.line.get(key.0 as usize)?;
-            if (key.1 - key.0) as usize > VAR_NAME_MAX_CHARS
-                || key.0 == key.1
-                || first.is_ascii_digit()
-                || next_bit(w.nonword, key.0) != key.1
-            {
-                return None;
-            }
-            if let Kind::Str(start, end) = w.value(1)? {
-                if (end - start) as usize > VAR_VALUE_MAX_CHARS {
-                    let raw = w.plain((start, end))?;
-                    let chars = raw.iter().filter(|&&b| (b as i8) >= -0x40).count();
-                    if chars > VAR_VALUE_MAX_CHARS {
-                        return None;
+        self.members(
+            1,
+            #[inline(always)]
+            |w, key| {
+                // Letters, digits and `_` only (so no escape either), not starting with a digit: the
+                // first byte from the name's start that is none of those is its closing quote.
+                let first = *w.line.get(key.0 as usize)?;
+                if (key.1 - key.0) as usize > VAR_NAME_MAX_CHARS
+                    || key.0 == key.1
+                    || first.is_ascii_digit()
+                    || next_bit(w.nonword, key.0) != key.1
+                {
+                    return None;
+                }
+                if let Kind::Str(start, end) = w.value(1)? {
+                    if (end - start) as usize > VAR_VALUE_MAX_CHARS {
+                        let raw = w.plain((start, end))?;
+                        let chars = raw.iter().filter(|&&b| (b as i8) >= -0x40).count();
+                        if chars > VAR_VALUE_MAX_CHARS {
+                            return None;
+                        }
                     }
                 }
-            }
-            Some(())
-        })
+                Some(())
+            },
+        )
     }
 
     /// `lists`: an object of acceptable list names to 0 or 1.
+    #[inline(always)]
     fn lists(&mut self) -> Option<()> {
-        self.members(1, |w, key| {
-            let name = w.plain(key)?;
-            // No `$`, and a letter or digit (an ASCII one: others are left to the full check).
-            if has_byte(name, b'$') || !name.iter().any(u8::is_ascii_alphanumeric) {
-                return None;
-            }
-            let (c, p) = w.next()?;
-            if !matches!(c, b'0' | b'1')
-                || !w.line.get(p + 1).is_none_or(|&b| TOKEN_END[usize::from(b)])
-            {
-                return None;
-            }
-            w.lists.push(key);
-            Some(())
-        })
+        self.members(
+            1,
+            #[inline(always)]
+            |w, key| {
+                let name = w.plain(key)?;
+                // No `$`, and a letter or digit (an ASCII one: others are left to the full check).
+                if has_byte(name, b'$') || !name.iter().any(u8::is_ascii_alphanumeric) {
+                    return None;
+                }
+                let (c, p) = w.next()?;
+                if !matches!(c, b'0' | b'1')
+                    || !w.line.get(p + 1).is_none_or(|&b| TOKEN_END[usize::from(b)])
+                {
+                    return None;
+                }
+                w.lists.push(key);
+                Some(())
+            },
+        )
     }
 
     /// `signup_date`: a date string in an accepted format, or a Unix timestamp.
+    #[inline(always)]
     fn signup_date(&mut self) -> Option<()> {
         match self.value(1)? {
             Kind::Str(start, end) => {
@@ -1151,6 +1164,7 @@ impl Walker<'_, '_> {
     }
 
     /// `delete_vars`: an array of strings.
+    #[inline(always)]
     fn delete_vars(&mut self) -> Option<()> {
         self.expect(b'[')?;
         if self.peek()? == b']' {
@@ -1245,7 +1259,13 @@ impl Walker<'_, '_> {
                 let (start, end) = self.close(p)?;
                 Some(Kind::Str(start, end))
             }
-            b'{' | b'[' => self.nested(c, depth),
+            b'{' | b'[' => {
+                let mut out = self.fork();
+                let kind = out.nested(c, depth);
+                let i = out.i;
+                self.i = i;
+                kind
+            }
             b't' => self.literal(p, b"true"),
             b'f' => self.literal(p, b"false"),
             b'n' => self.literal(p, b"null"),
@@ -1256,9 +1276,40 @@ impl Walker<'_, '_> {
     /// An object or an array whose opening token `open` has been taken, at `depth` levels.
     #[inline(never)]
     fn nested(&mut self, open: u8, depth: u32) -> Option<Kind> {
+        let mut w = self.fork();
+        let kind = w.nested_in(open, depth);
+        let i = w.i;
+        self.i = i;
+        kind
+    }
+
+    /// A walker that shares this one's buffers and starts at its position, for a call out of
+    /// line: the caller's walker then never has its address taken, which keeps its position in
+    /// a register through the walk of a line.
+    #[inline(always)]
+    fn fork(&mut self) -> Walker<'_, '_> {
+        Walker {
+            line: self.line,
+            tokens: self.tokens,
+            i: self.i,
+            keys: &mut *self.keys,
+            lists: &mut *self.lists,
+            backslash_at: self.backslash_at,
+            backslash: self.backslash,
+            nonword: self.nonword,
+        }
+    }
+
+    /// [`Walker::nested`], inline.
+    #[inline(always)]
+    fn nested_in(&mut self, open: u8, depth: u32) -> Option<Kind> {
         if open == b'{' {
             self.i -= 1;
-            self.members(depth + 1, |w, _| w.value(depth + 1).map(|_| ()))?;
+            self.members(
+                depth + 1,
+                #[inline(always)]
+                |w, _| w.value(depth + 1).map(|_| ()),
+            )?;
             return Some(Kind::Other);
         }
         if depth + 1 > MAX_FAST_DEPTH {
