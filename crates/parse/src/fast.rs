@@ -40,8 +40,8 @@ const MAX_FAST_KEYS: usize = 32;
 /// Buffers the fast path reuses from line to line.
 #[derive(Debug, Default)]
 pub(crate) struct FastScratch {
-    /// Token positions of the line.
-    tokens: Vec<u32>,
+    /// Per 64-byte chunk of the text, its tokens: bit `i` of word `w` for byte `64 w + i`.
+    marks: Vec<u64>,
     /// Per 64-byte chunk of the line, its backslashes and the bytes that may not stand in a var
     /// name, for the checks of strings that follow.
     backslash: Vec<u64>,
@@ -50,7 +50,7 @@ pub(crate) struct FastScratch {
     keys: Vec<KeyHead>,
     /// The raw ranges of the line's list names, in order.
     pub lists: Vec<(u32, u32)>,
-    /// The length of the text the tokens were written for: every token is below it.
+    /// The length of the text the marks were written for: every token is below it.
     indexed: usize,
 }
 
@@ -73,7 +73,7 @@ pub(crate) fn clean(line: &[u8], scratch: &mut FastScratch) -> bool {
     }
     let mut walker = Walker::new(line, scratch);
     // Nothing may follow the object.
-    walker.update().is_some() && walker.i == walker.tokens.len()
+    walker.update().is_some() && walker.next().is_none()
 }
 
 /// What [`clean_lines`] calls for each line: its start and end in the piece (the end at its
@@ -81,7 +81,7 @@ pub(crate) fn clean(line: &[u8], scratch: &mut FastScratch) -> bool {
 pub(crate) type EachLine<'a> = dyn FnMut(usize, usize, Option<&[(u32, u32)]>) + 'a;
 
 /// About this many bytes of lines are indexed at a time by [`clean_lines`], so that a window's
-/// tokens are still in the cache when they are walked.
+/// masks are still in the cache when they are walked.
 const WINDOW: usize = 32 << 10;
 
 /// [`clean`] for every line of `piece` (whole lines, the last of which may lack its `\n`),
@@ -127,7 +127,7 @@ fn walk_window(
     let mut w = Walker::new(text, scratch);
     let mut start = 0;
     while start < text.len() {
-        let first = w.i;
+        let first = w.at;
         w.keys.clear();
         w.lists.clear();
         if (w.backslash_at as usize) < start {
@@ -147,7 +147,7 @@ fn walk_window(
         }
         // Not clean, or not sure: on to the line's end, among its tokens when stage 1 got that
         // far (a line end outside a string is always a token).
-        w.i = first;
+        w.at = first;
         match w.next_line_end() {
             Some(end) => {
                 each(from + start, from + end, None);
@@ -537,13 +537,13 @@ fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
     (EVEN ^ invert) & follows_escape
 }
 
-/// Stage 1: writes the token positions of `text` (one line, or several) into `scratch.tokens`,
-/// and its per-chunk masks. `true` when the whole text was indexed and it ends outside any string
+/// Stage 1: marks the tokens of `text` (one line, or several) in `scratch.marks`, a mask per
+/// 64-byte chunk, beside the chunk's other masks that the walker reads. `true` when the whole text was indexed and it ends outside any string
 /// or escape. `false` when a line of it cannot be clean: a control character in a string or
 /// outside one (tabs and line ends between tokens aside), an invalid escape or a `\u` escape that
 /// is neither a plain code point nor half of a valid surrogate pair, an unterminated string,
 /// bytes that are not UTF-8 (checked here, so that the walker's text is known to be valid).
-/// Stage 1 then stops at the 64-byte chunk where it found that, and the tokens and masks are
+/// Stage 1 then stops at the 64-byte chunk where it found that, and the masks are
 /// those of the chunks before it: a line that ends (at a `\n` token) before the chunk is fully
 /// indexed, and the line that runs into it has no `\n` token.
 ///
@@ -606,20 +606,16 @@ fn index_with(
     prefix_xor: impl Fn(u64) -> u64,
     mut utf8: impl FnMut(&[u8; 64], bool) -> bool,
 ) -> bool {
-    let tokens = &mut scratch.tokens;
-    tokens.clear();
+    scratch.marks.clear();
     scratch.backslash.clear();
     scratch.nonword.clear();
-    // A text has fewer tokens than bytes; the writes below run up to seven past the last token of
-    // a chunk, and the last chunk may be padding.
-    tokens.reserve(text.len() + 72);
-    let out = tokens.spare_capacity_mut().as_mut_ptr();
     let chunks = text.len().div_ceil(64);
+    scratch.marks.reserve(chunks);
     scratch.backslash.reserve(chunks);
     scratch.nonword.reserve(chunks);
+    let marks_out = scratch.marks.spare_capacity_mut().as_mut_ptr();
     let backslash_out = scratch.backslash.spare_capacity_mut().as_mut_ptr();
     let nonword_out = scratch.nonword.spare_capacity_mut().as_mut_ptr();
-    let mut n = 0usize;
     let mut escape_carry = 0u64;
     let mut in_string_carry = 0u64;
     let mut scalar_carry = 0u64;
@@ -667,27 +663,17 @@ fn index_with(
         let scalar = !(m.structural | m.space | quote) & outside;
         let scalar_start = scalar & !(scalar << 1 | scalar_carry);
         scalar_carry = scalar >> 63;
-        let mut bits = ((m.structural & outside) | quote | scalar_start) & live;
-        let count = bits.count_ones() as usize;
-        // Eight positions at a time, without a branch per token.
-        let mut k = 0;
-        while k < count {
-            for j in 0..8 {
-                // SAFETY: `n + k + j` < `n + count + 8` <= the tokens so far plus this chunk's
-                // plus eight, which the reservation covers (tokens are distinct bytes of the text).
-                unsafe {
-                    (*out.add(n + k + j)).write((base as u32).wrapping_add(bits.trailing_zeros()));
-                }
-                bits &= bits.wrapping_sub(1);
-            }
-            k += 8;
+        // Only bytes of the text are marked (the walker reads a token's byte unchecked).
+        let marks = ((m.structural & outside) | quote | scalar_start) & live;
+        // SAFETY: chunk `base / 64` is one of the `chunks` reserved above.
+        unsafe {
+            (*marks_out.add(base / 64)).write(marks);
         }
-        n += count;
         base += 64;
     }
-    // SAFETY: the first `n` tokens and the masks of the chunks before `base` were written above.
+    // SAFETY: the masks of the chunks before `base` were written above.
     unsafe {
-        tokens.set_len(n);
+        scratch.marks.set_len(base / 64);
         scratch.backslash.set_len(base / 64);
         scratch.nonword.set_len(base / 64);
     }
@@ -776,11 +762,42 @@ enum Kind {
     Other,
 }
 
-/// Stage 2: the grammar and the rules over the token positions.
+/// Where a walker is among the marks of its text: the position of the first byte of the chunk
+/// of the next token, and the tokens of that chunk not yet taken.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    base: usize,
+    bits: u64,
+}
+
+impl Cursor {
+    /// The cursor at the next chunk of `marks` with a token, when this one has none left;
+    /// `None` at the end of the marks.
+    #[cold]
+    #[inline(never)]
+    fn refill(self, marks: &[u64]) -> Option<Cursor> {
+        let mut word = self.base / 64;
+        loop {
+            word += 1;
+            let bits = *marks.get(word)?;
+            if bits != 0 {
+                return Some(Cursor {
+                    base: word * 64,
+                    bits,
+                });
+            }
+        }
+    }
+}
+
+/// Stage 2: the grammar and the rules over the tokens that stage 1 marked, taken in order from
+/// the marks themselves (the set bits of each chunk's word), so that no list of positions is
+/// written between the two stages.
 struct Walker<'a, 's> {
     line: &'a [u8],
-    tokens: &'s [u32],
-    i: usize,
+    /// The tokens of the text, a word per 64-byte chunk.
+    marks: &'s [u64],
+    at: Cursor,
     keys: &'s mut Vec<KeyHead>,
     lists: &'s mut Vec<(u32, u32)>,
     /// The position of the first backslash at or after the start of the line being walked (or
@@ -847,20 +864,23 @@ fn next_bit(masks: &[u64], from: u32) -> u32 {
 }
 
 impl<'s> Walker<'s, 's> {
-    /// A walker over the tokens that [`index`] wrote for `line` into `scratch`.
+    /// A walker over the tokens that [`index`] marked for `line` in `scratch`.
     fn new(line: &'s [u8], scratch: &'s mut FastScratch) -> Self {
         // Every token is a position in the line, which lets the walker read a token's byte
-        // without a bounds check: stage 1 writes only positions below the length of the text it
-        // indexed, and a walker over a shorter line has no tokens (it answers "not sure").
-        let tokens: &[u32] = if scratch.indexed <= line.len() {
-            &scratch.tokens
+        // without a bounds check: stage 1 marks only bytes of the text it indexed, and a walker
+        // over a shorter line has no tokens (it answers "not sure").
+        let marks: &[u64] = if scratch.indexed <= line.len() {
+            &scratch.marks
         } else {
             &[]
         };
         Walker {
             line,
-            tokens,
-            i: 0,
+            marks,
+            at: Cursor {
+                base: 0,
+                bits: marks.first().copied().unwrap_or(0),
+            },
             keys: &mut scratch.keys,
             lists: &mut scratch.lists,
             backslash_at: next_bit(&scratch.backslash, 0),
@@ -873,9 +893,9 @@ impl<'s> Walker<'s, 's> {
     #[inline(always)]
     fn byte_at(&self, p: usize) -> u8 {
         debug_assert!(p < self.line.len());
-        // SAFETY: `p` is one of `self.tokens`, which are below the length of the text that
-        // `index` wrote them for (it keeps only bits of bytes of the text), which `new` has
-        // checked is at most `self.line.len()`; `tokens` and `line` do not change after `new`.
+        // SAFETY: `p` is a set bit of `self.marks`, which `index` sets only for bytes of the
+        // text it indexed, whose length `new` has checked is at most `self.line.len()`; `marks`
+        // and `line` do not change after `new`.
         unsafe { *self.line.get_unchecked(p) }
     }
 }
@@ -912,16 +932,31 @@ impl Walker<'_, '_> {
     /// The next token's byte and position.
     #[inline(always)]
     fn next(&mut self) -> Option<(u8, usize)> {
-        let p = *self.tokens.get(self.i)? as usize;
-        self.i += 1;
+        let p = self.first()?;
+        self.skip();
         Some((self.byte_at(p), p))
     }
 
     /// The byte of the next token, without taking it.
     #[inline(always)]
-    fn peek(&self) -> Option<u8> {
-        let p = *self.tokens.get(self.i)? as usize;
+    fn peek(&mut self) -> Option<u8> {
+        let p = self.first()?;
         Some(self.byte_at(p))
+    }
+
+    /// The position of the next token (the cursor moves past words without one).
+    #[inline(always)]
+    fn first(&mut self) -> Option<usize> {
+        if self.at.bits == 0 {
+            self.at = self.at.refill(self.marks)?;
+        }
+        Some(self.at.base + self.at.bits.trailing_zeros() as usize)
+    }
+
+    /// Takes the token that [`Walker::peek`] has just shown.
+    #[inline(always)]
+    fn skip(&mut self) {
+        self.at.bits &= self.at.bits.wrapping_sub(1);
     }
 
     /// The closing quote of the string opened at `open`: always the next token.
@@ -1022,7 +1057,7 @@ impl Walker<'_, '_> {
                 }
             }
         } else {
-            self.i += 1;
+            self.skip();
         }
         // An identity, and an `id` that is an address when it is one. (What may follow the
         // object is the caller's to check.)
@@ -1055,7 +1090,7 @@ impl Walker<'_, '_> {
     fn keys_object(&mut self) -> Option<()> {
         self.expect(b'{')?;
         if self.peek()? == b'}' {
-            self.i += 1;
+            self.skip();
             return Some(());
         }
         let mut seen = 0u8;
@@ -1168,7 +1203,7 @@ impl Walker<'_, '_> {
     fn delete_vars(&mut self) -> Option<()> {
         self.expect(b'[')?;
         if self.peek()? == b']' {
-            self.i += 1;
+            self.skip();
             return Some(());
         }
         loop {
@@ -1187,14 +1222,24 @@ impl Walker<'_, '_> {
     fn members(
         &mut self,
         depth: u32,
+        member: impl FnMut(&mut Self, (u32, u32)) -> Option<()>,
+    ) -> Option<()> {
+        self.expect(b'{')?;
+        self.members_after_brace(depth, member)
+    }
+
+    /// [`Walker::members`] after the object's `{`.
+    #[inline(always)]
+    fn members_after_brace(
+        &mut self,
+        depth: u32,
         mut member: impl FnMut(&mut Self, (u32, u32)) -> Option<()>,
     ) -> Option<()> {
         if depth > MAX_FAST_DEPTH {
             return None;
         }
-        self.expect(b'{')?;
         if self.peek()? == b'}' {
-            self.i += 1;
+            self.skip();
             return Some(());
         }
         let base = self.keys.len();
@@ -1262,8 +1307,8 @@ impl Walker<'_, '_> {
             b'{' | b'[' => {
                 let mut out = self.fork();
                 let kind = out.nested(c, depth);
-                let i = out.i;
-                self.i = i;
+                let at = out.at;
+                self.at = at;
                 kind
             }
             b't' => self.literal(p, b"true"),
@@ -1278,8 +1323,8 @@ impl Walker<'_, '_> {
     fn nested(&mut self, open: u8, depth: u32) -> Option<Kind> {
         let mut w = self.fork();
         let kind = w.nested_in(open, depth);
-        let i = w.i;
-        self.i = i;
+        let at = w.at;
+        self.at = at;
         kind
     }
 
@@ -1290,8 +1335,8 @@ impl Walker<'_, '_> {
     fn fork(&mut self) -> Walker<'_, '_> {
         Walker {
             line: self.line,
-            tokens: self.tokens,
-            i: self.i,
+            marks: self.marks,
+            at: self.at,
             keys: &mut *self.keys,
             lists: &mut *self.lists,
             backslash_at: self.backslash_at,
@@ -1304,8 +1349,7 @@ impl Walker<'_, '_> {
     #[inline(always)]
     fn nested_in(&mut self, open: u8, depth: u32) -> Option<Kind> {
         if open == b'{' {
-            self.i -= 1;
-            self.members(
+            self.members_after_brace(
                 depth + 1,
                 #[inline(always)]
                 |w, _| w.value(depth + 1).map(|_| ()),
@@ -1316,7 +1360,7 @@ impl Walker<'_, '_> {
             return None;
         }
         if self.peek()? == b']' {
-            self.i += 1;
+            self.skip();
             return Some(Kind::Other);
         }
         loop {
@@ -1581,9 +1625,22 @@ mod tests {
         }
     }
 
+    /// The positions of the set bits of `masks`, in order.
+    pub(super) fn positions(masks: &[u64]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (w, &m) in masks.iter().enumerate() {
+            let mut bits = m;
+            while bits != 0 {
+                out.push(w as u32 * 64 + bits.trailing_zeros());
+                bits &= bits - 1;
+            }
+        }
+        out
+    }
+
     fn tokens(line: &str) -> Option<Vec<u32>> {
         let mut scratch = FastScratch::default();
-        index(line.as_bytes(), &mut scratch).then_some(scratch.tokens)
+        index(line.as_bytes(), &mut scratch).then(|| positions(&scratch.marks))
     }
 
     #[test]
@@ -1646,14 +1703,16 @@ mod agreement {
         let vector_ok = index(content, &mut vector);
         assert_eq!(portable_ok, vector_ok, "{text}");
         // The walker reads token bytes unchecked: no token may lie past the text.
-        for tokens in [&portable.tokens, &vector.tokens] {
+        for marks in [&portable.marks, &vector.marks] {
             assert!(
-                tokens.iter().all(|&t| (t as usize) < content.len()),
+                tests::positions(marks)
+                    .iter()
+                    .all(|&t| (t as usize) < content.len()),
                 "{text}"
             );
         }
         if vector_ok {
-            assert_eq!(portable.tokens, vector.tokens, "{text}");
+            assert_eq!(portable.marks, vector.marks, "{text}");
             assert_eq!(portable.nonword, vector.nonword, "{text}");
         }
         if fast {
@@ -1799,7 +1858,7 @@ mod agreement {
         assert!(index(text, &mut scratch));
         assert!(Walker::new(text, &mut scratch).update().is_some());
         let mut walker = Walker::new(&text[..10], &mut scratch);
-        assert!(walker.tokens.is_empty() && walker.update().is_none());
+        assert!(walker.marks.is_empty() && walker.update().is_none());
     }
 
     #[test]
