@@ -10,11 +10,11 @@
 //!    structural characters; works out which quotes are escaped and which bytes lie inside strings
 //!    by carry-free bit arithmetic; checks every escape and control character at once, and the
 //!    UTF-8 encoding of the chunks that hold bytes of 0x80 and up (so that no other pass reads
-//!    the bytes for it); and writes
-//!    the positions of the tokens: structural characters outside strings, both quotes of every
-//!    string, and the first byte of every number or literal.
-//! 2. [`Walker`] follows the JSON grammar over those positions alone (whitespace and string bodies
-//!    are never visited byte by byte) and applies the update-file rules as it goes.
+//!    the bytes for it); and marks the tokens in a mask per chunk: structural characters outside
+//!    strings, both quotes of every string, and the first byte of every number or literal.
+//! 2. [`Walker`] follows the JSON grammar over those tokens alone, taken in order from the masks
+//!    (whitespace and string bodies are never visited byte by byte), and applies the update-file
+//!    rules as it goes.
 //!
 //! The answer is conservative: `true` means the full check would report nothing for the line and
 //! would see the same list names; `false` means only "not sure", and the caller runs the full
@@ -538,14 +538,14 @@ fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
 }
 
 /// Stage 1: marks the tokens of `text` (one line, or several) in `scratch.marks`, a mask per
-/// 64-byte chunk, beside the chunk's other masks that the walker reads. `true` when the whole text was indexed and it ends outside any string
-/// or escape. `false` when a line of it cannot be clean: a control character in a string or
-/// outside one (tabs and line ends between tokens aside), an invalid escape or a `\u` escape that
-/// is neither a plain code point nor half of a valid surrogate pair, an unterminated string,
-/// bytes that are not UTF-8 (checked here, so that the walker's text is known to be valid).
-/// Stage 1 then stops at the 64-byte chunk where it found that, and the masks are
-/// those of the chunks before it: a line that ends (at a `\n` token) before the chunk is fully
-/// indexed, and the line that runs into it has no `\n` token.
+/// 64-byte chunk, beside the chunk's other masks that the walker reads. `true` when the whole text
+/// was indexed and it ends outside any string or escape. `false` when a line of it cannot be clean:
+/// a control character in a string or outside one (tabs and line ends between tokens aside), an
+/// invalid escape or a `\u` escape that is neither a plain code point nor half of a valid surrogate
+/// pair, an unterminated string, bytes that are not UTF-8 (checked here, so that the walker's text
+/// is known to be valid). Stage 1 then stops at the 64-byte chunk where it found that, and the
+/// masks are those of the chunks before it: a line that ends (at a `\n` token) before the chunk is
+/// fully indexed, and the line that runs into it has no `\n` token.
 ///
 /// Line ends (`\n`, and `\r` before it) are tokens; since a string may not hold a raw line end,
 /// every line of a text that stage 1 passes starts outside any string, as it would on its own.
@@ -1119,8 +1119,8 @@ impl Walker<'_, '_> {
             1,
             #[inline(always)]
             |w, key| {
-                // Letters, digits and `_` only (so no escape either), not starting with a digit: the
-                // first byte from the name's start that is none of those is its closing quote.
+                // Letters, digits and `_` only (so no escape either), not starting with a digit:
+                // the first byte from the name's start that is none of those is its closing quote.
                 let first = *w.line.get(key.0 as usize)?;
                 if (key.1 - key.0) as usize > VAR_NAME_MAX_CHARS
                     || key.0 == key.1
