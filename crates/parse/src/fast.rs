@@ -1304,13 +1304,7 @@ impl Walker<'_, '_> {
                 let (start, end) = self.close(p)?;
                 Some(Kind::Str(start, end))
             }
-            b'{' | b'[' => {
-                let mut out = self.fork();
-                let kind = out.nested(c, depth);
-                let at = out.at;
-                self.at = at;
-                kind
-            }
+            b'{' | b'[' => self.forked(|w| w.nested(c, depth)),
             b't' => self.literal(p, b"true"),
             b'f' => self.literal(p, b"false"),
             b'n' => self.literal(p, b"null"),
@@ -1321,19 +1315,15 @@ impl Walker<'_, '_> {
     /// An object or an array whose opening token `open` has been taken, at `depth` levels.
     #[inline(never)]
     fn nested(&mut self, open: u8, depth: u32) -> Option<Kind> {
-        let mut w = self.fork();
-        let kind = w.nested_in(open, depth);
-        let at = w.at;
-        self.at = at;
-        kind
+        self.forked(|w| w.nested_in(open, depth))
     }
 
-    /// A walker that shares this one's buffers and starts at its position, for a call out of
-    /// line: the caller's walker then never has its address taken, which keeps its position in
-    /// a register through the walk of a line.
+    /// Runs `f` on a walker that shares this one's buffers and starts at its position, then
+    /// moves this one to where `f` left it. For a call out of line: the caller's walker then never
+    /// has its address taken, which keeps its position in a register through the walk of a line.
     #[inline(always)]
-    fn fork(&mut self) -> Walker<'_, '_> {
-        Walker {
+    fn forked<R>(&mut self, f: impl FnOnce(&mut Walker<'_, '_>) -> R) -> R {
+        let mut fork = Walker {
             line: self.line,
             marks: self.marks,
             at: self.at,
@@ -1342,7 +1332,11 @@ impl Walker<'_, '_> {
             backslash_at: self.backslash_at,
             backslash: self.backslash,
             nonword: self.nonword,
-        }
+        };
+        let out = f(&mut fork);
+        let at = fork.at;
+        self.at = at;
+        out
     }
 
     /// [`Walker::nested`], inline.
