@@ -257,8 +257,7 @@ unsafe fn plain_address_avx2(chunk: &[u8; 64], len: usize) -> bool {
         };
         let (high_table, low_table) = (table(high_table), table(low_table));
         let nibble = splat(0x0F);
-        // `std::hint::black_box` keeps the optimiser from rebuilding the masks byte by byte.
-        std::hint::black_box([
+        [
             bits(&|v| within(_mm256_or_si256(v, splat(0x20)), b'a', 25)),
             bits(&|v| within(v, b'0', 9)),
             bits(&|v| {
@@ -274,7 +273,8 @@ unsafe fn plain_address_avx2(chunk: &[u8; 64], len: usize) -> bool {
             bits(&|v| _mm256_cmpeq_epi8(v, splat(b'@'))),
             bits(&|v| _mm256_cmpeq_epi8(v, splat(b'.'))),
             bits(&|v| _mm256_cmpeq_epi8(v, splat(b'-'))),
-        ])
+        ]
+        .map(crate::simd::opaque)
     };
     let [letter, digit, special, at, dot, hyphen] = m;
     let all = u64::MAX >> (64 - len);

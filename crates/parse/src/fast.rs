@@ -184,6 +184,24 @@ pub(crate) struct Masks {
     nonascii: u64,
 }
 
+impl Masks {
+    /// The masks, each made opaque to the optimiser in its register (where
+    /// `std::hint::black_box` of the whole would send them through memory).
+    #[inline(always)]
+    fn opaque(self) -> Masks {
+        Masks {
+            quote: crate::simd::opaque(self.quote),
+            backslash: crate::simd::opaque(self.backslash),
+            control: crate::simd::opaque(self.control),
+            space: crate::simd::opaque(self.space),
+            structural: crate::simd::opaque(self.structural),
+            line_end: crate::simd::opaque(self.line_end),
+            nonword: crate::simd::opaque(self.nonword),
+            nonascii: crate::simd::opaque(self.nonascii),
+        }
+    }
+}
+
 /// The portable classification, and the reference for the vector one.
 fn classify_portable(chunk: &[u8; 64]) -> Masks {
     let mut m = Masks::default();
@@ -640,7 +658,7 @@ fn index_with(
         };
         // Opaque to the optimiser: left to see through the movemasks, it rebuilds the masks from
         // the compare vectors byte by byte.
-        let m = std::hint::black_box(classify(chunk));
+        let m = classify(chunk).opaque();
         // SAFETY: chunk `base / 64` is one of the `chunks` reserved above.
         unsafe {
             (*backslash_out.add(base / 64)).write(m.backslash);
@@ -973,7 +991,12 @@ impl Walker<'_, '_> {
 
     #[inline(always)]
     fn raw(&self, (start, end): (u32, u32)) -> &[u8] {
-        &self.line[start as usize..end as usize]
+        debug_assert!(start <= end && end as usize <= self.line.len());
+        // SAFETY: the walker's ranges lie in the line: a string's runs from just after its
+        // opening quote to its closing quote, the token after it; a number's from its first
+        // token byte to where a scan bounded by the line stopped (see `byte_at` for why token
+        // positions are in the line).
+        unsafe { self.line.get_unchecked(start as usize..end as usize) }
     }
 
     /// The raw text of a string when it holds no escape.
@@ -1121,10 +1144,9 @@ impl Walker<'_, '_> {
             |w, key| {
                 // Letters, digits and `_` only (so no escape either), not starting with a digit:
                 // the first byte from the name's start that is none of those is its closing quote.
-                let first = *w.line.get(key.0 as usize)?;
-                if (key.1 - key.0) as usize > VAR_NAME_MAX_CHARS
-                    || key.0 == key.1
-                    || first.is_ascii_digit()
+                let name = w.raw(key);
+                if name.len() > VAR_NAME_MAX_CHARS
+                    || name.first().is_none_or(u8::is_ascii_digit)
                     || next_bit(w.nonword, key.0) != key.1
                 {
                     return None;

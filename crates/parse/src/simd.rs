@@ -51,3 +51,23 @@ macro_rules! avx2_chunk {
 }
 
 pub(crate) use avx2_chunk;
+
+/// `x`, through a barrier the optimiser cannot see through, without leaving its register: for
+/// bit masks made by movemask, which the optimiser, left to see through them, rebuilds from the
+/// compare vectors byte by byte (and which `std::hint::black_box` sends through memory).
+#[inline(always)]
+pub(crate) fn opaque(x: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut x = x;
+        // SAFETY: the template is empty: no instruction runs, and the register keeps its value.
+        unsafe {
+            std::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags));
+        }
+        x
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::hint::black_box(x)
+    }
+}
