@@ -816,6 +816,7 @@ pub enum ConvertError {
 struct Piece {
     /// The parser, reset for each piece.
     parser: csv_core::Reader,
+    delimiter: u8,
     records: Vec<(csv::ByteRecord, u64)>,
     /// Records parsed into `records` (the rest are spare).
     len: usize,
@@ -828,6 +829,7 @@ impl Piece {
     fn new(delimiter: u8) -> Piece {
         Piece {
             parser: records::parser(delimiter),
+            delimiter,
             records: Vec::new(),
             len: 0,
             line_ends: 0,
@@ -838,7 +840,8 @@ impl Piece {
     /// Parses `data`, a piece cut at record boundaries, then converts its records.
     fn fill(&mut self, data: &[u8], pending_cr: bool, converter: &Converter) {
         let records = &mut self.records;
-        (self.len, self.line_ends) = parse_piece(data, pending_cr, &mut self.parser, records);
+        (self.len, self.line_ends) =
+            parse_piece(data, pending_cr, self.delimiter, &mut self.parser, records);
         converter.convert_rows(&self.records[..self.len], &mut self.converted);
     }
 }

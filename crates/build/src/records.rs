@@ -23,11 +23,6 @@ pub(crate) struct Rows<B, P = csv_core::Reader> {
     pending_cr: bool,
     /// Bytes consumed.
     bytes: u64,
-    /// Whether lines are counted (else [`Rows::next`] returns 0 for the line, and the caller
-    /// counts from [`Rows::record_start`]).
-    count_lines: bool,
-    /// The byte offset of the last record's first byte.
-    record_start: u64,
     fields: Vec<u8>,
     ends: Vec<usize>,
 }
@@ -50,28 +45,14 @@ impl<B: BufRead, P: BorrowMut<csv_core::Reader>> Rows<B, P> {
             line: 1,
             pending_cr,
             bytes: 0,
-            count_lines: true,
-            record_start: 0,
             fields: vec![0; 4096],
             ends: vec![0; 64],
         }
     }
 
-    /// Leaves line counting to the caller, who knows the input has no `\r` and counts `\n`s
-    /// up to each [`Rows::record_start`] faster, in one pass over the whole input.
-    pub fn without_line_counts(mut self) -> Self {
-        self.count_lines = false;
-        self
-    }
-
     /// Line ends consumed so far, a `\r` still pending not counted.
     pub fn line_ends(&self) -> u64 {
         self.line - 1
-    }
-
-    /// The byte offset of the first byte of the record last read.
-    pub fn record_start(&self) -> u64 {
-        self.record_start
     }
 
     /// The input, the line at the read position, whether a `\r` is pending, and the bytes read.
@@ -96,20 +77,13 @@ impl<B: BufRead, P: BorrowMut<csv_core::Reader>> Rows<B, P> {
                 // Line ends before the record's first byte are skipped blank lines or the end of
                 // the previous record.
                 if let Some(k) = consumed.iter().position(|&b| b != b'\r' && b != b'\n') {
-                    self.record_start = self.bytes + k as u64;
-                    start = Some(if self.count_lines {
-                        let mut cr = self.pending_cr;
-                        let skipped = line_ends(&consumed[..k], &mut cr);
-                        // A `\r` still pending is a line end: the record's first byte follows it.
-                        self.line + skipped + u64::from(cr)
-                    } else {
-                        0
-                    });
+                    let mut cr = self.pending_cr;
+                    let skipped = line_ends(&consumed[..k], &mut cr);
+                    // A `\r` still pending is a line end: the record's first byte follows it.
+                    start = Some(self.line + skipped + u64::from(cr));
                 }
             }
-            if self.count_lines {
-                self.line += line_ends(consumed, &mut self.pending_cr);
-            }
+            self.line += line_ends(consumed, &mut self.pending_cr);
             self.bytes += nin as u64;
             self.input.consume(nin);
             out += nout;
@@ -125,15 +99,8 @@ impl<B: BufRead, P: BorrowMut<csv_core::Reader>> Rows<B, P> {
                         record.push_field(&self.fields[from..end]);
                         from = end;
                     }
-                    if start.is_none() {
-                        // A record of one empty field at the very end.
-                        self.record_start = self.bytes;
-                    }
-                    return Ok(Some(start.unwrap_or(if self.count_lines {
-                        self.line
-                    } else {
-                        0
-                    })));
+                    // A record of one empty field at the very end starts where it ends.
+                    return Ok(Some(start.unwrap_or(self.line)));
                 }
                 End => return Ok(None),
             }
@@ -147,58 +114,193 @@ pub(crate) fn parser(delimiter: u8) -> csv_core::Reader {
 }
 
 /// Parses a piece (whole records, `pending_cr` when the byte before it is a `\r`) into `records`,
-/// reusing their buffers, with `parser` (reset first): each record with the line it starts on,
-/// counted from 1 at the piece's start. Returns how many records were read and the line ends the
-/// piece holds.
+/// reusing their buffers, with `parser` (reset first) for `delimiter`: each record with the line
+/// it starts on, counted from 1 at the piece's start. Returns how many records were read and the
+/// line ends the piece holds.
+///
+/// A piece without carriage returns is split by [`simple_record`] record by record, and a record
+/// it declines is parsed by csv-core on its own; a piece with them is csv-core's throughout.
 pub(crate) fn parse_piece(
+    data: &[u8],
+    pending_cr: bool,
+    delimiter: u8,
+    parser: &mut csv_core::Reader,
+    records: &mut Vec<(csv::ByteRecord, u64)>,
+) -> (usize, u64) {
+    parser.reset();
+    if pending_cr || memchr::memchr(b'\r', data).is_some() {
+        return parse_piece_with_csv_core(data, pending_cr, parser, records);
+    }
+    // Every line end is a `\n`: a record's line is one plus the `\n`s before its first byte.
+    let mut scratch = CoreScratch::default();
+    let mut line = 1;
+    let mut len = 0;
+    let mut at = 0;
+    while at < data.len() {
+        if data[at] == b'\n' {
+            // An empty line, which csv-core skips.
+            line += 1;
+            at += 1;
+            continue;
+        }
+        let record = next_record(records, len);
+        record.1 = line;
+        let end = match simple_record(data, at, delimiter, &mut record.0) {
+            Some(end) => {
+                line += u64::from(data[end - 1] == b'\n');
+                end
+            }
+            None => {
+                let end = scratch.one_record(&data[at..], parser, &mut record.0) + at;
+                line += memchr::memchr_iter(b'\n', &data[at..end]).count() as u64;
+                end
+            }
+        };
+        at = end;
+        len += 1;
+    }
+    (len, line - 1)
+}
+
+/// The record buffer at `len`, made when `records` has none there yet.
+fn next_record(
+    records: &mut Vec<(csv::ByteRecord, u64)>,
+    len: usize,
+) -> &mut (csv::ByteRecord, u64) {
+    if len == records.len() {
+        // Room for twice the record before: a record made empty grows by doubling, with a
+        // reallocation and a copy at each step, which in a small file is a tenth of the work.
+        let (bytes, fields) = records.last().map_or((256, 16), |(r, _)| {
+            (2 * r.as_slice().len().max(64), 2 * r.len().max(8))
+        });
+        records.push((csv::ByteRecord::with_capacity(bytes, fields), 0));
+    }
+    &mut records[len]
+}
+
+/// The record that starts at `data[at]` (a record's start, not a line end), split without
+/// csv-core when it is simple: on one line, each field either unquoted and free of quotes, or
+/// quoted with no quote and no line end inside and a delimiter, a `\n` or the end of the data
+/// right after the closing quote. Such a record reads the same under csv-core's rules. Returns
+/// where the record ends (past its `\n`), or `None`, `record` then holding nothing useful, for a
+/// record csv-core must read: a doubled quote, a quote inside an unquoted field, bytes after a
+/// closing quote, a quoted line end, an unclosed quote.
+fn simple_record(
+    data: &[u8],
+    mut at: usize,
+    delimiter: u8,
+    record: &mut csv::ByteRecord,
+) -> Option<usize> {
+    record.clear();
+    loop {
+        if data.get(at) == Some(&b'"') {
+            let close = at + 1 + memchr::memchr(b'"', &data[at + 1..])?;
+            let inside = &data[at + 1..close];
+            if memchr::memchr(b'\n', inside).is_some() {
+                return None;
+            }
+            record.push_field(inside);
+            match data.get(close + 1) {
+                None => return Some(close + 1),
+                Some(b'\n') => return Some(close + 2),
+                Some(&b) if b == delimiter => at = close + 2,
+                Some(_) => return None,
+            }
+            continue;
+        }
+        match memchr::memchr3(delimiter, b'\n', b'"', &data[at..]) {
+            None => {
+                record.push_field(&data[at..]);
+                return Some(data.len());
+            }
+            Some(k) => {
+                let end = at + k;
+                match data[end] {
+                    b'"' => return None,
+                    b'\n' => {
+                        record.push_field(&data[at..end]);
+                        return Some(end + 1);
+                    }
+                    _ => {
+                        record.push_field(&data[at..end]);
+                        at = end + 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// csv-core's output buffers, for the records [`simple_record`] declines.
+struct CoreScratch {
+    fields: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Default for CoreScratch {
+    fn default() -> Self {
+        CoreScratch {
+            fields: vec![0; 1024],
+            ends: vec![0; 32],
+        }
+    }
+}
+
+impl CoreScratch {
+    /// Reads the record at the start of `data` (a record's start, not a line end) with csv-core
+    /// into `record`; returns the bytes it took, its line end included.
+    fn one_record(
+        &mut self,
+        data: &[u8],
+        parser: &mut csv_core::Reader,
+        record: &mut csv::ByteRecord,
+    ) -> usize {
+        use csv_core::ReadRecordResult::*;
+        parser.reset();
+        let (mut at, mut out, mut ends) = (0, 0, 0);
+        loop {
+            let (result, nin, nout, nend) =
+                parser.read_record(&data[at..], &mut self.fields[out..], &mut self.ends[ends..]);
+            at += nin;
+            out += nout;
+            ends += nend;
+            match result {
+                // At the end of the data, csv-core is told so by an empty input.
+                InputEmpty => {}
+                OutputFull => self.fields.resize(self.fields.len() * 2, 0),
+                OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                Record | End => break,
+            }
+        }
+        record.clear();
+        let mut from = 0;
+        for &end in &self.ends[..ends] {
+            record.push_field(&self.fields[from..end]);
+            from = end;
+        }
+        at
+    }
+}
+
+/// [`parse_piece`] by csv-core alone, line ends of every kind counted as it reads.
+fn parse_piece_with_csv_core(
     data: &[u8],
     pending_cr: bool,
     parser: &mut csv_core::Reader,
     records: &mut Vec<(csv::ByteRecord, u64)>,
 ) -> (usize, u64) {
-    parser.reset();
-    // Without carriage returns, a record's line is one plus the `\n`s before its first byte,
-    // counted in one pass over the piece instead of record by record.
-    let lf_only = !pending_cr && memchr::memchr(b'\r', data).is_none();
     let mut rows = Rows::with_parser(data, parser, pending_cr);
-    if lf_only {
-        rows = rows.without_line_counts();
-    }
-    let mut newlines = memchr::memchr_iter(b'\n', data);
-    let mut next_newline = newlines.next();
-    let mut line = 1;
     let mut len = 0;
     loop {
-        if len == records.len() {
-            // Room for twice the record before: a record made empty grows by doubling, with a
-            // reallocation and a copy at each step, which in a small file is a tenth of the work.
-            let (bytes, fields) = records.last().map_or((256, 16), |(r, _)| {
-                (2 * r.as_slice().len().max(64), 2 * r.len().max(8))
-            });
-            records.push((csv::ByteRecord::with_capacity(bytes, fields), 0));
-        }
-        let (record, at) = &mut records[len];
+        let (record, at) = next_record(records, len);
         // Reading from memory cannot fail.
         match rows.next(record) {
-            Ok(Some(_)) if lf_only => {
-                let first_byte = rows.record_start() as usize;
-                while next_newline.is_some_and(|p| p < first_byte) {
-                    line += 1;
-                    next_newline = newlines.next();
-                }
-                *at = line;
-            }
             Ok(Some(start)) => *at = start,
             Ok(None) | Err(_) => break,
         }
         len += 1;
     }
-    let line_ends = if lf_only {
-        line - 1 + u64::from(next_newline.is_some()) + newlines.count() as u64
-    } else {
-        rows.line_ends()
-    };
-    (len, line_ends)
+    (len, rows.line_ends())
 }
 
 /// Counts line ends as csv-core reads them: `\n`, `\r\n` and a lone `\r` (old Mac files). A
@@ -390,7 +492,12 @@ mod tests {
 
     /// Every record with its line, parsed in one go.
     fn whole(data: &[u8]) -> Vec<(Vec<Vec<u8>>, u64)> {
-        let mut rows = Rows::new(data, b',', false);
+        whole_with(data, b',')
+    }
+
+    /// [`whole`] with a delimiter: csv-core alone, the reference.
+    fn whole_with(data: &[u8], delimiter: u8) -> Vec<(Vec<Vec<u8>>, u64)> {
+        let mut rows = Rows::new(data, delimiter, false);
         let mut record = csv::ByteRecord::new();
         let mut out = Vec::new();
         while let Some(line) = rows.next(&mut record).unwrap() {
@@ -428,8 +535,13 @@ mod tests {
             let batch = batch.unwrap();
             joined.extend_from_slice(&batch.data);
             for (range, pending_cr) in batch.pieces() {
-                let (n, line_ends) =
-                    parse_piece(&batch.data[range], pending_cr, &mut parser, &mut records);
+                let (n, line_ends) = parse_piece(
+                    &batch.data[range],
+                    pending_cr,
+                    b',',
+                    &mut parser,
+                    &mut records,
+                );
                 for (record, line) in &records[..n] {
                     out.push((record.iter().map(<[u8]>::to_vec).collect(), base + line - 1));
                 }
@@ -470,7 +582,81 @@ mod tests {
         assert_eq!(cuts, [6, 12, 15]);
     }
 
+    /// `data` as one piece, with its records and lines and the line ends it counted.
+    fn one_piece(data: &[u8], delimiter: u8) -> (Vec<(Vec<Vec<u8>>, u64)>, u64) {
+        let mut records = Vec::new();
+        let (n, line_ends) =
+            parse_piece(data, false, delimiter, &mut parser(delimiter), &mut records);
+        let rows = records[..n]
+            .iter()
+            .map(|(r, line)| (r.iter().map(<[u8]>::to_vec).collect(), *line))
+            .collect();
+        (rows, line_ends)
+    }
+
+    /// The piece reads as csv-core reads the whole, and counts every line end.
+    fn reads_as_csv_core(data: &[u8], delimiter: u8) {
+        let (rows, line_ends) = one_piece(data, delimiter);
+        assert_eq!(
+            rows,
+            whole_with(data, delimiter),
+            "{:?}",
+            String::from_utf8_lossy(data)
+        );
+        let expected = line_ends_of(data);
+        assert_eq!(line_ends, expected, "{:?}", String::from_utf8_lossy(data));
+    }
+
+    /// Line ends as csv-core counts them: `\n`, `\r\n` and a lone `\r`.
+    fn line_ends_of(data: &[u8]) -> u64 {
+        let mut cr = false;
+        let n = line_ends(data, &mut cr);
+        n + u64::from(cr)
+    }
+
+    #[test]
+    fn simple_records_read_as_csv_core_reads_them() {
+        for data in [
+            &b"a,b\nc,d\n"[..],
+            b"a,b\nc,d",
+            b"a,b,\n,\n",
+            b"\n\na,b\n\n\nc\n\n",
+            b"\"a,b\",c\n\"\",d\n",
+            b"\"a\"",
+            b"\"a\"\n",
+            b"x,\"\"",
+            // What the simple split declines, record by record, among records it takes.
+            b"a\n\"a\"\"b\",c\nd\n",
+            b"a\nab\"c,d\ne\n",
+            b"a\n\"ab\"c,d\ne\n",
+            b"a\n\"x\ny\",z\nw\n",
+            b"a\n\"unclosed,b\nc\n",
+            b"a\n\"unclosed",
+            b"\"\"\"\"\n",
+            b"\" a\" ,b\n",
+            b" \"a\",b\n",
+        ] {
+            reads_as_csv_core(data, b',');
+            reads_as_csv_core(data, b';');
+        }
+        reads_as_csv_core(b"a\tb\n\"c\td\"\te\n", b'\t');
+    }
+
     proptest! {
+        #[test]
+        fn pieces_without_carriage_returns_read_as_csv_core_reads_them(
+            data in proptest::collection::vec(
+                prop_oneof![
+                    Just(b'a'), Just(b','), Just(b'"'), Just(b'\n'), Just(b' '), Just(b'\t'),
+                    Just(0xC3), Just(0xA9),
+                ],
+                0..200,
+            ),
+            tab in any::<bool>(),
+        ) {
+            reads_as_csv_core(&data, if tab { b'\t' } else { b',' });
+        }
+
         #[test]
         fn pieces_parse_to_the_same_records_and_lines_as_the_whole(
             data in proptest::collection::vec(
