@@ -1,7 +1,9 @@
 //! CSV to update JSON: a column mapping checked once against the header, then one JSON line per
 //! row, each checked by the validator before it is written.
 
-use crate::records::{self, parse_piece, read_batches, Batch, Rows, BATCH_BYTES, PIECE_BYTES};
+use crate::records::{
+    self, parse_piece, read_batches, Batch, PieceRecords, Rows, BATCH_BYTES, PIECE_BYTES,
+};
 use rayon::prelude::*;
 use sailbulk_parse::{
     email_problem, parse_signup_date, Finding, Format, Severity, Sink, Validator, ValidatorBuilder,
@@ -404,24 +406,30 @@ impl Converter {
 
     /// Converts one row of raw bytes (as the CSV reader yields them).
     pub fn convert_byte_row(&self, row: &csv::ByteRecord, out: &mut Vec<u8>) -> Result<(), Reject> {
+        let mut ranges = Vec::with_capacity(row.len());
+        let mut at = 0;
+        for field in row {
+            ranges.push((at, at + field.len()));
+            at += field.len();
+        }
         let mut cells = Vec::new();
-        let plain = byte_cells(row, &mut cells)?;
+        let plain = range_cells(row.as_slice(), &ranges, &mut cells)?;
         self.convert_cells(&cells, plain, out)
     }
 
-    /// Converts a slice of rows into one buffer, then checks the buffer with the validator in
-    /// one run (one UTF-8 check and one set-up for all its lines, instead of one per row); a row
-    /// whose line has errors is rejected with them.
-    fn convert_rows(&self, rows: &[(csv::ByteRecord, u64)], out: &mut Converted) {
+    /// Converts a piece's records (`data` is the piece's bytes) into one buffer, then checks the
+    /// buffer with the validator in one run (one UTF-8 check and one set-up for all its lines,
+    /// instead of one per row); a row whose line has errors is rejected with them.
+    fn convert_rows(&self, data: &[u8], records: &PieceRecords, out: &mut Converted) {
         out.json.clear();
         out.rows.clear();
-        let raw: usize = rows.iter().map(|(r, _)| r.as_slice().len()).sum();
         // JSON adds keys and quotes to the cells: room for about twice the input.
-        out.json.reserve(2 * raw + 64 * rows.len());
+        out.json.reserve(2 * data.len() + 64 * records.len());
         let mut cells = Vec::new();
-        for (row, _) in rows {
+        for i in 0..records.len() {
             let start = out.json.len();
-            let result = byte_cells(row, &mut cells)
+            let (base, ranges) = records.cells(data, i);
+            let result = range_cells(base, ranges, &mut cells)
                 .and_then(|plain| self.write_line(&cells, plain, &mut out.json));
             out.rows.push((start, out.json.len(), result.err()));
         }
@@ -605,20 +613,26 @@ impl Converter {
     }
 }
 
-/// Puts a byte row's cells as text in `cells` (emptied first, so that one buffer serves many
-/// rows); returns whether none holds a byte JSON must escape. One UTF-8 check over the record's
-/// buffer, then a check that every cell starts on a character boundary, instead of a check per
-/// cell (the csv crate's own method).
-fn byte_cells<'a>(row: &'a csv::ByteRecord, cells: &mut Vec<&'a str>) -> Result<bool, Reject> {
-    let all = row.as_slice();
-    let whole = simdutf8::basic::from_utf8(all);
+/// Puts a row's cells, the byte ranges `ranges` of `base` in order, as text in `cells` (emptied
+/// first, so that one buffer serves many rows); returns whether none holds a byte JSON must
+/// escape. One UTF-8 check over the bytes from the first cell to the last, then a check that every
+/// cell starts and ends on a character boundary, instead of a check per cell (the csv crate's own
+/// method).
+fn range_cells<'a>(
+    base: &'a [u8],
+    ranges: &[(usize, usize)],
+    cells: &mut Vec<&'a str>,
+) -> Result<bool, Reject> {
     cells.clear();
-    let mut at = 0;
-    for (i, cell) in row.iter().enumerate() {
-        let starts_clean = cell.first().is_none_or(|&b| (b as i8) >= -0x40);
-        let ends_clean = all.get(at + cell.len()).is_none_or(|&b| (b as i8) >= -0x40);
+    let from = ranges.first().map_or(0, |r| r.0);
+    let to = ranges.last().map_or(0, |r| r.1);
+    let all = &base[from..to];
+    let whole = simdutf8::basic::from_utf8(all);
+    for (i, &(start, end)) in ranges.iter().enumerate() {
+        let cell = &base[start..end];
+        let boundary = |at: usize| all.get(at - from).is_none_or(|&b| (b as i8) >= -0x40);
         let text = match whole {
-            Ok(text) if starts_clean && ends_clean => Ok(&text[at..at + cell.len()]),
+            Ok(text) if boundary(start) && boundary(end) => Ok(&text[start - from..end - from]),
             _ => std::str::from_utf8(cell),
         };
         match text {
@@ -631,10 +645,10 @@ fn byte_cells<'a>(row: &'a csv::ByteRecord, cells: &mut Vec<&'a str>) -> Result<
                 )))
             }
         }
-        at += cell.len();
     }
-    // One scan of the whole row for bytes JSON must escape; most rows have none, and then no
-    // cell is scanned again.
+    // One scan of the row for bytes JSON must escape; most rows have none, and then no cell is
+    // scanned again. (Between cells lie delimiters and quotes, which make a row not plain when
+    // they are in its bytes: its cells are then scanned as they are written.)
     Ok(whole.is_ok() && sailbulk_parse::json_plain_run(all) == all.len())
 }
 
@@ -708,10 +722,15 @@ fn insert(nodes: &mut Vec<(String, Node)>, path: &[&str], col: usize) {
 /// and at most 15 significant digits. Everything else (`+1`, `1e5`, `.5`, `007`, `NaN`) is a
 /// string.
 pub fn infers_as_literal(cell: &str) -> bool {
-    if cell == "true" || cell == "false" {
-        return true;
-    }
     let bytes = cell.as_bytes();
+    match bytes.first() {
+        Some(b'0'..=b'9' | b'-') => {}
+        // Compared only when the first letter fits: a call to compare every cell with the two
+        // words cost more than the rest of the inference.
+        Some(b't') => return bytes == b"true",
+        Some(b'f') => return bytes == b"false",
+        _ => return false,
+    }
     let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
     let (mut int, mut frac, mut dot) = (0usize, 0usize, false);
     for &b in digits {
@@ -817,9 +836,9 @@ struct Piece {
     /// The parser, reset for each piece.
     parser: csv_core::Reader,
     delimiter: u8,
-    records: Vec<(csv::ByteRecord, u64)>,
-    /// Records parsed into `records` (the rest are spare).
-    len: usize,
+    /// The piece's place in its batch's bytes.
+    range: std::ops::Range<usize>,
+    records: PieceRecords,
     /// Line ends in the piece.
     line_ends: u64,
     converted: Converted,
@@ -830,19 +849,32 @@ impl Piece {
         Piece {
             parser: records::parser(delimiter),
             delimiter,
-            records: Vec::new(),
-            len: 0,
+            range: 0..0,
+            records: PieceRecords::default(),
             line_ends: 0,
             converted: Converted::default(),
         }
     }
 
-    /// Parses `data`, a piece cut at record boundaries, then converts its records.
-    fn fill(&mut self, data: &[u8], pending_cr: bool, converter: &Converter) {
-        let records = &mut self.records;
-        (self.len, self.line_ends) =
-            parse_piece(data, pending_cr, self.delimiter, &mut self.parser, records);
-        converter.convert_rows(&self.records[..self.len], &mut self.converted);
+    /// Parses the piece at `range` of `batch`, cut at record boundaries, then converts its
+    /// records.
+    fn fill(
+        &mut self,
+        batch: &[u8],
+        range: std::ops::Range<usize>,
+        pending_cr: bool,
+        converter: &Converter,
+    ) {
+        let data = &batch[range.clone()];
+        self.range = range;
+        self.line_ends = parse_piece(
+            data,
+            pending_cr,
+            self.delimiter,
+            &mut self.parser,
+            &mut self.records,
+        );
+        converter.convert_rows(data, &self.records, &mut self.converted);
     }
 }
 
@@ -854,18 +886,18 @@ struct Converted {
     rows: Vec<(usize, usize, Option<Reject>)>,
 }
 
-/// Hands a converted batch to the sink, in input order; `line` is the line the batch starts on,
-/// and is moved past it.
+/// Hands a converted batch (`batch` its bytes) to the sink, in input order; `line` is the line
+/// the batch starts on, and is moved past it.
 fn deliver(
+    batch: &[u8],
     pieces: &[Piece],
     line: &mut u64,
     sink: &mut (dyn ConvertSink + Send),
     summary: &mut ConvertSummary,
 ) -> io::Result<()> {
     for piece in pieces {
-        let rows = piece.records[..piece.len].iter().zip(&piece.converted.rows);
-        for ((row, local), (start, end, rejected)) in rows {
-            let at = *line + local - 1;
+        for (i, (start, end, rejected)) in piece.converted.rows.iter().enumerate() {
+            let at = *line + piece.records.line(i) - 1;
             summary.rows += 1;
             match rejected {
                 None => {
@@ -874,7 +906,8 @@ fn deliver(
                 }
                 Some(r) => {
                     summary.rejected += 1;
-                    sink.reject(row, at, &r.reason)?;
+                    let row = piece.records.byte_record(&batch[piece.range.clone()], i);
+                    sink.reject(&row, at, &r.reason)?;
                 }
             }
         }
@@ -983,14 +1016,14 @@ fn convert_csv_in<R: Read + Send + 'static>(
                         .par_iter_mut()
                         .zip(ranges)
                         .for_each(|(piece, (range, cr))| {
-                            piece.fill(&batch.data[range], cr, &converter)
+                            piece.fill(&batch.data, range, cr, &converter)
                         });
                     (batch, pieces)
                 })
             },
             || match pending.take() {
                 Some((batch, done)) => {
-                    let written = deliver(&done, &mut line, sink, &mut summary);
+                    let written = deliver(&batch.data, &done, &mut line, sink, &mut summary);
                     let _ = spent_tx.try_send(batch);
                     (written, done)
                 }
@@ -1231,14 +1264,17 @@ mod tests {
             ("", "fine"),
             ("e@example.com", &long),
         ];
-        let rows: Vec<(csv::ByteRecord, u64)> = cells
+        let rows: Vec<csv::ByteRecord> = cells
             .iter()
-            .zip(1..)
-            .map(|(&(e, n), line)| (csv::ByteRecord::from(vec![e, n]), line))
+            .map(|&(e, n)| csv::ByteRecord::from(vec![e, n]))
             .collect();
+        let mut records = PieceRecords::default();
+        for (row, line) in rows.iter().zip(1..) {
+            records.push_owned(line, row);
+        }
         let mut batch = Converted::default();
-        c.convert_rows(&rows, &mut batch);
-        for ((row, _), (start, end, rejected)) in rows.iter().zip(&batch.rows) {
+        c.convert_rows(&[], &records, &mut batch);
+        for (row, (start, end, rejected)) in rows.iter().zip(&batch.rows) {
             let mut one = Vec::new();
             match c.convert_byte_row(row, &mut one) {
                 Ok(()) => {

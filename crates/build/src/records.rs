@@ -113,28 +113,119 @@ pub(crate) fn parser(delimiter: u8) -> csv_core::Reader {
     csv_core::ReaderBuilder::new().delimiter(delimiter).build()
 }
 
-/// Parses a piece (whole records, `pending_cr` when the byte before it is a `\r`) into `records`,
-/// reusing their buffers, with `parser` (reset first) for `delimiter`: each record with the line
-/// it starts on, counted from 1 at the piece's start. Returns how many records were read and the
-/// line ends the piece holds.
+/// The records of a piece, as the byte ranges of their cells: ranges of the piece's own bytes for
+/// the records split without csv-core (no copy), of [`PieceRecords::owned`] for those csv-core
+/// read (a doubled quote to undo, carriage returns). Kept from piece to piece for its buffers.
+#[derive(Debug, Default)]
+pub(crate) struct PieceRecords {
+    records: Vec<RecordAt>,
+    cells: Vec<(usize, usize)>,
+    owned: Vec<u8>,
+    core: CoreScratch,
+    /// The record csv-core reads into, for a piece with carriage returns.
+    spare: csv::ByteRecord,
+}
+
+/// Where a record of a [`PieceRecords`] is.
+#[derive(Debug, Clone, Copy)]
+struct RecordAt {
+    /// The line it starts on, from 1 at the piece's start.
+    line: u64,
+    /// Its cells: `cells[first..end]`.
+    first: usize,
+    end: usize,
+    /// Whether its cells are ranges of `owned` (else of the piece's bytes).
+    owned: bool,
+}
+
+impl PieceRecords {
+    /// Records read.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The line record `i` starts on, from 1 at the piece's start.
+    pub fn line(&self, i: usize) -> u64 {
+        self.records[i].line
+    }
+
+    /// Record `i`'s cells: the bytes they lie in (`data`, the piece's, or the records' own) and
+    /// their ranges there.
+    pub fn cells<'a>(&'a self, data: &'a [u8], i: usize) -> (&'a [u8], &'a [(usize, usize)]) {
+        let at = self.records[i];
+        let base = if at.owned { &self.owned[..] } else { data };
+        (base, &self.cells[at.first..at.end])
+    }
+
+    /// Record `i` as the csv crate's record (for a rejected row, which the sink gets whole).
+    pub fn byte_record(&self, data: &[u8], i: usize) -> csv::ByteRecord {
+        let (base, cells) = self.cells(data, i);
+        let mut record = csv::ByteRecord::new();
+        for &(start, end) in cells {
+            record.push_field(&base[start..end]);
+        }
+        record
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.cells.clear();
+        self.owned.clear();
+    }
+
+    /// Adds a record on `line` whose cells are copied into `owned`.
+    pub fn push_owned<'f>(&mut self, line: u64, fields: impl IntoIterator<Item = &'f [u8]>) {
+        push_owned(
+            &mut self.records,
+            &mut self.cells,
+            &mut self.owned,
+            line,
+            fields,
+        );
+    }
+}
+
+/// [`PieceRecords::push_owned`] on its parts (so that the fields may be borrowed from another).
+fn push_owned<'f>(
+    records: &mut Vec<RecordAt>,
+    cells: &mut Vec<(usize, usize)>,
+    owned: &mut Vec<u8>,
+    line: u64,
+    fields: impl IntoIterator<Item = &'f [u8]>,
+) {
+    let first = cells.len();
+    for field in fields {
+        let start = owned.len();
+        owned.extend_from_slice(field);
+        cells.push((start, owned.len()));
+    }
+    records.push(RecordAt {
+        line,
+        first,
+        end: cells.len(),
+        owned: true,
+    });
+}
+
+/// Parses a piece (whole records, `pending_cr` when the byte before it is a `\r`) into `out`
+/// (emptied first), with `parser` for `delimiter`; returns the line ends the piece holds.
 ///
 /// A piece without carriage returns is split by [`simple_record`] record by record, and a record
-/// it declines is parsed by csv-core on its own; a piece with them is csv-core's throughout.
+/// it declines is read by csv-core on its own; a piece with them is csv-core's throughout.
 pub(crate) fn parse_piece(
     data: &[u8],
     pending_cr: bool,
     delimiter: u8,
     parser: &mut csv_core::Reader,
-    records: &mut Vec<(csv::ByteRecord, u64)>,
-) -> (usize, u64) {
+    out: &mut PieceRecords,
+) -> u64 {
+    out.clear();
     parser.reset();
     if pending_cr || memchr::memchr(b'\r', data).is_some() {
-        return parse_piece_with_csv_core(data, pending_cr, parser, records);
+        return parse_piece_with_csv_core(data, pending_cr, parser, out);
     }
     // Every line end is a `\n`: a record's line is one plus the `\n`s before its first byte.
-    let mut scratch = CoreScratch::default();
     let mut line = 1;
-    let mut len = 0;
     let mut at = 0;
     while at < data.len() {
         if data[at] == b'\n' {
@@ -143,63 +234,85 @@ pub(crate) fn parse_piece(
             at += 1;
             continue;
         }
-        let record = next_record(records, len);
-        record.1 = line;
-        let end = match simple_record(data, at, delimiter, &mut record.0) {
+        let first = out.cells.len();
+        match simple_record(data, at, delimiter, &mut out.cells) {
             Some(end) => {
+                out.records.push(RecordAt {
+                    line,
+                    first,
+                    end: out.cells.len(),
+                    owned: false,
+                });
                 line += u64::from(data[end - 1] == b'\n');
-                end
+                at = end;
             }
             None => {
-                let end = scratch.one_record(&data[at..], parser, &mut record.0) + at;
+                out.cells.truncate(first);
+                let end = at + out.core.one_record(&data[at..], parser);
+                let PieceRecords {
+                    records,
+                    cells,
+                    owned,
+                    core,
+                    ..
+                } = out;
+                push_owned(records, cells, owned, line, core.fields());
                 line += memchr::memchr_iter(b'\n', &data[at..end]).count() as u64;
-                end
+                at = end;
             }
-        };
-        at = end;
-        len += 1;
+        }
     }
-    (len, line - 1)
+    line - 1
 }
 
-/// The record buffer at `len`, made when `records` has none there yet.
-fn next_record(
-    records: &mut Vec<(csv::ByteRecord, u64)>,
-    len: usize,
-) -> &mut (csv::ByteRecord, u64) {
-    if len == records.len() {
-        // Room for twice the record before: a record made empty grows by doubling, with a
-        // reallocation and a copy at each step, which in a small file is a tenth of the work.
-        let (bytes, fields) = records.last().map_or((256, 16), |(r, _)| {
-            (2 * r.as_slice().len().max(64), 2 * r.len().max(8))
-        });
-        records.push((csv::ByteRecord::with_capacity(bytes, fields), 0));
+/// Where the first of `a`, `b` and `c` is in `data` at or after `from`: eight bytes at a time,
+/// for the short fields of a CSV row, where a call to `memchr3` costs more than the search.
+#[inline(always)]
+fn find3(data: &[u8], mut from: usize, a: u8, b: u8, c: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = ONES << 7;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let (a8, b8, c8) = (
+        ONES * u64::from(a),
+        ONES * u64::from(b),
+        ONES * u64::from(c),
+    );
+    while let Some(word) = data.get(from..from + 8) {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        // The lowest flagged byte is exact (a borrow only flags bytes above a zero one).
+        let hits = zero(w ^ a8) | zero(w ^ b8) | zero(w ^ c8);
+        if hits != 0 {
+            return Some(from + (hits.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
     }
-    &mut records[len]
+    let rest = data.get(from..)?;
+    rest.iter()
+        .position(|&x| x == a || x == b || x == c)
+        .map(|k| from + k)
 }
 
 /// The record that starts at `data[at]` (a record's start, not a line end), split without
 /// csv-core when it is simple: on one line, each field either unquoted and free of quotes, or
 /// quoted with no quote and no line end inside and a delimiter, a `\n` or the end of the data
-/// right after the closing quote. Such a record reads the same under csv-core's rules. Returns
-/// where the record ends (past its `\n`), or `None`, `record` then holding nothing useful, for a
-/// record csv-core must read: a doubled quote, a quote inside an unquoted field, bytes after a
-/// closing quote, a quoted line end, an unclosed quote.
+/// right after the closing quote. Such a record reads the same under csv-core's rules. Appends
+/// its cells' ranges in `data` to `cells` and returns where the record ends (past its `\n`); or
+/// returns `None`, `cells` then holding some of them, for a record csv-core must read: a doubled
+/// quote, a quote inside an unquoted field, bytes after a closing quote, a quoted line end, an
+/// unclosed quote.
 fn simple_record(
     data: &[u8],
     mut at: usize,
     delimiter: u8,
-    record: &mut csv::ByteRecord,
+    cells: &mut Vec<(usize, usize)>,
 ) -> Option<usize> {
-    record.clear();
     loop {
         if data.get(at) == Some(&b'"') {
-            let close = at + 1 + memchr::memchr(b'"', &data[at + 1..])?;
-            let inside = &data[at + 1..close];
-            if memchr::memchr(b'\n', inside).is_some() {
+            let close = find3(data, at + 1, b'"', b'\n', b'"')?;
+            if data[close] == b'\n' {
                 return None;
             }
-            record.push_field(inside);
+            cells.push((at + 1, close));
             match data.get(close + 1) {
                 None => return Some(close + 1),
                 Some(b'\n') => return Some(close + 2),
@@ -208,33 +321,33 @@ fn simple_record(
             }
             continue;
         }
-        match memchr::memchr3(delimiter, b'\n', b'"', &data[at..]) {
+        match find3(data, at, delimiter, b'\n', b'"') {
             None => {
-                record.push_field(&data[at..]);
+                cells.push((at, data.len()));
                 return Some(data.len());
             }
-            Some(k) => {
-                let end = at + k;
-                match data[end] {
-                    b'"' => return None,
-                    b'\n' => {
-                        record.push_field(&data[at..end]);
-                        return Some(end + 1);
-                    }
-                    _ => {
-                        record.push_field(&data[at..end]);
-                        at = end + 1;
-                    }
+            Some(end) => match data[end] {
+                b'"' => return None,
+                b'\n' => {
+                    cells.push((at, end));
+                    return Some(end + 1);
                 }
-            }
+                _ => {
+                    cells.push((at, end));
+                    at = end + 1;
+                }
+            },
         }
     }
 }
 
 /// csv-core's output buffers, for the records [`simple_record`] declines.
+#[derive(Debug)]
 struct CoreScratch {
     fields: Vec<u8>,
     ends: Vec<usize>,
+    /// Fields of the record last read: their ends in `fields`.
+    len: usize,
 }
 
 impl Default for CoreScratch {
@@ -242,19 +355,16 @@ impl Default for CoreScratch {
         CoreScratch {
             fields: vec![0; 1024],
             ends: vec![0; 32],
+            len: 0,
         }
     }
 }
 
 impl CoreScratch {
-    /// Reads the record at the start of `data` (a record's start, not a line end) with csv-core
-    /// into `record`; returns the bytes it took, its line end included.
-    fn one_record(
-        &mut self,
-        data: &[u8],
-        parser: &mut csv_core::Reader,
-        record: &mut csv::ByteRecord,
-    ) -> usize {
+    /// Reads the record at the start of `data` (a record's start, not a line end) with csv-core;
+    /// returns the bytes it took, its line end included. [`CoreScratch::fields`] then gives its
+    /// fields.
+    fn one_record(&mut self, data: &[u8], parser: &mut csv_core::Reader) -> usize {
         use csv_core::ReadRecordResult::*;
         parser.reset();
         let (mut at, mut out, mut ends) = (0, 0, 0);
@@ -272,13 +382,17 @@ impl CoreScratch {
                 Record | End => break,
             }
         }
-        record.clear();
-        let mut from = 0;
-        for &end in &self.ends[..ends] {
-            record.push_field(&self.fields[from..end]);
-            from = end;
-        }
+        self.len = ends;
         at
+    }
+
+    /// The fields of the record last read.
+    fn fields(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let ends = &self.ends[..self.len];
+        let starts = std::iter::once(0).chain(ends.iter().copied());
+        starts
+            .zip(ends)
+            .map(|(start, &end)| &self.fields[start..end])
     }
 }
 
@@ -287,20 +401,16 @@ fn parse_piece_with_csv_core(
     data: &[u8],
     pending_cr: bool,
     parser: &mut csv_core::Reader,
-    records: &mut Vec<(csv::ByteRecord, u64)>,
-) -> (usize, u64) {
+    out: &mut PieceRecords,
+) -> u64 {
     let mut rows = Rows::with_parser(data, parser, pending_cr);
-    let mut len = 0;
-    loop {
-        let (record, at) = next_record(records, len);
-        // Reading from memory cannot fail.
-        match rows.next(record) {
-            Ok(Some(start)) => *at = start,
-            Ok(None) | Err(_) => break,
-        }
-        len += 1;
+    let mut record = std::mem::take(&mut out.spare);
+    // Reading from memory cannot fail.
+    while let Ok(Some(line)) = rows.next(&mut record) {
+        out.push_owned(line, record.iter());
     }
-    (len, rows.line_ends())
+    out.spare = record;
+    rows.line_ends()
 }
 
 /// Counts line ends as csv-core reads them: `\n`, `\r\n` and a lone `\r` (old Mac files). A
@@ -529,21 +639,16 @@ mod tests {
         let mut out = Vec::new();
         let mut base = 1;
         let mut parser = parser(b',');
-        let mut records = Vec::new();
+        let mut records = PieceRecords::default();
         let mut joined = Vec::new();
         for batch in rx {
             let batch = batch.unwrap();
             joined.extend_from_slice(&batch.data);
             for (range, pending_cr) in batch.pieces() {
-                let (n, line_ends) = parse_piece(
-                    &batch.data[range],
-                    pending_cr,
-                    b',',
-                    &mut parser,
-                    &mut records,
-                );
-                for (record, line) in &records[..n] {
-                    out.push((record.iter().map(<[u8]>::to_vec).collect(), base + line - 1));
+                let data = &batch.data[range];
+                let line_ends = parse_piece(data, pending_cr, b',', &mut parser, &mut records);
+                for (cells, line) in cells_of(data, &records) {
+                    out.push((cells, base + line - 1));
                 }
                 base += line_ends;
             }
@@ -582,16 +687,26 @@ mod tests {
         assert_eq!(cuts, [6, 12, 15]);
     }
 
+    /// A piece's records as their cells, with their lines.
+    fn cells_of(data: &[u8], records: &PieceRecords) -> Vec<(Vec<Vec<u8>>, u64)> {
+        (0..records.len())
+            .map(|i| {
+                let (base, cells) = records.cells(data, i);
+                let cells = cells.iter().map(|&(a, b)| base[a..b].to_vec()).collect();
+                assert_eq!(
+                    records.byte_record(data, i).iter().collect::<Vec<_>>(),
+                    cells
+                );
+                (cells, records.line(i))
+            })
+            .collect()
+    }
+
     /// `data` as one piece, with its records and lines and the line ends it counted.
     fn one_piece(data: &[u8], delimiter: u8) -> (Vec<(Vec<Vec<u8>>, u64)>, u64) {
-        let mut records = Vec::new();
-        let (n, line_ends) =
-            parse_piece(data, false, delimiter, &mut parser(delimiter), &mut records);
-        let rows = records[..n]
-            .iter()
-            .map(|(r, line)| (r.iter().map(<[u8]>::to_vec).collect(), *line))
-            .collect();
-        (rows, line_ends)
+        let mut records = PieceRecords::default();
+        let line_ends = parse_piece(data, false, delimiter, &mut parser(delimiter), &mut records);
+        (cells_of(data, &records), line_ends)
     }
 
     /// The piece reads as csv-core reads the whole, and counts every line end.
