@@ -26,8 +26,54 @@ pub struct AtomicFile {
     out: BufWriter<NamedTempFile>,
     /// Bytes written, buffered ones included.
     written: u64,
-    /// Bytes of the file whose writeback has been started.
+    /// Bytes of the file whose writeback has been asked for.
     started: u64,
+    /// The thread that starts the writeback, made at the first step (a small file has none).
+    flusher: Option<Flusher>,
+}
+
+/// A thread that asks the kernel to write ranges of the file back. Starting the writeback can
+/// block until the device takes the pages (a virtual disk's queue fills at once), and on the
+/// writer's own thread that wait stood between its writes: the disk and the work that makes the
+/// bytes took turns instead of overlapping.
+#[derive(Debug)]
+struct Flusher {
+    ranges: Option<std::sync::mpsc::Sender<(u64, u64)>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    fn spawn(file: std::fs::File) -> io::Result<Flusher> {
+        let (ranges, asked) = std::sync::mpsc::channel::<(u64, u64)>();
+        let handle = std::thread::Builder::new()
+            .name("sailbulk-writeback".into())
+            .spawn(move || {
+                for (offset, len) in asked {
+                    start_writeback(&file, offset, len);
+                }
+            })?;
+        Ok(Flusher {
+            ranges: Some(ranges),
+            handle: Some(handle),
+        })
+    }
+
+    fn ask(&self, offset: u64, len: u64) {
+        if let Some(ranges) = &self.ranges {
+            // The thread ends only once this side is dropped: a send cannot fail before.
+            let _ = ranges.send((offset, len));
+        }
+    }
+}
+
+impl Drop for Flusher {
+    /// Waits for the writebacks asked for to have started.
+    fn drop(&mut self) {
+        drop(self.ranges.take());
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 /// Start writing back every this many bytes, so that the sync at the commit finds little left.
@@ -49,6 +95,7 @@ impl AtomicFile {
             out: BufWriter::with_capacity(1 << 20, tmp),
             written: 0,
             started: 0,
+            flusher: None,
         })
     }
 
@@ -68,11 +115,19 @@ impl AtomicFile {
         self.written += n as u64;
         let in_file = self.in_file();
         if in_file - self.started >= WRITEBACK_STEP {
-            start_writeback(
-                self.out.get_ref().as_file(),
-                self.started,
-                in_file - self.started,
-            );
+            if self.flusher.is_none() {
+                // Without a thread (none left to make), the writeback waits for the commit.
+                self.flusher = self
+                    .out
+                    .get_ref()
+                    .as_file()
+                    .try_clone()
+                    .and_then(Flusher::spawn)
+                    .ok();
+            }
+            if let Some(flusher) = &self.flusher {
+                flusher.ask(self.started, in_file - self.started);
+            }
             self.started = in_file;
         }
     }
@@ -84,13 +139,20 @@ impl AtomicFile {
 
     /// Flushes, syncs and renames the file into place, then syncs the directory.
     pub fn commit(self) -> io::Result<()> {
-        let tmp = self.out.into_inner().map_err(|e| e.into_error())?;
+        let AtomicFile {
+            target,
+            out,
+            flusher,
+            ..
+        } = self;
+        let tmp = out.into_inner().map_err(|e| e.into_error())?;
+        drop(flusher);
         tmp.as_file().sync_all()?;
-        tmp.persist(&self.target).map_err(|e| e.error)?;
+        tmp.persist(&target).map_err(|e| e.error)?;
         // The rename lives in the directory: sync it too, so that a power loss cannot undo it
         // (an upload journal that loses a job id would send a part again). Best effort: not
         // every file system lets a directory be synced.
-        if let Ok(dir) = std::fs::File::open(parent(&self.target)) {
+        if let Ok(dir) = std::fs::File::open(parent(&target)) {
             let _ = dir.sync_all();
         }
         Ok(())
@@ -168,6 +230,7 @@ mod tests {
             expected.extend_from_slice(&piece[..k]);
         }
         assert!(file.started >= WRITEBACK_STEP, "writeback began");
+        assert!(file.flusher.is_some(), "on a thread of its own");
         assert!(!target.exists(), "nothing under the name before the commit");
         file.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), expected);
