@@ -248,6 +248,22 @@ pub(crate) fn parse_piece(
             }
             None => {
                 out.cells.truncate(first);
+                let kept = out.owned.len();
+                if let Some(end) =
+                    unescaped_record(data, at, delimiter, &mut out.owned, &mut out.cells)
+                {
+                    out.records.push(RecordAt {
+                        line,
+                        first,
+                        end: out.cells.len(),
+                        owned: true,
+                    });
+                    line += u64::from(data[end - 1] == b'\n');
+                    at = end;
+                    continue;
+                }
+                out.cells.truncate(first);
+                out.owned.truncate(kept);
                 let end = at + out.core.one_record(&data[at..], parser);
                 let PieceRecords {
                     records,
@@ -337,6 +353,60 @@ fn simple_record(
                     at = end + 1;
                 }
             },
+        }
+    }
+}
+
+/// [`simple_record`] for a record whose quoted fields may hold doubled quotes (a quote in a
+/// quoted field): its cells are copied into `owned`, each doubled quote as one quote, as csv-core
+/// reads them, and their ranges there are appended to `cells`. `None` (with `owned` and `cells`
+/// then holding some of the record) for the rest of what `simple_record` declines.
+fn unescaped_record(
+    data: &[u8],
+    mut at: usize,
+    delimiter: u8,
+    owned: &mut Vec<u8>,
+    cells: &mut Vec<(usize, usize)>,
+) -> Option<usize> {
+    loop {
+        let start = owned.len();
+        if data.get(at) == Some(&b'"') {
+            let mut from = at + 1;
+            let close = loop {
+                let quote = find3(data, from, b'"', b'\n', b'"')?;
+                if data[quote] == b'\n' {
+                    return None;
+                }
+                if data.get(quote + 1) == Some(&b'"') {
+                    owned.extend_from_slice(&data[from..=quote]);
+                    from = quote + 2;
+                } else {
+                    owned.extend_from_slice(&data[from..quote]);
+                    break quote;
+                }
+            };
+            cells.push((start, owned.len()));
+            match data.get(close + 1) {
+                None => return Some(close + 1),
+                Some(b'\n') => return Some(close + 2),
+                Some(&b) if b == delimiter => at = close + 2,
+                Some(_) => return None,
+            }
+            continue;
+        }
+        let (end, next) = match find3(data, at, delimiter, b'\n', b'"') {
+            None => (data.len(), None),
+            Some(end) => match data[end] {
+                b'"' => return None,
+                b'\n' => (end, None),
+                _ => (end, Some(end + 1)),
+            },
+        };
+        owned.extend_from_slice(&data[at..end]);
+        cells.push((start, owned.len()));
+        match next {
+            Some(next) => at = next,
+            None => return Some((end + 1).min(data.len())),
         }
     }
 }
