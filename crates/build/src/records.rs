@@ -1,10 +1,18 @@
 //! Reading CSV records for conversion, in parallel: a reader thread cuts the input into pieces at
 //! record boundaries, found by a scan that follows quoting exactly as csv-core does, and each
-//! piece is then parsed on its own by csv-core, with exact line numbers, on any core.
+//! piece is then parsed on its own, with exact line numbers, on any core.
 //!
 //! Parsing a piece from its first byte gives the same records as parsing the whole input, because
 //! a piece starts where csv-core's parser of the whole input is at the start of a record: just
 //! after a line end that is not inside quotes. A test holds the pieces to the whole.
+//!
+//! csv-core's rules are the reference, but most records are split without it: a record on one line
+//! whose fields are unquoted, or quoted without a line end inside, reads the same under those rules
+//! when its fields are cut at the delimiters and its quoted fields' quotes dropped (a doubled quote
+//! made one). Its cells are then the byte ranges of the piece they lie in, copied nowhere, where
+//! csv-core copies every byte into a record a byte at a time. csv-core reads whatever is left
+//! (a quoted line end, a quote inside an unquoted field, bytes after a closing quote, carriage
+//! returns), record by record; tests hold every piece to csv-core's reading of the whole.
 
 use std::borrow::BorrowMut;
 use std::io::{self, BufRead, Read};
