@@ -243,48 +243,39 @@ pub(crate) fn parse_piece(
             continue;
         }
         let first = out.cells.len();
-        match simple_record(data, at, delimiter, &mut out.cells) {
-            Some(end) => {
-                out.records.push(RecordAt {
-                    line,
-                    first,
-                    end: out.cells.len(),
-                    owned: false,
-                });
-                line += u64::from(data[end - 1] == b'\n');
-                at = end;
-            }
-            None => {
+        let kept = out.owned.len();
+        // Split as it stands, else with its doubled quotes undone, else by csv-core.
+        let split = simple_record(data, at, delimiter, &mut out.cells)
+            .map(|end| (end, false))
+            .or_else(|| {
                 out.cells.truncate(first);
-                let kept = out.owned.len();
-                if let Some(end) =
-                    unescaped_record(data, at, delimiter, &mut out.owned, &mut out.cells)
-                {
-                    out.records.push(RecordAt {
-                        line,
-                        first,
-                        end: out.cells.len(),
-                        owned: true,
-                    });
-                    line += u64::from(data[end - 1] == b'\n');
-                    at = end;
-                    continue;
-                }
-                out.cells.truncate(first);
-                out.owned.truncate(kept);
-                let end = at + out.core.one_record(&data[at..], parser);
-                let PieceRecords {
-                    records,
-                    cells,
-                    owned,
-                    core,
-                    ..
-                } = out;
-                push_owned(records, cells, owned, line, core.fields());
-                line += memchr::memchr_iter(b'\n', &data[at..end]).count() as u64;
-                at = end;
-            }
+                unescaped_record(data, at, delimiter, &mut out.owned, &mut out.cells)
+                    .map(|end| (end, true))
+            });
+        if let Some((end, owned)) = split {
+            out.records.push(RecordAt {
+                line,
+                first,
+                end: out.cells.len(),
+                owned,
+            });
+            line += u64::from(data[end - 1] == b'\n');
+            at = end;
+            continue;
         }
+        out.cells.truncate(first);
+        out.owned.truncate(kept);
+        let end = at + out.core.one_record(&data[at..], parser);
+        let PieceRecords {
+            records,
+            cells,
+            owned,
+            core,
+            ..
+        } = out;
+        push_owned(records, cells, owned, line, core.fields());
+        line += memchr::memchr_iter(b'\n', &data[at..end]).count() as u64;
+        at = end;
     }
     line - 1
 }
@@ -331,36 +322,21 @@ fn simple_record(
     cells: &mut Vec<(usize, usize)>,
 ) -> Option<usize> {
     loop {
-        if data.get(at) == Some(&b'"') {
+        let step = if data.get(at) == Some(&b'"') {
             let close = find3(data, at + 1, b'"', b'\n', b'"')?;
             if data[close] == b'\n' {
                 return None;
             }
             cells.push((at + 1, close));
-            match data.get(close + 1) {
-                None => return Some(close + 1),
-                Some(b'\n') => return Some(close + 2),
-                Some(&b) if b == delimiter => at = close + 2,
-                Some(_) => return None,
-            }
-            continue;
-        }
-        match find3(data, at, delimiter, b'\n', b'"') {
-            None => {
-                cells.push((at, data.len()));
-                return Some(data.len());
-            }
-            Some(end) => match data[end] {
-                b'"' => return None,
-                b'\n' => {
-                    cells.push((at, end));
-                    return Some(end + 1);
-                }
-                _ => {
-                    cells.push((at, end));
-                    at = end + 1;
-                }
-            },
+            after_quote(data, close, delimiter)?
+        } else {
+            let (end, step) = unquoted_field(data, at, delimiter)?;
+            cells.push((at, end));
+            step
+        };
+        match step {
+            Step::Field(next) => at = next,
+            Step::End(end) => return Some(end),
         }
     }
 }
@@ -378,44 +354,65 @@ fn unescaped_record(
 ) -> Option<usize> {
     loop {
         let start = owned.len();
-        if data.get(at) == Some(&b'"') {
+        let step = if data.get(at) == Some(&b'"') {
             let mut from = at + 1;
             let close = loop {
                 let quote = find3(data, from, b'"', b'\n', b'"')?;
                 if data[quote] == b'\n' {
                     return None;
                 }
-                if data.get(quote + 1) == Some(&b'"') {
-                    owned.extend_from_slice(&data[from..=quote]);
-                    from = quote + 2;
-                } else {
-                    owned.extend_from_slice(&data[from..quote]);
+                if data.get(quote + 1) != Some(&b'"') {
                     break quote;
                 }
+                owned.extend_from_slice(&data[from..=quote]);
+                from = quote + 2;
             };
-            cells.push((start, owned.len()));
-            match data.get(close + 1) {
-                None => return Some(close + 1),
-                Some(b'\n') => return Some(close + 2),
-                Some(&b) if b == delimiter => at = close + 2,
-                Some(_) => return None,
-            }
-            continue;
-        }
-        let (end, next) = match find3(data, at, delimiter, b'\n', b'"') {
-            None => (data.len(), None),
-            Some(end) => match data[end] {
-                b'"' => return None,
-                b'\n' => (end, None),
-                _ => (end, Some(end + 1)),
-            },
+            owned.extend_from_slice(&data[from..close]);
+            after_quote(data, close, delimiter)?
+        } else {
+            let (end, step) = unquoted_field(data, at, delimiter)?;
+            owned.extend_from_slice(&data[at..end]);
+            step
         };
-        owned.extend_from_slice(&data[at..end]);
         cells.push((start, owned.len()));
-        match next {
-            Some(next) => at = next,
-            None => return Some((end + 1).min(data.len())),
+        match step {
+            Step::Field(next) => at = next,
+            Step::End(end) => return Some(end),
         }
+    }
+}
+
+/// Where a record goes after one of its fields.
+enum Step {
+    /// On to the next field, which starts here.
+    Field(usize),
+    /// The record ends here (past its `\n`).
+    End(usize),
+}
+
+/// After the closing quote at `close`: a delimiter, a `\n` or the end of the data, else `None`
+/// (bytes after a closing quote, which csv-core must read).
+#[inline(always)]
+fn after_quote(data: &[u8], close: usize, delimiter: u8) -> Option<Step> {
+    match data.get(close + 1) {
+        None => Some(Step::End(close + 1)),
+        Some(b'\n') => Some(Step::End(close + 2)),
+        Some(&b) if b == delimiter => Some(Step::Field(close + 2)),
+        Some(_) => None,
+    }
+}
+
+/// An unquoted field from `at`: its end, and what follows it; `None` for a quote inside it (which
+/// csv-core must read).
+#[inline(always)]
+fn unquoted_field(data: &[u8], at: usize, delimiter: u8) -> Option<(usize, Step)> {
+    match find3(data, at, delimiter, b'\n', b'"') {
+        None => Some((data.len(), Step::End(data.len()))),
+        Some(end) => match data[end] {
+            b'"' => None,
+            b'\n' => Some((end, Step::End(end + 1))),
+            _ => Some((end, Step::Field(end + 1))),
+        },
     }
 }
 
