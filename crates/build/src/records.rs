@@ -675,13 +675,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Records as their cells, each with its line.
+    type Records = Vec<(Vec<Vec<u8>>, u64)>;
+
     /// Every record with its line, parsed in one go.
-    fn whole(data: &[u8]) -> Vec<(Vec<Vec<u8>>, u64)> {
+    fn whole(data: &[u8]) -> Records {
         whole_with(data, b',')
     }
 
     /// [`whole`] with a delimiter: csv-core alone, the reference.
-    fn whole_with(data: &[u8], delimiter: u8) -> Vec<(Vec<Vec<u8>>, u64)> {
+    fn whole_with(data: &[u8], delimiter: u8) -> Records {
         let mut rows = Rows::new(data, delimiter, false);
         let mut record = csv::ByteRecord::new();
         let mut out = Vec::new();
@@ -705,7 +708,7 @@ mod tests {
 
     /// Every record with its line, parsed piece by piece from the batches the reader thread's
     /// loop makes; also checks that the batches hold the input, byte for byte.
-    fn in_pieces(data: &[u8], sizes: (usize, usize), step: usize) -> Vec<(Vec<Vec<u8>>, u64)> {
+    fn in_pieces(data: &[u8], sizes: (usize, usize), step: usize) -> Records {
         let (tx, rx) = std::sync::mpsc::sync_channel(data.len() + 1);
         let (_spent_tx, spent_rx) = std::sync::mpsc::sync_channel(1);
         let bytes = read_batches(Trickle(data, step), b',', false, sizes, &tx, &spent_rx);
@@ -763,7 +766,7 @@ mod tests {
     }
 
     /// A piece's records as their cells, with their lines.
-    fn cells_of(data: &[u8], records: &PieceRecords) -> Vec<(Vec<Vec<u8>>, u64)> {
+    fn cells_of(data: &[u8], records: &PieceRecords) -> Records {
         (0..records.len())
             .map(|i| {
                 let (base, cells) = records.cells(data, i);
@@ -778,7 +781,7 @@ mod tests {
     }
 
     /// `data` as one piece, with its records and lines and the line ends it counted.
-    fn one_piece(data: &[u8], delimiter: u8) -> (Vec<(Vec<Vec<u8>>, u64)>, u64) {
+    fn one_piece(data: &[u8], delimiter: u8) -> (Records, u64) {
         let mut records = PieceRecords::default();
         let line_ends = parse_piece(data, false, delimiter, &mut parser(delimiter), &mut records);
         (cells_of(data, &records), line_ends)
