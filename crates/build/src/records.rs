@@ -312,9 +312,9 @@ fn find3(data: &[u8], mut from: usize, a: u8, b: u8, c: u8) -> Option<usize> {
 /// quoted with no quote and no line end inside and a delimiter, a `\n` or the end of the data
 /// right after the closing quote. Such a record reads the same under csv-core's rules. Appends
 /// its cells' ranges in `data` to `cells` and returns where the record ends (past its `\n`); or
-/// returns `None`, `cells` then holding some of them, for a record csv-core must read: a doubled
-/// quote, a quote inside an unquoted field, bytes after a closing quote, a quoted line end, an
-/// unclosed quote.
+/// returns `None`, `cells` then holding some of them, for a record it cannot split as it stands:
+/// a doubled quote (which [`unescaped_record`] undoes), and what only csv-core reads: a quote
+/// inside an unquoted field, bytes after a closing quote, a quoted line end, an unclosed quote.
 fn simple_record(
     data: &[u8],
     mut at: usize,
