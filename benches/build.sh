@@ -36,7 +36,9 @@ generate "$json" --bytes "$size" --seed 42
 out=$dir/out
 cat "$csv" "$json" > /dev/null
 
-before_run() { rm -rf "$out" "$out.json" /dev/shm/sailbulk-bench-out.json; }
+# Where the tmpfs rows write (see below).
+mem=/dev/shm/sailbulk-bench-out.json
+before_run() { rm -rf "$out" "$out.json" "$mem"; }
 declare -A base
 # on INPUT NAME CMD...: measure, remembering which input the ratio to `wc -l` is against.
 on() {
@@ -53,7 +55,6 @@ on csv "sailbulk convert" "$bin/sailbulk" convert "$csv" -o "$out.json"
 on csv "sailbulk convert --no-verify" "$bin/sailbulk" convert --no-verify "$csv" -o "$out.json"
 # The same two into memory (a tmpfs), where no disk is written: what the CPU alone allows.
 # (`convert` syncs its output, the baseline does not, so on disk the two also differ by that.)
-mem=/dev/shm/sailbulk-bench-out.json
 if [[ -d /dev/shm && -w /dev/shm && $(stat -f -c %T /dev/shm) == tmpfs ]]; then
   on csv "csv crate, NDJSON to tmpfs" sh -c "'$bin/examples/csv_baseline' '$csv' > '$mem'"
   on csv "sailbulk convert to tmpfs" "$bin/sailbulk" convert "$csv" -o "$mem"
@@ -66,7 +67,7 @@ if split --version 2> /dev/null | grep -q GNU; then
 fi
 on json "sailbulk split --no-validate" "$bin/sailbulk" split --no-validate --max-bytes 100MB "$json" -o "$out"
 on json "sailbulk split (validating)" "$bin/sailbulk" split --skip-invalid --max-bytes 100MB "$json" -o "$out"
-rm -rf "$out" "$out.json" /dev/shm/sailbulk-bench-out.json
+rm -rf "$out" "$out.json" "$mem"
 
 printf '\ninputs: %s (%d bytes), %s (%d bytes); median of %d runs\n\n' "$csv" "$(stat -c %s "$csv")" "$json" "$(stat -c %s "$json")" "$runs"
 printf '| %-32s | %8s | %8s | %9s | %9s |\n' command seconds "MB/s" "x wc -l" "peak RSS"
