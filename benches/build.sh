@@ -15,8 +15,9 @@
 #     any tool that writes the bytes again: `cp` into the page cache, and `cp` then `sync` of
 #     the copy (durable, as split's parts are: each is synced before it is renamed into place),
 #     and GNU `split -C 100m` (not synced) when it is installed.
-# Each command runs RUNS times (default 3); the table shows the median wall time, MB/s of input,
-# the ratio to `wc -l` on the same input, and the peak RSS.
+# The commands run in RUNS rounds (default 3), each round running every command once; the table
+# shows the median wall time, MB/s of input, the ratio to `wc -l` on the same input (the median
+# of the ratios within a round), and the peak RSS.
 #
 # Usage: benches/build.sh [SIZE]; environment: RUNS, BENCH_DIR as for benches/validate.sh.
 set -euo pipefail
@@ -67,26 +68,27 @@ if split --version 2> /dev/null | grep -q GNU; then
 fi
 on json "sailbulk split --no-validate" "$bin/sailbulk" split --no-validate --max-bytes 100MB "$json" -o "$out"
 on json "sailbulk split (validating)" "$bin/sailbulk" split --skip-invalid --max-bytes 100MB "$json" -o "$out"
+run_all
 rm -rf "$out" "$out.json" "$mem"
 
-printf '\ninputs: %s (%d bytes), %s (%d bytes); median of %d runs\n\n' "$csv" "$(stat -c %s "$csv")" "$json" "$(stat -c %s "$json")" "$runs"
+printf '\ninputs: %s (%d bytes), %s (%d bytes); median of %d rounds\n\n' "$csv" "$(stat -c %s "$csv")" "$json" "$(stat -c %s "$json")" "$runs"
 printf '| %-32s | %8s | %8s | %9s | %9s |\n' command seconds "MB/s" "x wc -l" "peak RSS"
 printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..34})" ---------- ---------- ----------- -----------
 for name in "${order[@]}"; do
   input=${base[$name]}
-  if [[ $input == csv ]]; then file=$csv; wc=${secs["wc -l (csv)"]}; else file=$json; wc=${secs["wc -l (json)"]}; fi
-  awk -v n="$name" -v s="${secs[$name]}" -v b="$(stat -c %s "$file")" -v w="$wc" -v r="${rss[$name]}" 'BEGIN {
-    printf "| %-32s | %8.2f | %8.0f | %9.1f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), (w > 0 ? s / w : 0), r / 1024
+  if [[ $input == csv ]]; then file=$csv; wc="wc -l (csv)"; else file=$json; wc="wc -l (json)"; fi
+  awk -v n="$name" -v s="${secs[$name]}" -v b="$(stat -c %s "$file")" -v w="$(ratio "$name" "$wc")" -v r="${rss[$name]}" 'BEGIN {
+    printf "| %-32s | %8.2f | %8.0f | %9.1f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), w, r / 1024
   }'
 done
-durable=${secs["cp, then sync the copy"]}
 for name in "sailbulk split --no-validate" "sailbulk split (validating)"; do
-  awk -v n="$name" -v a="$durable" -v b="${secs[$name]}" 'BEGIN { printf "%s takes %.2fx the time of a synced cp of its input\n", n, (a > 0 ? b / a : 0) }'
+  awk -v n="$name" -v r="$(ratio "$name" "cp, then sync the copy")" 'BEGIN { printf "%s takes %.2fx the time of a synced cp of its input\n", n, r }'
 done
 if [[ -n ${secs["sailbulk convert to tmpfs"]:-} ]]; then
-  awk -v a="${secs["csv crate, NDJSON to tmpfs"]}" -v b="${secs["sailbulk convert to tmpfs"]}" 'BEGIN { printf "sailbulk convert to tmpfs runs at %.2fx the speed of the csv crate to tmpfs\n", (b > 0 ? a / b : 0) }'
+  awk -v r="$(ratio "csv crate, NDJSON to tmpfs" "sailbulk convert to tmpfs")" 'BEGIN { printf "sailbulk convert to tmpfs runs at %.2fx the speed of the csv crate to tmpfs\n", r }'
 fi
-base_s=${secs["csv crate, 1 thread, NDJSON"]}
 for name in "sailbulk convert" "sailbulk convert --no-verify"; do
-  awk -v n="$name" -v a="$base_s" -v b="${secs[$name]}" 'BEGIN { printf "%s runs at %.2fx the speed of the single-threaded csv crate\n", n, (b > 0 ? a / b : 0) }'
+  awk -v n="$name" -v r="$(ratio "csv crate, 1 thread, NDJSON" "$name")" 'BEGIN { printf "%s runs at %.2fx the speed of the single-threaded csv crate\n", n, r }'
 done
+printf 'each round, in seconds:\n'
+for name in "${order[@]}"; do printf '  %-32s %s\n' "$name" "${took[$name]}"; done

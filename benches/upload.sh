@@ -9,9 +9,10 @@
 #     with the body streamed from disk),
 #   - `sailbulk upload --no-validate` (hashing for the journal, streamed multipart upload),
 #   - `sailbulk upload` (every line validated first, then the same).
-# Each command runs RUNS times (default 3); the journal is removed before each run so that every
-# run sends. The table shows the median wall time, MB/s, the ratio to `wc -l` and to curl, and
-# the peak RSS of the uploading process.
+# The commands run in RUNS rounds (default 3), each round running every command once; the journal
+# is removed before each run so that every run sends. The table shows the median wall time, MB/s,
+# the ratios to `wc -l` and to curl (each the median of the ratios within a round), and the peak
+# RSS of the uploading process.
 #
 # Usage: benches/upload.sh [SIZE]; environment: RUNS, BENCH_DIR as for benches/validate.sh.
 set -euo pipefail
@@ -58,15 +59,16 @@ measure "sailbulk upload --no-validate" "$bin/sailbulk" upload --no-validate --n
   --api-url "$url" --api-key "$key" --api-secret-file "$dir/secret" "$file"
 measure "sailbulk upload (validating)" "$bin/sailbulk" upload --no-progress \
   --api-url "$url" --api-key "$key" --api-secret-file "$dir/secret" "$file"
+run_all
 rm -f "$dir/upload-journal.json"
 
 bytes=$(stat -c %s "$file")
-printf '\ninput: %s (%d bytes, %d lines); median of %d runs\n\n' "$file" "$bytes" "$(wc -l < "$file")" "$runs"
+printf '\ninput: %s (%d bytes, %d lines); median of %d rounds\n\n' "$file" "$bytes" "$(wc -l < "$file")" "$runs"
 printf '| %-32s | %8s | %8s | %9s | %9s | %9s |\n' command seconds "MB/s" "x wc -l" "x curl" "peak RSS"
 printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..34})" ---------- ---------- ----------- ----------- -----------
 for name in "${order[@]}"; do
-  awk -v n="$name" -v s="${secs[$name]}" -v b="$bytes" -v w="${secs["wc -l"]}" \
-    -v c="${secs["curl, signed multipart upload"]}" -v r="${rss[$name]}" 'BEGIN {
-    printf "| %-32s | %8.2f | %8.0f | %9.1f | %9.2f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), (w > 0 ? s / w : 0), (c > 0 ? s / c : 0), r / 1024
+  awk -v n="$name" -v s="${secs[$name]}" -v b="$bytes" -v w="$(ratio "$name" "wc -l")" \
+    -v c="$(ratio "$name" "curl, signed multipart upload")" -v r="${rss[$name]}" 'BEGIN {
+    printf "| %-32s | %8.2f | %8.0f | %9.1f | %9.2f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), w, c, r / 1024
   }'
 done

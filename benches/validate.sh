@@ -9,8 +9,9 @@
 #     no rules), and for comparison serde_json's weaker IgnoredAny, sonic-rs and simd-json,
 #   - `sailbulk validate` with 1 and 2 threads (every rule, line and column positions),
 #   - decompression alone with the validator's gzip backend, and `sailbulk validate` on the .gz.
-# Each command runs RUNS times (default 3); the table shows the median wall time, MB/s (10^6 bytes
-# of uncompressed input per second), the ratio to `wc -l` and to serde_json, and the peak RSS.
+# The commands run in RUNS rounds (default 3), each round running every command once; the table
+# shows the median wall time, MB/s (10^6 bytes of uncompressed input per second), the ratios to
+# `wc -l` and to serde_json (each the median of the ratios within a round), and the peak RSS.
 #
 # Usage: benches/validate.sh [SIZE] (SIZE as the generator takes it: 1G, 256M, ...)
 # Environment: RUNS (default 3), BENCH_DIR (default ${TMPDIR:-/tmp}/sailbulk-bench).
@@ -42,18 +43,19 @@ measure "sailbulk validate --threads 1" "$bin/sailbulk" validate --threads 1 "$d
 measure "sailbulk validate --threads 2" "$bin/sailbulk" validate --threads 2 "$data"
 measure "gzip decompression alone (zlib-rs)" "$bin/examples/gunzip_count" "$data.gz"
 measure "sailbulk validate file.gz --threads 2" "$bin/sailbulk" validate --threads 2 "$data.gz"
+run_all
 
-wc=${secs["wc -l"]}
-serde=${secs["serde_json, every line, 2 threads"]}
-printf '\ninput: %s, %d bytes, %s lines; median of %d runs\n\n' "$data" "$bytes" "$(wc -l < "$data")" "$runs"
+serde="serde_json, every line, 2 threads"
+printf '\ninput: %s, %d bytes, %s lines; median of %d rounds\n\n' "$data" "$bytes" "$(wc -l < "$data")" "$runs"
 printf '| %-42s | %8s | %8s | %9s | %9s | %9s |\n' command seconds "MB/s" "x wc -l" "x serde" "peak RSS"
 printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..44})" ---------- ---------- ----------- ----------- -----------
 for name in "${order[@]}"; do
   s=${secs[$name]}
-  awk -v n="$name" -v s="$s" -v b="$bytes" -v w="$wc" -v j="$serde" -v r="${rss[$name]}" 'BEGIN {
-    printf "| %-42s | %8.2f | %8.0f | %9.1f | %9.2f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), (w > 0 ? s / w : 0), (j > 0 ? s / j : 0), r / 1024
+  awk -v n="$name" -v s="$s" -v b="$bytes" -v w="$(ratio "$name" "wc -l")" -v j="$(ratio "$name" "$serde")" -v r="${rss[$name]}" 'BEGIN {
+    printf "| %-42s | %8.2f | %8.0f | %9.1f | %9.2f | %6.0f MB |\n", n, s, (s > 0 ? b / s / 1e6 : 0), w, j, r / 1024
   }'
 done
-gz=${secs["sailbulk validate file.gz --threads 2"]}
-plain_gz=${secs["gzip decompression alone (zlib-rs)"]}
-awk -v a="$plain_gz" -v b="$gz" 'BEGIN { printf "\ngzip input runs at %.0f%% of the speed of decompression alone\n", (b > 0 ? 100 * a / b : 0) }'
+gz=$(ratio "gzip decompression alone (zlib-rs)" "sailbulk validate file.gz --threads 2")
+awk -v r="$gz" 'BEGIN { printf "\ngzip input runs at %.0f%% of the speed of decompression alone\n", 100 * r }'
+printf 'each round, in seconds:\n'
+for name in "${order[@]}"; do printf '  %-42s %s\n' "$name" "${took[$name]}"; done
