@@ -362,10 +362,20 @@ impl KeyRef {
 /// short keys usually have eight bytes of line to read.
 #[inline(always)]
 pub(crate) fn key_fingerprint(line: &[u8], start: usize, raw: &[u8]) -> u64 {
+    // The bytes to keep, by length: a load from a table rather than a branch on the length, which
+    // varies from key to key and would be mispredicted often.
+    const KEEP: [u64; 9] = {
+        let mut keep = [u64::MAX; 9];
+        let mut len = 0;
+        while len < 8 {
+            keep[len] = (1u64 << (len * 8)) - 1;
+            len += 1;
+        }
+        keep
+    };
     let len = raw.len();
     match line.get(start..).and_then(<[u8]>::first_chunk::<8>) {
-        Some(w) if len >= 8 => u64::from_le_bytes(*w),
-        Some(w) => u64::from_le_bytes(*w) & ((1u64 << (len * 8)) - 1),
+        Some(w) => u64::from_le_bytes(*w) & KEEP[len.min(8)],
         None => raw
             .iter()
             .take(8)
