@@ -88,12 +88,23 @@ pub fn parse_signup_date(s: &str) -> Option<DateFormat> {
     if unix_timestamp(b) {
         return Some(DateFormat::UnixTimestamp);
     }
+    general(b)
+}
+
+/// The general parsers, for every format but the Unix timestamp, in the order they are tried.
+fn general(b: &[u8]) -> Option<DateFormat> {
     let parsers: [fn(&mut Cursor<'_>) -> Option<DateFormat>; 4] =
         [iso, rfc2822, day_month_year, month_day_year];
     parsers
         .iter()
         .find_map(|parse| parse(&mut Cursor { b, i: 0 }))
 }
+
+/// The largest hour, minute and second a time may give (a leap second is allowed); the hour and
+/// minute bounds hold for a zone's offset too.
+const MAX_HOUR: u32 = 23;
+const MAX_MINUTE: u32 = 59;
+const MAX_SECOND: u32 = 60;
 
 /// The two shapes that most files use, `YYYY-MM-DD` and `YYYY-MM-DDTHH:MM:SSZ`, recognised
 /// without the general parsers' cursor (a file of a million records spends its date checks here).
@@ -119,11 +130,13 @@ fn common_iso(b: &[u8]) -> Option<DateFormat> {
         return None;
     }
     if format == DateFormat::IsoDateTime {
-        let time = matches!(b[10], b'T' | b't' | b' ') && b[13] == b':' && b[16] == b':';
-        if !time || !matches!(b[19], b'Z' | b'z') || two(11)? > 23 || two(14)? > 59 {
-            return None;
-        }
-        if two(17)? > 60 {
+        let separators = matches!(b[10], b'T' | b't' | b' ') && b[13] == b':' && b[16] == b':';
+        if !separators
+            || !matches!(b[19], b'Z' | b'z')
+            || two(11)? > MAX_HOUR
+            || two(14)? > MAX_MINUTE
+            || two(17)? > MAX_SECOND
+        {
             return None;
         }
     }
@@ -214,24 +227,24 @@ fn iso(c: &mut Cursor<'_>) -> Option<DateFormat> {
     c.eat_any(b"Tt ")?;
     time(c)?;
     if c.eat(b':') {
-        c.fixed(2, 60)?;
+        c.fixed(2, MAX_SECOND)?;
         if c.eat(b'.') && c.run(u8::is_ascii_digit).is_empty() {
             return None;
         }
     }
     if c.eat_any(b"Zz").is_none() && c.eat_any(b"+-").is_some() {
-        c.fixed(2, 23)?;
+        c.fixed(2, MAX_HOUR)?;
         c.eat(b':');
-        c.fixed(2, 59)?;
+        c.fixed(2, MAX_MINUTE)?;
     }
     c.done().then_some(DateFormat::IsoDateTime)
 }
 
 /// `HH:MM` (seconds are handled by the caller).
 fn time(c: &mut Cursor<'_>) -> Option<()> {
-    c.fixed(2, 23)?;
+    c.fixed(2, MAX_HOUR)?;
     c.eat(b':').then_some(())?;
-    c.fixed(2, 59).map(drop)
+    c.fixed(2, MAX_MINUTE).map(drop)
 }
 
 /// `[Day, ]D[D] Mon YYYY HH:MM[:SS] ZONE`.
@@ -259,12 +272,12 @@ fn rfc2822(c: &mut Cursor<'_>) -> Option<DateFormat> {
     c.ws()?;
     time(c)?;
     if c.eat(b':') {
-        c.fixed(2, 60)?;
+        c.fixed(2, MAX_SECOND)?;
     }
     c.ws()?;
     if c.eat_any(b"+-").is_some() {
         let z = c.num(4, 4)?;
-        (z / 100 <= 23 && z % 100 <= 59).then_some(())?;
+        (z / 100 <= MAX_HOUR && z % 100 <= MAX_MINUTE).then_some(())?;
     } else {
         let zone = c.word();
         RFC_ZONES
@@ -380,20 +393,7 @@ mod tests {
     /// every boundary it checks.
     #[test]
     fn the_common_shapes_shortcut_agrees_with_the_general_parsers() {
-        let general = |s: &str| {
-            let parsers: [fn(&mut Cursor<'_>) -> Option<DateFormat>; 4] = [
-                super::iso,
-                super::rfc2822,
-                super::day_month_year,
-                super::month_day_year,
-            ];
-            parsers.iter().find_map(|parse| {
-                parse(&mut Cursor {
-                    b: s.as_bytes(),
-                    i: 0,
-                })
-            })
-        };
+        let general = |s: &str| super::general(s.as_bytes());
         let mut tried = 0;
         let mut taken = 0;
         for y in [
