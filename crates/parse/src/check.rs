@@ -73,8 +73,10 @@ impl Format {
     }
 
     fn detect_bare(line: &[u8]) -> Option<Format> {
-        let first = line.iter().find(|b| !b.is_ascii_whitespace())?;
-        Some(if *first == b'{' {
+        let first = line.iter().find(|&&b| !crate::json::is_ws(b))?;
+        // An array is no update line either, but JSON: read as addresses, every line of a JSON
+        // array export would be "no @", which says nothing of what is wrong.
+        Some(if matches!(*first, b'{' | b'[') {
             Format::Json
         } else {
             Format::Emails
@@ -376,7 +378,9 @@ pub(crate) fn check_line(
         out.push(&ctx, Some(at), code, None, message);
         return LineKind::Record;
     }
-    if content.iter().all(|b| b.is_ascii_whitespace()) {
+    // JSON's whitespace only: a form feed or vertical tab makes a line that is not blank (and
+    // not JSON either).
+    if content.iter().all(|&b| crate::json::is_ws(b)) {
         out.push(
             &ctx,
             None,
@@ -1276,6 +1280,12 @@ pub(crate) mod tests {
         assert_eq!(email_codes("nope"), ["invalid_email"]);
         assert_eq!(email_codes(""), ["blank_line"]);
         assert_eq!(email_codes("  "), ["blank_line"]);
+        assert_eq!(email_codes(" \t "), ["blank_line"]);
+        // Blank is JSON's whitespace: a form feed or a vertical tab is something (serde_json
+        // rejects both).
+        assert_eq!(codes("\u{c}"), ["invalid_json"]);
+        assert_eq!(codes(" \u{b} "), ["invalid_json"]);
+        assert_eq!(codes(" \t"), ["blank_line"]);
     }
 
     #[test]
@@ -1312,6 +1322,12 @@ pub(crate) mod tests {
         assert_eq!(Format::detect(b"  {\"a\":1}"), Some(Format::Json));
         assert_eq!(Format::detect(b"\xEF\xBB\xBF{}"), Some(Format::Json));
         assert_eq!(Format::detect(b"a@b.com"), Some(Format::Emails));
+        // A JSON array export is JSON (its lines then fail as update lines, not as addresses).
+        assert_eq!(
+            Format::detect(b"[{\"email\":\"a@b.com\"},"),
+            Some(Format::Json)
+        );
+        assert_eq!(Format::detect(b"\x0c"), Some(Format::Emails));
         assert_eq!(Format::detect(b"   "), None);
         // A byte-order mark counts as nothing only at the start of the input.
         let block = b"\n\xEF\xBB\xBF\n{}";

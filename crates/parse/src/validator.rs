@@ -194,8 +194,8 @@ impl ValidatorBuilder {
         self
     }
 
-    /// The format to check lines as; `None` detects it from the first non-blank line (a `{`
-    /// means JSON). Default: `None`.
+    /// The format to check lines as; `None` detects it from the first non-blank line (a `{` or
+    /// a `[` means JSON). Default: `None`.
     pub fn format(&mut self, format: Option<Format>) -> &mut Self {
         self.format = format;
         self

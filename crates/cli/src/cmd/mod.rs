@@ -21,13 +21,18 @@ pub const EXIT_ERROR: u8 = 2;
 
 /// Prints an error with its chain of causes to stderr.
 pub fn print_error(context: &str, err: &(dyn std::error::Error + 'static)) {
-    let mut line = format!("sailbulk: error: {context}{err}");
+    eprintln!("sailbulk: error: {context}{}", error_chain(err));
+}
+
+/// An error and its causes, each after a `: `.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
         line.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    eprintln!("{line}");
+    line
 }
 
 /// Renders a byte count for people: `950 B`, `12.3 MB` (decimal units, as the API documents its

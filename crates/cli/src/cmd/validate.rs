@@ -1,6 +1,6 @@
 //! `sailbulk validate`: check files against every documented rule and report by line and column.
 
-use super::{human_bytes, print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use super::{error_chain, human_bytes, print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::{Command, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sailbulk_build::AtomicFile;
@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = JobArg::Update)]
     job: JobArg,
 
-    /// What each line holds; `auto` looks at the first non-blank line (`{` means JSON).
+    /// What each line holds; `auto` looks at the first non-blank line (`{` or `[` means JSON).
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     format: FormatArg,
 
@@ -345,7 +345,7 @@ pub fn run(args: Args) -> u8 {
             }),
             Err(e) => {
                 print_error("", &e);
-                failed.push((shown, e.to_string()));
+                failed.push((shown, error_chain(&e)));
             }
         }
         if broken_pipe {

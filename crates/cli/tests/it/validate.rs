@@ -282,6 +282,21 @@ fn a_missing_file_exits_2_with_a_message() {
 }
 
 #[test]
+fn the_json_report_of_a_file_that_cannot_be_read_gives_the_cause() {
+    let out = sailbulk(
+        &["validate", "--report", "json", "/nonexistent/file.json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["failed"][0]["path"], "/nonexistent/file.json");
+    assert_eq!(
+        report["failed"][0]["error"],
+        "cannot open /nonexistent/file.json: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
 fn bad_arguments_exit_2() {
     assert_eq!(sailbulk(&["validate"], None).status.code(), Some(2));
     assert_eq!(
