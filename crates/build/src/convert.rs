@@ -31,8 +31,9 @@ pub enum Identity {
 /// How cells become JSON values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Types {
-    /// Integers, decimals and `true`/`false` become numbers and booleans; leading zeros, long
-    /// digit strings (phone numbers, ids), exponents and anything ambiguous stay strings.
+    /// Integers of up to nine digits, decimals and `true`/`false` become numbers and booleans;
+    /// leading zeros, longer digit strings (phone numbers, ids), `-0`, exponents and anything
+    /// ambiguous stay strings.
     #[default]
     Infer,
     /// Every cell is a string.
@@ -92,7 +93,7 @@ pub enum MappingError {
     #[error("no column named `email` (any case): name the identity column with --email-column, or use --id-column with --key")]
     NoIdentity,
     /// `key` is not an identity key for ids.
-    #[error("--key {0:?} is not one of extid, sid, sms")]
+    #[error("--key {0:?} is not an identity key other than email ({keys})", keys = id_keys())]
     BadKey(String),
     /// Headers that are not valid var names.
     #[error("{}", invalid_names(.0))]
@@ -119,13 +120,35 @@ pub enum MappingError {
     BadDelimiter(u8),
 }
 
+/// The identity keys an id column may hold, as `--key` takes them.
+fn id_keys() -> String {
+    let keys: Vec<&str> = sailbulk_spec::IDENTITY_KEYS
+        .into_iter()
+        .filter(|&k| k != "email")
+        .collect();
+    keys.join(", ")
+}
+
 /// The UTF-8 byte-order mark some tools write at the start of a CSV file.
 const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
 
 fn invalid_names(cols: &[(String, String)]) -> String {
+    let unnamed = cols.iter().filter(|(c, _)| c.is_empty()).count();
     let list: Vec<String> = cols
         .iter()
-        .map(|(c, s)| format!("{c:?} (try --rename '{c}={s}')"))
+        .map(|(c, s)| match (c.is_empty(), unnamed) {
+            (true, 1) => "\"\" (a column with no header; try --rename '=name')".to_string(),
+            (true, n) => {
+                format!("\"\" ({n} columns with no header; name the columns to keep with --vars)")
+            }
+            (false, _) => format!("{c:?} (try --rename '{c}={s}')"),
+        })
+        .collect();
+    let list: Vec<String> = list
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| !list[..*i].contains(l))
+        .map(|(_, l)| l.clone())
         .collect();
     format!(
         "these column headers are not valid var names (letters, digits and `_`, not starting with a digit): {}; rename them or leave them out with --vars",
@@ -220,18 +243,25 @@ impl Converter {
         if header.is_empty() || header.iter().all(|h| h.is_empty()) {
             return Err(MappingError::BadHeader("is empty".into()));
         }
+        // Columns with no header (a trailing delimiter on the header line) may repeat: they
+        // are an error only where one is used, as a var or by name.
         for (i, h) in header.iter().enumerate() {
-            if header[..i].contains(h) {
+            if !h.is_empty() && header[..i].contains(h) {
                 return Err(MappingError::BadHeader(format!(
                     "holds the column {h:?} twice"
                 )));
             }
         }
         let find = |name: &str| {
-            header
-                .iter()
-                .position(|h| *h == name)
-                .ok_or_else(|| MappingError::UnknownColumn(name.to_string()))
+            let mut matches = (0..header.len()).filter(|&i| header[i] == name);
+            match (matches.next(), matches.next()) {
+                (Some(i), None) => Ok(i),
+                (Some(_), Some(_)) => Err(MappingError::BadHeader(
+                    "has more than one column with no header: name the columns to keep with --vars"
+                        .into(),
+                )),
+                (None, _) => Err(MappingError::UnknownColumn(name.to_string())),
+            }
         };
         let (identity, id_key) = match &options.identity {
             None | Some(Identity::Email(None)) => (
@@ -243,7 +273,8 @@ impl Converter {
             ),
             Some(Identity::Email(Some(col))) => (find(col)?, None),
             Some(Identity::Id { column, key }) => {
-                if !matches!(key.as_str(), "extid" | "sid" | "sms") {
+                // An identity key other than `email`, which the email column is for.
+                if key == "email" || !sailbulk_spec::is_identity_key(key) {
                     return Err(MappingError::BadKey(key.clone()));
                 }
                 (find(column)?, Some(key.clone()))
@@ -716,11 +747,17 @@ fn insert(nodes: &mut Vec<(String, Node)>, path: &[&str], col: usize) {
     }
 }
 
+/// The most digits of an integer that [`Types::Infer`] makes a number. A phone number has ten
+/// digits or more (a national number of ten, fifteen at most with the country code), and so do
+/// most ids and account numbers: as numbers they would lose their leading `+` or zeros in the
+/// next export, and past 15 digits their value. Counts, scores and amounts in cents fit in nine.
+pub const MAX_INFERRED_INT_DIGITS: usize = 9;
+
 /// Whether a cell is written as a JSON literal under [`Types::Infer`]: `true`, `false`, an
-/// integer of at most 15 digits without leading zeros (longer digit strings are ids and phone
-/// numbers, and a double would change them), or a decimal with digits on both sides of the point
-/// and at most 15 significant digits. Everything else (`+1`, `1e5`, `.5`, `007`, `NaN`) is a
-/// string.
+/// integer of at most [`MAX_INFERRED_INT_DIGITS`] digits without leading zeros (longer digit
+/// strings are phone numbers and ids), or a decimal with digits on both sides of the point and at
+/// most 15 significant digits (so that a double holds it exactly). Everything else (`+1`, `1e5`,
+/// `.5`, `007`, `-0`, `5551234567`, `NaN`) is a string.
 pub fn infers_as_literal(cell: &str) -> bool {
     let bytes = cell.as_bytes();
     match bytes.first() {
@@ -742,7 +779,14 @@ pub fn infers_as_literal(cell: &str) -> bool {
         }
     }
     let leading_zero = int > 1 && digits[0] == b'0';
-    int > 0 && !leading_zero && (!dot || frac > 0) && int + frac <= 15
+    // `-0` is not an integer anyone writes on purpose: a sign left on a zero, or a code.
+    let negative_zero = !dot && digits == b"0" && bytes.len() == 2;
+    let fits = if dot {
+        frac > 0 && int + frac <= 15
+    } else {
+        int <= MAX_INFERRED_INT_DIGITS
+    };
+    int > 0 && !leading_zero && !negative_zero && fits
 }
 
 /// Writes a cell as a JSON string; `plain` (no byte to escape, known from a scan of the whole
@@ -1076,7 +1120,11 @@ mod tests {
             "-0.25",
             "true",
             "false",
-            "123456789012345",
+            "123456789",
+            "-987654321",
+            "0.5",
+            "1.50",
+            "1234567890123.45",
         ] {
             assert!(infers_as_literal(yes), "{yes}");
         }
@@ -1089,8 +1137,14 @@ mod tests {
             "1.2.3",
             "NaN",
             "TRUE",
+            "1234567890",
+            "-1234567890",
+            "4155551234",
+            "14155551234",
+            "123456789012345",
             "1234567890123456",
             "12345678901234.56",
+            "-0",
             "",
             "-",
             "1,000",
@@ -1187,6 +1241,43 @@ mod tests {
         assert!(reason(&["a@example.com", "", "2013-02-30", ""]).starts_with("invalid signup_date"));
         assert!(reason(&["a@example.com", "", "", "a$b"]).contains("$"));
         assert!(reason(&["a@example.com", "", "", "!!"]).contains("no letter or digit"));
+    }
+
+    #[test]
+    fn columns_with_no_header_are_named_by_rename_or_left_out() {
+        // One unnamed column: the suggestion names it with `=name`, and that works.
+        let err = Converter::new(&ConvertOptions::default(), &["email", "name", ""]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"\" (a column with no header; try --rename '=name')"),
+            "{err}"
+        );
+        let renamed = ConvertOptions {
+            renames: vec![("".into(), "notes".into())],
+            ..Default::default()
+        };
+        assert!(Converter::new(&renamed, &["email", "name", ""]).is_ok());
+        // Several: they are no error unless used; --vars leaves them out.
+        let header = ["email", "name", "", ""];
+        let err = Converter::new(&ConvertOptions::default(), &header).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"\" (2 columns with no header; name the columns to keep with --vars)"),
+            "{err}"
+        );
+        let chosen = ConvertOptions {
+            vars: Some(vec!["name".into()]),
+            ..Default::default()
+        };
+        assert!(Converter::new(&chosen, &header).is_ok());
+        let err = Converter::new(&renamed, &header).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("more than one column with no header"),
+            "{err}"
+        );
+        // A named column twice is still an error.
+        assert!(Converter::new(&ConvertOptions::default(), &["email", "a", "a"]).is_err());
     }
 
     #[test]

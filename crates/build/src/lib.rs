@@ -41,7 +41,7 @@ pub use atomic::{write_atomic, AtomicFile};
 pub use chunk::{sha256_file, ChunkError, ChunkWriter, MAX_PARTS};
 pub use convert::{
     convert_csv, infers_as_literal, ConvertError, ConvertOptions, ConvertSink, ConvertSummary,
-    Converter, Empty, Identity, MappingError, Reject, Types,
+    Converter, Empty, Identity, MappingError, Reject, Types, MAX_INFERRED_INT_DIGITS,
 };
 pub use manifest::{Manifest, Part, Rejects, Source, MANIFEST_FILE};
 pub use size::{parse_size, ParseSizeError};

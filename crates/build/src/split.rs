@@ -72,6 +72,16 @@ pub enum SplitError {
         /// The first findings.
         findings: Vec<Finding>,
     },
+    /// The part cap is over the job's upload limit: the API would refuse such parts.
+    #[error("a part cap of {cap} bytes is over the {job} job's upload limit of {limit} bytes")]
+    CapOverLimit {
+        /// The cap asked for.
+        cap: u64,
+        /// The job's limit.
+        limit: u64,
+        /// The job (`update` or `import`).
+        job: &'static str,
+    },
     /// Writing the manifest or rejects failed.
     #[error("cannot write {}", path.display())]
     Io {
@@ -258,7 +268,15 @@ pub fn split_file(
     dir: &Path,
     options: &SplitOptions,
 ) -> Result<SplitOutcome, SplitError> {
-    let max = options.max_bytes.unwrap_or(options.job.max_file_bytes());
+    let limit = options.job.max_file_bytes();
+    let max = options.max_bytes.unwrap_or(limit);
+    if max > limit {
+        return Err(SplitError::CapOverLimit {
+            cap: max,
+            limit,
+            job: options.job.as_str(),
+        });
+    }
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SplitError::Io { path, source }

@@ -43,7 +43,8 @@ pub struct Args {
     #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
     vars: Option<Vec<String>>,
 
-    /// A var name for a column whose header is not one (repeatable).
+    /// A var name for a column whose header is not one (repeatable; `=var` names the column
+    /// with no header).
     #[arg(long, value_name = "COL=var")]
     rename: Vec<String>,
 
@@ -190,9 +191,8 @@ pub fn run(args: Args) -> u8 {
     let mut renames = Vec::new();
     for r in &args.rename {
         match r.split_once('=') {
-            Some((c, v)) if !c.is_empty() && !v.is_empty() => {
-                renames.push((c.to_string(), v.to_string()))
-            }
+            // An empty COL names the one column with no header.
+            Some((c, v)) if !v.is_empty() => renames.push((c.to_string(), v.to_string())),
             _ => {
                 eprintln!("sailbulk: error: --rename {r:?}: write COL=var");
                 return EXIT_ERROR;
@@ -239,6 +239,13 @@ pub fn run(args: Args) -> u8 {
             return EXIT_ERROR;
         }
     };
+    let limit = JobKind::Update.max_file_bytes();
+    if let Some(cap) = args.max_bytes.filter(|&cap| cap > limit) {
+        eprintln!(
+            "sailbulk: --max-bytes {cap} is over the update job's upload limit of {limit} bytes: the API would refuse parts that size"
+        );
+        return EXIT_ERROR;
+    }
     let mut staging = None;
     let records = if to_dir {
         let cap = args.max_bytes.unwrap_or(JobKind::Update.max_file_bytes());

@@ -20,7 +20,8 @@ pub struct Args {
     #[arg(short, long, value_name = "DIR")]
     output: PathBuf,
 
-    /// The cap per part (500MB, 1GB, plain bytes; default: the job's upload limit).
+    /// The cap per part (500MB, 1GB, plain bytes; at most, and by default, the job's upload
+    /// limit).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     max_bytes: Option<u64>,
 

@@ -18,6 +18,25 @@ fn convert(input: &Path, output: &Path, extra: &[&str]) -> Output {
     sailbulk(&args, None)
 }
 
+#[test]
+fn a_cap_over_the_update_job_limit_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.csv", "email\na@example.com\n");
+    let output = dir.path().join("parts");
+    for size in ["5GB", "1000000001"] {
+        let out = convert(&input, &output, &["--max-bytes", size]);
+        assert_eq!(out.status.code(), Some(2), "{size}");
+        assert!(
+            stderr(&out).contains("over the update job's upload limit of 1000000000 bytes"),
+            "{size}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(entries(dir.path()), set(&["in.csv"]));
+    let out = convert(&input, &output, &["--max-bytes", "1GB"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// The summary line `convert` prints on stdout.
 fn summary(input: &str, rows: u64, records: u64, rejected: u64) -> String {
     format!("{input}: rows in: {rows}, records out: {records}, rejected: {rejected}\n")
@@ -539,7 +558,8 @@ fn headers_that_are_not_var_names_are_refused_with_a_suggested_rename() {
 fn bad_renames_exit_2() {
     for (rename, message) in [
         ("first-name", "--rename \"first-name\": write COL=var"),
-        ("=x", "write COL=var"),
+        ("first-name=", "write COL=var"),
+        ("=x", "no column named \"\" in the header"),
         (
             "first-name=first-name",
             "--rename first-name=first-name: \"first-name\" is not a valid var name",
@@ -549,6 +569,30 @@ fn bad_renames_exit_2() {
         let csv = "email,first-name\na@example.com,Ann\n";
         assert_refused(csv, &["--rename", rename], message);
     }
+}
+
+#[test]
+fn columns_with_no_header_take_a_name_or_are_left_out() {
+    // A trailing delimiter on the header line: one unnamed column, named with `--rename =var`.
+    let csv = "email,name,\na@example.com,Ann,vip\n";
+    assert_refused(
+        csv,
+        &[],
+        "\"\" (a column with no header; try --rename '=name')",
+    );
+    convert_ok(
+        csv,
+        &["--rename", "=note"],
+        &[r#"{"email":"a@example.com","vars":{"name":"Ann","note":"vip"}}"#],
+    );
+    // Several: left out by naming the columns to keep.
+    let csv = "email,name,,\na@example.com,Ann,,\n";
+    assert_refused(csv, &[], "2 columns with no header");
+    convert_ok(
+        csv,
+        &["--vars", "name"],
+        &[r#"{"email":"a@example.com","vars":{"name":"Ann"}}"#],
+    );
 }
 
 #[test]
@@ -675,8 +719,8 @@ fn fields_come_in_order_identity_vars_lists_optout_signup_date() {
     );
 }
 
-const TYPES_CSV: &str = "email,zip,count,ratio,flag,off,phone,neg,plus,exp,upper,big\n\
-                         a@example.com,02139,12,12.5,true,false,5551234567890123,-3,+1,1e5,TRUE,123456789012345\n";
+const TYPES_CSV: &str = "email,zip,count,ratio,flag,off,phone,neg,plus,exp,upper,big,us,intl,nine,negzero\n\
+                         a@example.com,02139,12,12.5,true,false,5551234567890123,-3,+1,1e5,TRUE,123456789012345,4155551234,14155551234,123456789,-0\n";
 
 #[test]
 fn types_are_inferred_conservatively_by_default() {
@@ -684,14 +728,14 @@ fn types_are_inferred_conservatively_by_default() {
         TYPES_CSV,
         &[],
         &[
-            r#"{"email":"a@example.com","vars":{"zip":"02139","count":12,"ratio":12.5,"flag":true,"off":false,"phone":"5551234567890123","neg":-3,"plus":"+1","exp":"1e5","upper":"TRUE","big":123456789012345}}"#,
+            r#"{"email":"a@example.com","vars":{"zip":"02139","count":12,"ratio":12.5,"flag":true,"off":false,"phone":"5551234567890123","neg":-3,"plus":"+1","exp":"1e5","upper":"TRUE","big":"123456789012345","us":"4155551234","intl":"14155551234","nine":123456789,"negzero":"-0"}}"#,
         ],
     );
     convert_ok(
         TYPES_CSV,
         &["--types", "infer"],
         &[
-            r#"{"email":"a@example.com","vars":{"zip":"02139","count":12,"ratio":12.5,"flag":true,"off":false,"phone":"5551234567890123","neg":-3,"plus":"+1","exp":"1e5","upper":"TRUE","big":123456789012345}}"#,
+            r#"{"email":"a@example.com","vars":{"zip":"02139","count":12,"ratio":12.5,"flag":true,"off":false,"phone":"5551234567890123","neg":-3,"plus":"+1","exp":"1e5","upper":"TRUE","big":"123456789012345","us":"4155551234","intl":"14155551234","nine":123456789,"negzero":"-0"}}"#,
         ],
     );
 }
@@ -702,7 +746,7 @@ fn types_string_keeps_every_cell_a_string() {
         TYPES_CSV,
         &["--types", "string"],
         &[
-            r#"{"email":"a@example.com","vars":{"zip":"02139","count":"12","ratio":"12.5","flag":"true","off":"false","phone":"5551234567890123","neg":"-3","plus":"+1","exp":"1e5","upper":"TRUE","big":"123456789012345"}}"#,
+            r#"{"email":"a@example.com","vars":{"zip":"02139","count":"12","ratio":"12.5","flag":"true","off":"false","phone":"5551234567890123","neg":"-3","plus":"+1","exp":"1e5","upper":"TRUE","big":"123456789012345","us":"4155551234","intl":"14155551234","nine":"123456789","negzero":"-0"}}"#,
         ],
     );
 }

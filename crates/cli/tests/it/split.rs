@@ -224,6 +224,45 @@ fn a_bad_size_exits_2_and_writes_nothing() {
 }
 
 #[test]
+fn a_cap_over_the_job_limit_exits_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.json", updates(10));
+    let out_dir = dir.path().join("parts");
+    for (job, size, limit) in [
+        ("update", "2GB", "1000000000"),
+        ("update", "1000000001", "1000000000"),
+        ("import", "1GB", "10000000"),
+        ("import", "10000001", "10000000"),
+    ] {
+        let out = split(&input, &out_dir, &["--job", job, "--max-bytes", size]);
+        assert_eq!(out.status.code(), Some(2), "{job} {size}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "over the {job} job's upload limit of {limit} bytes"
+            )),
+            "{job} {size}: {err}"
+        );
+        assert!(!out_dir.exists(), "{job} {size}");
+    }
+    assert_eq!(entries(dir.path()), set(&["in.json"]));
+    // At the limit, and the sizes the help names, are accepted.
+    for (i, (job, size, cap)) in [
+        ("import", "10MB", 10_000_000u64),
+        ("update", "500MB", 500_000_000),
+        ("update", "1GB", 1_000_000_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out_dir = dir.path().join(format!("ok{i}"));
+        let out = split(&input, &out_dir, &["--job", job, "--max-bytes", size]);
+        assert_eq!(out.status.code(), Some(0), "{size}: {}", stderr(&out));
+        assert_eq!(manifest(&out_dir)["max_bytes"], cap, "{size}");
+    }
+}
+
+#[test]
 fn the_default_cap_is_the_update_job_limit() {
     let dir = tempfile::tempdir().unwrap();
     let data = updates(20);
