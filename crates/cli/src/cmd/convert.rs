@@ -131,6 +131,9 @@ enum Records {
 struct CliSink {
     records: Records,
     rejects: Option<csv::Writer<AtomicFile>>,
+    /// The header's width: a short row is padded to it in the rejects file, so that its `line`
+    /// and `reason` stand under their headers.
+    width: usize,
     shown: u64,
     /// A record longer than the part cap: a problem of the data (exit 1), not of the run.
     too_long: Option<ChunkError>,
@@ -139,6 +142,7 @@ struct CliSink {
 impl ConvertSink for CliSink {
     fn header(&mut self, header: &[String]) -> io::Result<()> {
         if let Some(w) = &mut self.rejects {
+            self.width = header.len();
             let mut h = csv::StringRecord::from(header.to_vec());
             h.push_field("line");
             h.push_field("reason");
@@ -166,6 +170,9 @@ impl ConvertSink for CliSink {
         match &mut self.rejects {
             Some(w) => {
                 let mut r = row.clone();
+                while r.len() < self.width {
+                    r.push_field(b"");
+                }
                 r.push_field(line.to_string().as_bytes());
                 r.push_field(reason.as_bytes());
                 w.write_byte_record(&r).map_err(io::Error::other)
@@ -288,6 +295,7 @@ pub fn run(args: Args) -> u8 {
     let mut sink = CliSink {
         records,
         rejects,
+        width: 0,
         shown: 0,
         too_long: None,
     };

@@ -1104,6 +1104,7 @@ fn ragged_rows_go_to_the_rejects_file() {
         [
             "b@example.com",
             "Bob",
+            "",
             "3",
             "ragged row: 2 fields where the header has 3"
         ]
