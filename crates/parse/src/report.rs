@@ -1,5 +1,6 @@
 //! Reports: the findings a run kept and its complete counts, as values and as JSON.
 
+use crate::check::Format;
 use crate::finding::Finding;
 use crate::validator::{Sink, Summary};
 use serde_json::{json, Map, Value};
@@ -24,7 +25,8 @@ impl FileReport {
         self.summary.is_valid()
     }
 
-    /// The report as JSON in the documented shape.
+    /// The report as JSON in the documented shape (`format` is `json` when the input had no
+    /// non-blank line to detect it from).
     pub fn to_json(&self) -> Value {
         let s = &self.summary;
         let by_code: Map<String, Value> = s
@@ -35,7 +37,9 @@ impl FileReport {
         let issues: Vec<Value> = self.findings.iter().map(finding_json).collect();
         json!({
             "path": self.path,
-            "format": s.format.map(|f| f.as_str()),
+            // A file with nothing to detect the format from reports the one its lines would have
+            // been checked as, so that the field is always one of the two.
+            "format": s.format.unwrap_or(Format::Json).as_str(),
             "gzip": s.gzip,
             "bytes": s.bytes,
             "lines": s.lines,

@@ -282,6 +282,27 @@ fn a_missing_file_exits_2_with_a_message() {
 }
 
 #[test]
+fn the_json_report_names_a_format_even_for_a_file_with_no_line() {
+    for (input, format) in [
+        (&b""[..], "json"),
+        (b"\n  \n", "json"),
+        (b"\xEF\xBB\xBF", "json"),
+        (b"a@example.com\n", "emails"),
+    ] {
+        let out = sailbulk(&["validate", "--report", "json", "-"], Some(input));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(report["files"][0]["format"], format, "{input:?}");
+    }
+    let out = sailbulk(
+        &["validate", "--report", "json", "--format", "emails", "-"],
+        Some(b""),
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["files"][0]["format"], "emails");
+}
+
+#[test]
 fn the_json_report_of_a_file_that_cannot_be_read_gives_the_cause() {
     let out = sailbulk(
         &["validate", "--report", "json", "/nonexistent/file.json"],
