@@ -80,6 +80,9 @@ pub struct ConvertOptions {
     /// construction (the property tests run the validator over random conversions); the re-check
     /// is a second line of defence that costs about as much as the conversion. Default: `false`.
     pub skip_verify: bool,
+    /// The longest record, in bytes with its `\n`, to write: a row whose record is longer is
+    /// rejected (it could not go into any part of a split at that cap). Default: no limit.
+    pub max_record_bytes: Option<u64>,
 }
 
 /// The mapping cannot be applied to this header. Nothing has been converted.
@@ -191,6 +194,7 @@ pub struct Converter {
     types: Types,
     empty: Empty,
     validator: Option<Validator>,
+    max_record_bytes: Option<u64>,
 }
 
 /// Why a row was not converted; the row goes to the rejects file with this reason.
@@ -380,6 +384,7 @@ impl Converter {
             types: options.types,
             empty: options.empty,
             validator: (!options.skip_verify).then(|| validator.build()),
+            max_record_bytes: options.max_record_bytes,
         })
     }
 
@@ -404,6 +409,7 @@ impl Converter {
     ) -> Result<(), Reject> {
         let start = out.len();
         self.write_line(row, plain, out)?;
+        self.fits(out, start)?;
         if let Some(validator) = &self.validator {
             let line = &out[start..out.len() - 1];
             if let Some(reason) = error_reason(validator.check_line(line, 2)) {
@@ -448,6 +454,21 @@ impl Converter {
         self.convert_cells(&cells, plain, out)
     }
 
+    /// Whether the record written to `out` from `start` is within
+    /// [`ConvertOptions::max_record_bytes`]; when it is not, it is taken out again.
+    fn fits(&self, out: &mut Vec<u8>, start: usize) -> Result<(), Reject> {
+        let len = (out.len() - start) as u64;
+        match self.max_record_bytes.filter(|&max| len > max) {
+            Some(max) => {
+                out.truncate(start);
+                Err(reject(format!(
+                    "the record is {len} bytes long, over the part cap of {max} bytes"
+                )))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Converts a piece's records (`data` is the piece's bytes) into one buffer, then checks the
     /// buffer with the validator in one run (one UTF-8 check and one set-up for all its lines,
     /// instead of one per row); a row whose line has errors is rejected with them.
@@ -461,7 +482,8 @@ impl Converter {
             let start = out.json.len();
             let (base, ranges) = records.cells(data, i);
             let result = range_cells(base, ranges, &mut cells)
-                .and_then(|plain| self.write_line(&cells, plain, &mut out.json));
+                .and_then(|plain| self.write_line(&cells, plain, &mut out.json))
+                .and_then(|()| self.fits(&mut out.json, start));
             out.rows.push((start, out.json.len(), result.err()));
         }
         if let Some(validator) = &self.validator {
@@ -531,9 +553,16 @@ impl Converter {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
             {
-                let (name, value) = match item.rsplit_once(':') {
-                    Some((name, "0")) => (name.trim(), 0),
-                    Some((name, "1")) => (name.trim(), 1),
+                let (name, value) = match item.rsplit_once(':').map(|(n, f)| (n.trim(), f.trim())) {
+                    Some((name, "0")) => (name, 0),
+                    Some((name, "1")) => (name, 1),
+                    // `Daily:O`, `Daily:2`, `Daily:`: a mistyped flag far more likely than a
+                    // list named so, and taken as a name it would subscribe where `0` meant not.
+                    Some((_, flag)) if flag.chars().count() <= 1 => {
+                        return Err(reject(format!(
+                            "list item {item:?}: the flag after its last ':' must be 0 or 1"
+                        )))
+                    }
                     _ => (item, 1),
                 };
                 match list_name_problem(name) {
@@ -1241,6 +1270,55 @@ mod tests {
         assert!(reason(&["a@example.com", "", "2013-02-30", ""]).starts_with("invalid signup_date"));
         assert!(reason(&["a@example.com", "", "", "a$b"]).contains("$"));
         assert!(reason(&["a@example.com", "", "", "!!"]).contains("no letter or digit"));
+        for typo in ["Daily:O", "Daily:2", "Daily:", "Weekly; Daily : y"] {
+            assert!(
+                reason(&["a@example.com", "", "", typo]).contains("must be 0 or 1"),
+                "{typo}"
+            );
+        }
+        // A flag with spaces around it, and a name that holds a colon, are fine.
+        let lists = |cell: &str| {
+            let mut out = Vec::new();
+            let converter = Converter::new(&options, &header).unwrap();
+            converter
+                .convert_row(&["a@example.com", "", "", cell], &mut out)
+                .unwrap();
+            let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            line["lists"].clone()
+        };
+        assert_eq!(lists("Daily : 0"), serde_json::json!({"Daily": 0}));
+        assert_eq!(
+            lists("Sale: Spring"),
+            serde_json::json!({"Sale: Spring": 1})
+        );
+        assert_eq!(
+            lists("Events:2024:1"),
+            serde_json::json!({"Events:2024": 1})
+        );
+    }
+
+    #[test]
+    fn a_record_over_max_record_bytes_is_rejected() {
+        let options = ConvertOptions {
+            max_record_bytes: Some(45),
+            ..Default::default()
+        };
+        let converter = Converter::new(&options, &["email", "n"]).unwrap();
+        let mut out = b"kept\n".to_vec();
+        // 45 bytes with the line end: written.
+        converter
+            .convert_row(&["a@example.com", "12345"], &mut out)
+            .unwrap();
+        assert_eq!(out.len(), 5 + 45);
+        let before = out.clone();
+        let err = converter
+            .convert_row(&["a@example.com", "123456"], &mut out)
+            .unwrap_err();
+        assert_eq!(
+            err.reason,
+            "the record is 46 bytes long, over the part cap of 45 bytes"
+        );
+        assert_eq!(out, before, "a rejected record is taken out");
     }
 
     #[test]

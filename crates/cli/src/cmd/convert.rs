@@ -237,8 +237,15 @@ pub fn run(args: Args) -> u8 {
             EmptyArg::Null => Empty::Null,
         },
         skip_verify: args.no_verify,
+        max_record_bytes: None,
     };
     let to_dir = args.max_bytes.is_some() || args.output.is_dir();
+    // A record longer than a part can hold is a bad row, rejected like the others.
+    let options = ConvertOptions {
+        max_record_bytes: to_dir
+            .then(|| args.max_bytes.unwrap_or(JobKind::Update.max_file_bytes())),
+        ..options
+    };
     let (input, _gzip) = match sailbulk_parse::open_reader(&args.input) {
         Ok(r) => r,
         Err(e) => {

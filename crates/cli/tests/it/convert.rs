@@ -1,6 +1,6 @@
 //! `sailbulk convert`.
 
-use crate::{entries, gzip, s, sailbulk, set, stderr, stdout, write};
+use crate::{assert_exit, entries, gzip, s, sailbulk, set, stderr, stdout, write};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -19,17 +19,41 @@ fn convert(input: &Path, output: &Path, extra: &[&str]) -> Output {
 }
 
 #[test]
+fn no_verify_writes_the_same_records_and_rejects() {
+    let csv = "email,name,optout\na@example.com,Ann,all\nnope,Bob,none\nc@example.com,Cy,sometimes\nd@example.com,Di,\n";
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "in.csv", csv);
+    let mut runs = Vec::new();
+    for extra in [&[][..], &["--no-verify"]] {
+        let output = dir.path().join(format!("out{}.json", extra.len()));
+        let rejects = dir.path().join(format!("rejects{}.csv", extra.len()));
+        let mut args = vec![
+            "--optout-column",
+            "optout",
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = convert(&input, &output, &args);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), summary(&s(&input), 4, 2, 2), "{extra:?}");
+        assert_valid(&output);
+        runs.push((read(&output), read(&rejects)));
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[test]
 fn a_cap_over_the_update_job_limit_exits_2_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "in.csv", "email\na@example.com\n");
     let output = dir.path().join("parts");
     for size in ["5GB", "1000000001"] {
         let out = convert(&input, &output, &["--max-bytes", size]);
-        assert_eq!(out.status.code(), Some(2), "{size}");
-        assert!(
-            stderr(&out).contains("over the update job's upload limit of 1000000000 bytes"),
-            "{size}: {}",
-            stderr(&out)
+        assert_exit(
+            &out,
+            2,
+            "over the update job's upload limit of 1000000000 bytes",
         );
     }
     assert_eq!(entries(dir.path()), set(&["in.csv"]));
@@ -939,23 +963,53 @@ fn a_non_empty_output_directory_is_refused_unless_force() {
 }
 
 #[test]
-fn a_record_longer_than_max_bytes_fails_naming_its_line() {
+fn a_record_longer_than_max_bytes_is_rejected_and_the_rest_written() {
     let dir = tempfile::tempdir().unwrap();
     let csv = format!(
-        "email,pad\na@example.com,x\nb@example.com,y\nc@example.com,{}\n",
+        "email,pad\na@example.com,x\nb@example.com,y\nc@example.com,{}\nd@example.com,w\n",
         "z".repeat(300)
     );
-    let input = write(dir.path(), "in.csv", csv);
+    let input = write(dir.path(), "in.csv", &csv);
+    // Without --rejects, the reason is shown.
     let parts = dir.path().join("parts");
     let out = convert(&input, &parts, &["--max-bytes", "200"]);
-    assert_ne!(out.status.code(), Some(0));
-    let err = stderr(&out);
-    assert!(err.contains("line 4 is "), "{err}");
-    assert!(
-        err.contains("more than the 200 bytes a part may hold"),
-        "{err}"
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().last().unwrap(),
+        summary(&s(&input), 4, 3, 1).trim_end()
     );
-    assert!(!parts.exists());
+    assert!(
+        stderr(&out).contains(
+            "line 4: row rejected: the record is 344 bytes long, over the part cap of 200 bytes"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let written: String = std::fs::read_dir(&parts)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with("manifest.json"))
+        .map(|p| read(&p))
+        .collect();
+    assert_eq!(written.lines().count(), 3, "{written}");
+    assert!(!written.contains("c@example.com"));
+    // With --rejects, the row is there with its line and reason.
+    let parts = dir.path().join("parts2");
+    let rejects = dir.path().join("rejects.csv");
+    let out = convert(
+        &input,
+        &parts,
+        &["--max-bytes", "200", "--rejects", &s(&rejects)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rows = parse_csv(&read(&rejects), ',');
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1][0], "c@example.com");
+    assert_eq!(rows[1][2], "4");
+    assert!(
+        rows[1][3].contains("over the part cap of 200 bytes"),
+        "{rows:?}"
+    );
     assert_no_temporaries(dir.path());
 }
 
@@ -1357,19 +1411,4 @@ fn everything_at_once_passes_validate() {
     assert_eq!(lines[2]["lists"]["Main"], 0);
     assert_eq!(lines[2]["vars"]["score"], -3);
     assert_eq!(lines[2]["signup_date"], "Jan 18, 2013");
-}
-
-#[test]
-fn a_record_longer_than_the_part_cap_exits_1_naming_its_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write(
-        dir.path(),
-        "in.csv",
-        "email,note\na@example.com,short\nb@example.com,a much longer note that will not fit\n",
-    );
-    let out_dir = dir.path().join("parts");
-    let out = convert(&input, &out_dir, &["--max-bytes", "60"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("line 3 is"), "{}", stderr(&out));
-    assert!(!out_dir.exists());
 }

@@ -235,14 +235,8 @@ fn a_cap_over_the_job_limit_exits_2_and_writes_nothing() {
         ("import", "10000001", "10000000"),
     ] {
         let out = split(&input, &out_dir, &["--job", job, "--max-bytes", size]);
-        assert_eq!(out.status.code(), Some(2), "{job} {size}");
-        let err = stderr(&out);
-        assert!(
-            err.contains(&format!(
-                "over the {job} job's upload limit of {limit} bytes"
-            )),
-            "{job} {size}: {err}"
-        );
+        let text = format!("over the {job} job's upload limit of {limit} bytes");
+        assert_exit(&out, 2, &text);
         assert!(!out_dir.exists(), "{job} {size}");
     }
     assert_eq!(entries(dir.path()), set(&["in.json"]));
@@ -260,6 +254,28 @@ fn a_cap_over_the_job_limit_exits_2_and_writes_nothing() {
         assert_eq!(out.status.code(), Some(0), "{size}: {}", stderr(&out));
         assert_eq!(manifest(&out_dir)["max_bytes"], cap, "{size}");
     }
+}
+
+#[test]
+fn the_parts_are_the_same_on_any_number_of_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = updates(500);
+    let input = write(dir.path(), "in.json", &data);
+    let mut seen = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out_dir = dir.path().join(format!("parts{threads}"));
+        let out = split(
+            &input,
+            &out_dir,
+            &["--max-bytes", "3KB", "--threads", threads],
+        );
+        assert_eq!(out.status.code(), Some(0), "{threads}: {}", stderr(&out));
+        let m = manifest(&out_dir);
+        let parts = check_parts(&out_dir, &m, "json", 3000);
+        assert_eq!(parts.concat(), data, "{threads}");
+        seen.push((parts, m["parts"].clone()));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]));
 }
 
 #[test]
