@@ -131,8 +131,8 @@ enum Records {
 struct CliSink {
     records: Records,
     rejects: Option<csv::Writer<AtomicFile>>,
-    /// The header's width: a short row is padded to it in the rejects file, so that its `line`
-    /// and `reason` stand under their headers.
+    /// The header's width: in the rejects file, a short row is padded to it, and a long row's
+    /// fields past it follow `line` and `reason`, so that those two stand under their headers.
     width: usize,
     shown: u64,
     /// A record longer than the part cap: a problem of the data (exit 1), not of the run.
@@ -169,12 +169,16 @@ impl ConvertSink for CliSink {
     fn reject(&mut self, row: &csv::ByteRecord, line: u64, reason: &str) -> io::Result<()> {
         match &mut self.rejects {
             Some(w) => {
-                let mut r = row.clone();
-                while r.len() < self.width {
-                    r.push_field(b"");
+                let mut r = csv::ByteRecord::new();
+                let fields = row.iter().chain(std::iter::repeat(&b""[..]));
+                for field in fields.take(self.width) {
+                    r.push_field(field);
                 }
                 r.push_field(line.to_string().as_bytes());
                 r.push_field(reason.as_bytes());
+                for extra in row.iter().skip(self.width) {
+                    r.push_field(extra);
+                }
                 w.write_byte_record(&r).map_err(io::Error::other)
             }
             None => {

@@ -1169,9 +1169,9 @@ fn ragged_rows_go_to_the_rejects_file() {
             "c@example.com",
             "Cy",
             "Oslo",
-            "extra",
             "4",
-            "ragged row: 4 fields where the header has 3"
+            "ragged row: 4 fields where the header has 3",
+            "extra"
         ]
     );
 }
