@@ -40,18 +40,46 @@ const MAX_FAST_KEYS: usize = 32;
 /// Buffers the fast path reuses from line to line.
 #[derive(Debug, Default)]
 pub(crate) struct FastScratch {
-    /// Per 64-byte chunk of the text, its tokens: bit `i` of word `w` for byte `64 w + i`.
-    marks: Vec<u64>,
-    /// Per 64-byte chunk of the line, its backslashes and the bytes that may not stand in a var
-    /// name, for the checks of strings that follow.
-    backslash: Vec<u64>,
-    nonword: Vec<u64>,
+    /// Per 64-byte chunk of the text, its masks (bit `i` of chunk `c` for byte `64 c + i`): its
+    /// tokens ([`MARKS`]), and its backslashes ([`BACKSLASH`]) and the bytes that may not stand
+    /// in a var name ([`NONWORD`]) for the checks of strings that follow. One array rather than
+    /// three, so that the walker keeps one pointer for them in a register, not three.
+    chunks: Vec<[u64; 3]>,
     /// Keys of the objects being walked.
     keys: Vec<KeyHead>,
     /// The raw ranges of the line's list names, in order.
     pub lists: Vec<(u32, u32)>,
     /// The length of the text the marks were written for: every token is below it.
     indexed: usize,
+}
+
+/// The index of each mask in an entry of [`FastScratch::chunks`].
+const MARKS: usize = 0;
+const BACKSLASH: usize = 1;
+const NONWORD: usize = 2;
+
+/// Words of bit masks, bit `i` of word `w` for byte `64 w + i`: a slice of them, or one mask of
+/// each chunk's ([`Field`]).
+trait Words {
+    fn word(&self, w: usize) -> Option<u64>;
+}
+
+impl Words for [u64] {
+    #[inline(always)]
+    fn word(&self, w: usize) -> Option<u64> {
+        self.get(w).copied()
+    }
+}
+
+/// Mask `F` of each chunk.
+#[derive(Clone, Copy)]
+struct Field<'a, const F: usize>(&'a [[u64; 3]]);
+
+impl<const F: usize> Words for Field<'_, F> {
+    #[inline(always)]
+    fn word(&self, w: usize) -> Option<u64> {
+        self.0.get(w).map(|c| c[F])
+    }
 }
 
 /// A key as the duplicate check compares it.
@@ -131,7 +159,7 @@ fn walk_window(
         w.keys.clear();
         w.lists.clear();
         if (w.backslash_at as usize) < start {
-            w.backslash_at = next_bit(w.backslash, start as u32);
+            w.backslash_at = next_bit(&Field::<BACKSLASH>(w.chunks), start as u32);
         }
         let end = match w.update() {
             Some(()) => w.line_end(complete),
@@ -555,7 +583,7 @@ fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
     (EVEN ^ invert) & follows_escape
 }
 
-/// Stage 1: marks the tokens of `text` (one line, or several) in `scratch.marks`, a mask per
+/// Stage 1: marks the tokens of `text` (one line, or several) in `scratch.chunks`, a mask per
 /// 64-byte chunk, beside the chunk's other masks that the walker reads. `true` when the whole text
 /// was indexed and it ends outside any string or escape. `false` when a line of it cannot be clean:
 /// a control character in a string or outside one (tabs and line ends between tokens aside), an
@@ -624,16 +652,10 @@ fn index_with(
     prefix_xor: impl Fn(u64) -> u64,
     mut utf8: impl FnMut(&[u8; 64], bool) -> bool,
 ) -> bool {
-    scratch.marks.clear();
-    scratch.backslash.clear();
-    scratch.nonword.clear();
+    scratch.chunks.clear();
     let chunks = text.len().div_ceil(64);
-    scratch.marks.reserve(chunks);
-    scratch.backslash.reserve(chunks);
-    scratch.nonword.reserve(chunks);
-    let marks_out = scratch.marks.spare_capacity_mut().as_mut_ptr();
-    let backslash_out = scratch.backslash.spare_capacity_mut().as_mut_ptr();
-    let nonword_out = scratch.nonword.spare_capacity_mut().as_mut_ptr();
+    scratch.chunks.reserve(chunks);
+    let chunks_out = scratch.chunks.spare_capacity_mut().as_mut_ptr();
     let mut escape_carry = 0u64;
     let mut in_string_carry = 0u64;
     let mut scalar_carry = 0u64;
@@ -659,11 +681,6 @@ fn index_with(
         // Opaque to the optimiser: left to see through the movemasks, it rebuilds the masks from
         // the compare vectors byte by byte.
         let m = classify(chunk).opaque();
-        // SAFETY: chunk `base / 64` is one of the `chunks` reserved above.
-        unsafe {
-            (*backslash_out.add(base / 64)).write(m.backslash);
-            (*nonword_out.add(base / 64)).write(m.nonword);
-        }
         let escaped = escaped_bytes(m.backslash, &mut escape_carry);
         let quote = m.quote & !escaped;
         let in_string = prefix_xor(quote) ^ in_string_carry;
@@ -683,17 +700,17 @@ fn index_with(
         scalar_carry = scalar >> 63;
         // Only bytes of the text are marked (the walker reads a token's byte unchecked).
         let marks = ((m.structural & outside) | quote | scalar_start) & live;
+        let mut masks = [0; 3];
+        (masks[MARKS], masks[BACKSLASH], masks[NONWORD]) = (marks, m.backslash, m.nonword);
         // SAFETY: chunk `base / 64` is one of the `chunks` reserved above.
         unsafe {
-            (*marks_out.add(base / 64)).write(marks);
+            (*chunks_out.add(base / 64)).write(masks);
         }
         base += 64;
     }
     // SAFETY: the masks of the chunks before `base` were written above.
     unsafe {
-        scratch.marks.set_len(base / 64);
-        scratch.backslash.set_len(base / 64);
-        scratch.nonword.set_len(base / 64);
+        scratch.chunks.set_len(base / 64);
     }
     // An ASCII chunk after the last: whether the text ends inside a UTF-8 sequence.
     valid && utf8(&[b' '; 64], true) && in_string_carry == 0 && escape_carry == 0
@@ -789,15 +806,15 @@ struct Cursor {
 }
 
 impl Cursor {
-    /// The cursor at the next chunk of `marks` with a token, when this one has none left;
-    /// `None` at the end of the marks.
+    /// The cursor at the next chunk with a token, when this one has none left; `None` at the
+    /// end of the chunks.
     #[cold]
     #[inline(never)]
-    fn refill(self, marks: &[u64]) -> Option<Cursor> {
+    fn refill(self, chunks: &[[u64; 3]]) -> Option<Cursor> {
         let mut word = self.base / 64;
         loop {
             word += 1;
-            let bits = *marks.get(word)?;
+            let bits = chunks.get(word)?[MARKS];
             if bits != 0 {
                 return Some(Cursor {
                     base: word * 64,
@@ -813,8 +830,8 @@ impl Cursor {
 /// written between the two stages.
 struct Walker<'a, 's> {
     line: &'a [u8],
-    /// The tokens of the text, a word per 64-byte chunk.
-    marks: &'s [u64],
+    /// The masks of the text's 64-byte chunks: its tokens, backslashes and non-word bytes.
+    chunks: &'s [[u64; 3]],
     at: Cursor,
     keys: &'s mut Vec<KeyHead>,
     lists: &'s mut Vec<(u32, u32)>,
@@ -823,15 +840,12 @@ struct Walker<'a, 's> {
     /// before it holds none, which spares most strings looking at the masks (most lines hold no
     /// backslash). `u32::MAX` when there is none.
     backslash_at: u32,
-    /// The line's backslashes and non-word bytes, a mask per 64-byte chunk.
-    backslash: &'s [u64],
-    nonword: &'s [u64],
 }
 
 /// Whether any bit of `masks` (bit `i` of word `w` for byte `64 w + i`) is set at the bytes
 /// `start..end`.
 #[inline(always)]
-fn any_in(masks: &[u64], start: u32, end: u32) -> bool {
+fn any_in(masks: &(impl Words + ?Sized), start: u32, end: u32) -> bool {
     let len = end.wrapping_sub(start);
     if start >= end {
         return false;
@@ -841,12 +855,12 @@ fn any_in(masks: &[u64], start: u32, end: u32) -> bool {
         // The range lies within two adjacent words: one 128-bit shift brings it to bit 0. A range
         // that reaches past the last word (which the ranges of an indexed text never do) counts
         // as set, the answer that sends a line to the full check.
-        let Some(&low) = masks.get(first) else {
+        let Some(low) = masks.word(first) else {
             return true;
         };
         let shift = start % 64;
         let high = if shift + len > 64 {
-            masks.get(first + 1).copied().unwrap_or(u64::MAX)
+            masks.word(first + 1).unwrap_or(u64::MAX)
         } else {
             0
         };
@@ -856,25 +870,23 @@ fn any_in(masks: &[u64], start: u32, end: u32) -> bool {
     let last = ((end - 1) / 64) as usize;
     let low = u64::MAX << (start % 64);
     let high = u64::MAX >> (63 - (end - 1) % 64);
-    masks.get(first).is_some_and(|m| m & low != 0)
-        || masks
-            .get(first + 1..last)
-            .is_some_and(|ms| ms.iter().any(|&m| m != 0))
-        || masks.get(last).is_some_and(|m| m & high != 0)
+    masks.word(first).is_some_and(|m| m & low != 0)
+        || (first + 1..last).any(|w| masks.word(w).is_some_and(|m| m != 0))
+        || masks.word(last).is_some_and(|m| m & high != 0)
 }
 
 /// The position of the first bit of `masks` (bit `i` of word `w` for byte `64 w + i`) at or after
 /// `from`; `u32::MAX` when there is none.
-fn next_bit(masks: &[u64], from: u32) -> u32 {
+fn next_bit(masks: &(impl Words + ?Sized), from: u32) -> u32 {
     let mut w = (from / 64) as usize;
-    let mut word = match masks.get(w) {
+    let mut word = match masks.word(w) {
         Some(m) => m & u64::MAX << (from % 64),
         None => return u32::MAX,
     };
     while word == 0 {
         w += 1;
-        match masks.get(w) {
-            Some(&m) => word = m,
+        match masks.word(w) {
+            Some(m) => word = m,
             None => return u32::MAX,
         }
     }
@@ -887,23 +899,21 @@ impl<'s> Walker<'s, 's> {
         // Every token is a position in the line, which lets the walker read a token's byte
         // without a bounds check: stage 1 marks only bytes of the text it indexed, and a walker
         // over a shorter line has no tokens (it answers "not sure").
-        let marks: &[u64] = if scratch.indexed <= line.len() {
-            &scratch.marks
+        let chunks: &[[u64; 3]] = if scratch.indexed <= line.len() {
+            &scratch.chunks
         } else {
             &[]
         };
         Walker {
             line,
-            marks,
+            chunks,
             at: Cursor {
                 base: 0,
-                bits: marks.first().copied().unwrap_or(0),
+                bits: chunks.first().map_or(0, |c| c[MARKS]),
             },
             keys: &mut scratch.keys,
             lists: &mut scratch.lists,
-            backslash_at: next_bit(&scratch.backslash, 0),
-            backslash: &scratch.backslash,
-            nonword: &scratch.nonword,
+            backslash_at: next_bit(&Field::<BACKSLASH>(chunks), 0),
         }
     }
 
@@ -911,9 +921,9 @@ impl<'s> Walker<'s, 's> {
     #[inline(always)]
     fn byte_at(&self, p: usize) -> u8 {
         debug_assert!(p < self.line.len());
-        // SAFETY: `p` is a set bit of `self.marks`, which `index` sets only for bytes of the
-        // text it indexed, whose length `new` has checked is at most `self.line.len()`; `marks`
-        // and `line` do not change after `new`.
+        // SAFETY: `p` is a set bit of the chunks' token masks, which `index` sets only for bytes
+        // of the text it indexed, whose length `new` has checked is at most `self.line.len()`;
+        // `chunks` and `line` do not change after `new`.
         unsafe { *self.line.get_unchecked(p) }
     }
 }
@@ -966,7 +976,7 @@ impl Walker<'_, '_> {
     #[inline(always)]
     fn first(&mut self) -> Option<usize> {
         if self.at.bits == 0 {
-            self.at = self.at.refill(self.marks)?;
+            self.at = self.at.refill(self.chunks)?;
         }
         Some(self.at.base + self.at.bits.trailing_zeros() as usize)
     }
@@ -1002,7 +1012,8 @@ impl Walker<'_, '_> {
     /// The raw text of a string when it holds no escape.
     #[inline(always)]
     fn plain(&self, range: (u32, u32)) -> Option<&[u8]> {
-        let escaped = range.1 > self.backslash_at && any_in(self.backslash, range.0, range.1);
+        let escaped = range.1 > self.backslash_at
+            && any_in(&Field::<BACKSLASH>(self.chunks), range.0, range.1);
         (!escaped).then(|| self.raw(range))
     }
 
@@ -1147,7 +1158,7 @@ impl Walker<'_, '_> {
                 let name = w.raw(key);
                 if name.len() > VAR_NAME_MAX_CHARS
                     || name.first().is_none_or(u8::is_ascii_digit)
-                    || next_bit(w.nonword, key.0) != key.1
+                    || next_bit(&Field::<NONWORD>(w.chunks), key.0) != key.1
                 {
                     return None;
                 }
@@ -1347,13 +1358,11 @@ impl Walker<'_, '_> {
     fn forked<R>(&mut self, f: impl FnOnce(&mut Walker<'_, '_>) -> R) -> R {
         let mut fork = Walker {
             line: self.line,
-            marks: self.marks,
+            chunks: self.chunks,
             at: self.at,
             keys: &mut *self.keys,
             lists: &mut *self.lists,
             backslash_at: self.backslash_at,
-            backslash: self.backslash,
-            nonword: self.nonword,
         };
         let out = f(&mut fork);
         let at = fork.at;
@@ -1510,11 +1519,18 @@ mod tests {
         for (a, b, c) in [(0, 0, 0), (5, 63, 17), (63, 0, 62), (31, 32, 1)] {
             let masks = [1u64 << a, 1u64 << b, 1u64 << c];
             let set = |i: u32| masks[(i / 64) as usize] >> (i % 64) & 1 == 1;
+            // The same words as one mask of each chunk, beside other masks full of bits.
+            let chunks = masks.map(|m| [u64::MAX, m, u64::MAX]);
             for start in 0..192u32 {
                 for end in start..=192u32 {
                     let want = (start..end).any(set);
                     assert_eq!(
-                        any_in(&masks, start, end),
+                        any_in(&masks[..], start, end),
+                        want,
+                        "{a} {b} {c}: {start}..{end}"
+                    );
+                    assert_eq!(
+                        any_in(&Field::<BACKSLASH>(&chunks), start, end),
                         want,
                         "{a} {b} {c}: {start}..{end}"
                     );
@@ -1522,9 +1538,10 @@ mod tests {
             }
         }
         // A range past the words is "set" (not sure) however short; an empty one never is.
-        assert!(any_in(&[0], 60, 70));
-        assert!(any_in(&[], 3, 4));
-        assert!(!any_in(&[], 3, 3));
+        let none: &[u64] = &[];
+        assert!(any_in(&[0u64][..], 60, 70));
+        assert!(any_in(none, 3, 4));
+        assert!(!any_in(none, 3, 3));
     }
 
     #[test]
@@ -1656,7 +1673,9 @@ mod tests {
 
     fn tokens(line: &str) -> Option<Vec<u32>> {
         let mut scratch = FastScratch::default();
-        index(line.as_bytes(), &mut scratch).then(|| positions(&scratch.marks))
+        let indexed = index(line.as_bytes(), &mut scratch);
+        let marks: Vec<u64> = scratch.chunks.iter().map(|c| c[MARKS]).collect();
+        indexed.then(|| positions(&marks))
     }
 
     #[test]
@@ -1719,17 +1738,17 @@ mod agreement {
         let vector_ok = index(content, &mut vector);
         assert_eq!(portable_ok, vector_ok, "{text}");
         // The walker reads token bytes unchecked: no token may lie past the text.
-        for marks in [&portable.marks, &vector.marks] {
+        for scratch in [&portable, &vector] {
+            let marks: Vec<u64> = scratch.chunks.iter().map(|c| c[MARKS]).collect();
             assert!(
-                tests::positions(marks)
+                tests::positions(&marks)
                     .iter()
                     .all(|&t| (t as usize) < content.len()),
                 "{text}"
             );
         }
         if vector_ok {
-            assert_eq!(portable.marks, vector.marks, "{text}");
-            assert_eq!(portable.nonword, vector.nonword, "{text}");
+            assert_eq!(portable.chunks, vector.chunks, "{text}");
         }
         if fast {
             for strict in [false, true] {
@@ -1862,9 +1881,12 @@ mod agreement {
         let set = [3u32, 63, 197];
         for from in 0..300 {
             let want = set.iter().copied().find(|&b| b >= from).unwrap_or(u32::MAX);
-            assert_eq!(next_bit(&masks, from), want, "{from}");
+            assert_eq!(next_bit(&masks[..], from), want, "{from}");
+            let chunks = masks.map(|m| [u64::MAX, u64::MAX, m]);
+            assert_eq!(next_bit(&Field::<NONWORD>(&chunks), from), want, "{from}");
         }
-        assert_eq!(next_bit(&[], 0), u32::MAX);
+        let none: &[u64] = &[];
+        assert_eq!(next_bit(none, 0), u32::MAX);
     }
 
     #[test]
@@ -1874,7 +1896,7 @@ mod agreement {
         assert!(index(text, &mut scratch));
         assert!(Walker::new(text, &mut scratch).update().is_some());
         let mut walker = Walker::new(&text[..10], &mut scratch);
-        assert!(walker.marks.is_empty() && walker.update().is_none());
+        assert!(walker.chunks.is_empty() && walker.update().is_none());
     }
 
     #[test]
