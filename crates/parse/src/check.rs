@@ -73,7 +73,11 @@ impl Format {
     }
 
     fn detect_bare(line: &[u8]) -> Option<Format> {
-        let first = line.iter().find(|&&b| !crate::json::is_ws(b))?;
+        // A line of a form feed or vertical tab is no blank line (it gets invalid_json), but it
+        // tells nothing of the format either.
+        let first = line
+            .iter()
+            .find(|&&b| !crate::json::is_ws(b) && !matches!(b, 0x0b | 0x0c))?;
         // An array is no update line either, but JSON: read as addresses, every line of a JSON
         // array export would be "no @", which says nothing of what is wrong.
         Some(if matches!(*first, b'{' | b'[') {
@@ -1327,7 +1331,11 @@ pub(crate) mod tests {
             Format::detect(b"[{\"email\":\"a@b.com\"},"),
             Some(Format::Json)
         );
-        assert_eq!(Format::detect(b"\x0c"), Some(Format::Emails));
+        assert_eq!(Format::detect(b"\x0c \x0b"), None);
+        assert_eq!(
+            Format::detect_block(b"\x0c\n{\"email\":\"a@b.com\"}\n", true),
+            Some(Format::Json)
+        );
         assert_eq!(Format::detect(b"   "), None);
         // A byte-order mark counts as nothing only at the start of the input.
         let block = b"\n\xEF\xBB\xBF\n{}";
