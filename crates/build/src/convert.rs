@@ -32,8 +32,8 @@ pub enum Identity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Types {
     /// Integers of up to nine digits, decimals and `true`/`false` become numbers and booleans;
-    /// leading zeros, longer digit strings (phone numbers, ids), `-0`, exponents and anything
-    /// ambiguous stay strings.
+    /// leading zeros, longer digit strings (phone numbers, ids), negative zeros, exponents and
+    /// anything ambiguous stay strings.
     #[default]
     Infer,
     /// Every cell is a string.
@@ -123,6 +123,18 @@ pub enum MappingError {
     BadDelimiter(u8),
 }
 
+/// Whether the text after a list item's last `:` reads as a subscription flag other than `0` or
+/// `1`: empty, a number of one or two digits (`2`, `00`, `-1`), or a word people write for yes
+/// or no (`y`, `no`, `true`, `off`, and `O` for a zero). Anything else (`Plan:B`, `Events:2024`)
+/// is part of the list's name.
+fn looks_like_a_flag(flag: &str) -> bool {
+    const WORDS: [&str; 9] = ["y", "n", "yes", "no", "true", "false", "on", "off", "o"];
+    let digits = flag.strip_prefix('-').unwrap_or(flag);
+    flag.is_empty()
+        || (1..=2).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+        || WORDS.iter().any(|w| w.eq_ignore_ascii_case(flag))
+}
+
 /// The identity keys an id column may hold, as `--key` takes them.
 fn id_keys() -> String {
     let keys: Vec<&str> = sailbulk_spec::IDENTITY_KEYS
@@ -140,7 +152,7 @@ fn invalid_names(cols: &[(String, String)]) -> String {
     let list: Vec<String> = cols
         .iter()
         .map(|(c, s)| match (c.is_empty(), unnamed) {
-            (true, 1) => "\"\" (a column with no header; try --rename '=name')".to_string(),
+            (true, 1) => format!("\"\" (a column with no header; try --rename '={s}')"),
             (true, n) => {
                 format!("\"\" ({n} columns with no header; name the columns to keep with --vars)")
             }
@@ -345,7 +357,18 @@ impl Converter {
                 _ => vec![name],
             };
             if path.iter().any(|s| var_name_problem(s).is_some()) {
-                bad.push((header[col].to_string(), suggest(header[col])));
+                let suggestion = match header[col] {
+                    // A name no column has: the suggestion must work as it is written.
+                    "" => {
+                        let mut name = format!("column_{}", col + 1);
+                        while header.contains(&name.as_str()) {
+                            name.push('_');
+                        }
+                        name
+                    }
+                    h => suggest(h),
+                };
+                bad.push((header[col].to_string(), suggestion));
                 continue;
             }
             // Clashes: the same path twice, or a path that is both a value and an object.
@@ -556,9 +579,10 @@ impl Converter {
                 let (name, value) = match item.rsplit_once(':').map(|(n, f)| (n.trim(), f.trim())) {
                     Some((name, "0")) => (name, 0),
                     Some((name, "1")) => (name, 1),
-                    // `Daily:O`, `Daily:2`, `Daily:`: a mistyped flag far more likely than a
-                    // list named so, and taken as a name it would subscribe where `0` meant not.
-                    Some((_, flag)) if flag.chars().count() <= 1 => {
+                    // `Daily:O`, `Daily:2`, `Daily:no`, `Daily:`: a mistyped flag far more likely
+                    // than a list named so, and taken as a name it would subscribe where `0`
+                    // meant not.
+                    Some((_, flag)) if looks_like_a_flag(flag) => {
                         return Err(reject(format!(
                             "list item {item:?}: the flag after its last ':' must be 0 or 1"
                         )))
@@ -786,7 +810,7 @@ pub const MAX_INFERRED_INT_DIGITS: usize = 9;
 /// integer of at most [`MAX_INFERRED_INT_DIGITS`] digits without leading zeros (longer digit
 /// strings are phone numbers and ids), or a decimal with digits on both sides of the point and at
 /// most 15 significant digits (so that a double holds it exactly). Everything else (`+1`, `1e5`,
-/// `.5`, `007`, `-0`, `5551234567`, `NaN`) is a string.
+/// `.5`, `007`, `-0`, `-0.0`, `5551234567`, `NaN`) is a string.
 pub fn infers_as_literal(cell: &str) -> bool {
     let bytes = cell.as_bytes();
     match bytes.first() {
@@ -808,8 +832,9 @@ pub fn infers_as_literal(cell: &str) -> bool {
         }
     }
     let leading_zero = int > 1 && digits[0] == b'0';
-    // `-0` is not an integer anyone writes on purpose: a sign left on a zero, or a code.
-    let negative_zero = !dot && digits == b"0" && bytes.len() == 2;
+    // A negative zero (`-0`, `-0.0`) is not a number anyone writes on purpose: a sign left on a
+    // zero, or a code.
+    let negative_zero = bytes[0] == b'-' && digits.iter().all(|&b| b == b'0' || b == b'.');
     let fits = if dot {
         frac > 0 && int + frac <= 15
     } else {
@@ -1174,6 +1199,8 @@ mod tests {
             "1234567890123456",
             "12345678901234.56",
             "-0",
+            "-0.0",
+            "-00",
             "",
             "-",
             "1,000",
@@ -1270,7 +1297,17 @@ mod tests {
         assert!(reason(&["a@example.com", "", "2013-02-30", ""]).starts_with("invalid signup_date"));
         assert!(reason(&["a@example.com", "", "", "a$b"]).contains("$"));
         assert!(reason(&["a@example.com", "", "", "!!"]).contains("no letter or digit"));
-        for typo in ["Daily:O", "Daily:2", "Daily:", "Weekly; Daily : y"] {
+        for typo in [
+            "Daily:O",
+            "Daily:2",
+            "Daily:",
+            "Weekly; Daily : y",
+            "Daily:no",
+            "Daily:FALSE",
+            "Daily:00",
+            "Daily:-1",
+            "Daily:off",
+        ] {
             assert!(
                 reason(&["a@example.com", "", "", typo]).contains("must be 0 or 1"),
                 "{typo}"
@@ -1295,6 +1332,8 @@ mod tests {
             lists("Events:2024:1"),
             serde_json::json!({"Events:2024": 1})
         );
+        assert_eq!(lists("Plan:B"), serde_json::json!({"Plan:B": 1}));
+        assert_eq!(lists("Tier:A:0"), serde_json::json!({"Tier:A": 0}));
     }
 
     #[test]
@@ -1327,7 +1366,14 @@ mod tests {
         let err = Converter::new(&ConvertOptions::default(), &["email", "name", ""]).unwrap_err();
         assert!(
             err.to_string()
-                .contains("\"\" (a column with no header; try --rename '=name')"),
+                .contains("\"\" (a column with no header; try --rename '=column_3')"),
+            "{err}"
+        );
+        // The suggestion never takes a name a column has.
+        let err =
+            Converter::new(&ConvertOptions::default(), &["email", "column_3", ""]).unwrap_err();
+        assert!(
+            err.to_string().contains("try --rename '=column_3_')"),
             "{err}"
         );
         let renamed = ConvertOptions {

@@ -135,7 +135,8 @@ struct CliSink {
     /// fields past it follow `line` and `reason`, so that those two stand under their headers.
     width: usize,
     shown: u64,
-    /// A record longer than the part cap: a problem of the data (exit 1), not of the run.
+    /// A record longer than the part cap. The converter rejects such rows before they get here
+    /// (`max_record_bytes` is the cap); this stays as a guard, and ends the run with exit 1.
     too_long: Option<ChunkError>,
 }
 
@@ -260,7 +261,7 @@ pub fn run(args: Args) -> u8 {
     let limit = JobKind::Update.max_file_bytes();
     if let Some(cap) = args.max_bytes.filter(|&cap| cap > limit) {
         eprintln!(
-            "sailbulk: --max-bytes {cap} is over the update job's upload limit of {limit} bytes: the API would refuse parts that size"
+            "sailbulk: error: --max-bytes {cap} is over the update job's upload limit of {limit} bytes: the API would refuse parts that size"
         );
         return EXIT_ERROR;
     }

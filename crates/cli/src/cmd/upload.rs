@@ -71,7 +71,7 @@ pub struct Args {
     #[arg(long)]
     split: bool,
 
-    /// With --split: the cap per part (default: the job's upload limit).
+    /// With --split: the cap per part (at most, and by default, the job's upload limit).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "split")]
     max_bytes: Option<u64>,
 
@@ -140,6 +140,13 @@ fn upload(args: &Args) -> Result<u8, String> {
     }
     if args.inputs.is_empty() && args.emails.is_none() && args.query_json.is_none() {
         return Err("nothing to upload: give files, --emails or --query-json".into());
+    }
+    let limit = job.max_file_bytes();
+    if let Some(cap) = args.max_bytes.filter(|&cap| cap > limit) {
+        return Err(format!(
+            "--max-bytes {cap} is over the {} job's upload limit of {limit} bytes: the API would refuse parts that size",
+            job.as_str()
+        ));
     }
     let cancel = cancel_on_ctrl_c();
     let bars = Bars::new(!args.no_progress && std::io::stderr().is_terminal());

@@ -602,7 +602,7 @@ fn columns_with_no_header_take_a_name_or_are_left_out() {
     assert_refused(
         csv,
         &[],
-        "\"\" (a column with no header; try --rename '=name')",
+        "\"\" (a column with no header; try --rename '=column_3')",
     );
     convert_ok(
         csv,

@@ -231,6 +231,29 @@ fn import_files_over_the_limit_are_refused_or_split() {
 }
 
 #[test]
+fn a_part_cap_over_the_job_limit_is_refused_before_anything_is_sent() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let small = write(dir.path(), "emails.txt", "a@example.com\n");
+    for (job, size, limit) in [
+        ("import", "11MB", "10000000"),
+        ("update", "2GB", "1000000000"),
+    ] {
+        let mut args = vec!["upload", "--job", job, "--split", "--max-bytes", size];
+        if job == "import" {
+            args.extend(["--list", "Main"]);
+        }
+        let path = s(&small);
+        args.push(&path);
+        let out = run(&sim, dir.path(), &args);
+        let text = format!("over the {job} job's upload limit of {limit} bytes");
+        assert_exit(&out, 2, &text);
+    }
+    assert!(sim.requests().is_empty());
+    assert!(!dir.path().join("emails.txt.parts").exists());
+}
+
+#[test]
 fn a_part_changed_since_it_was_sent_is_refused() {
     let sim = sim();
     let dir = tempfile::tempdir().unwrap();
