@@ -45,4 +45,6 @@ pub use convert::{
 };
 pub use manifest::{Manifest, Part, Rejects, Source, MANIFEST_FILE};
 pub use size::{parse_size, ParseSizeError};
-pub use split::{split_file, SplitError, SplitOptions, SplitOutcome, REJECTS_FILE};
+pub use split::{
+    part_cap, split_file, CapOverLimit, SplitError, SplitOptions, SplitOutcome, REJECTS_FILE,
+};

@@ -73,15 +73,8 @@ pub enum SplitError {
         findings: Vec<Finding>,
     },
     /// The part cap is over the job's upload limit: the API would refuse such parts.
-    #[error("a part cap of {cap} bytes is over the {job} job's upload limit of {limit} bytes")]
-    CapOverLimit {
-        /// The cap asked for.
-        cap: u64,
-        /// The job's limit.
-        limit: u64,
-        /// The job (`update` or `import`).
-        job: &'static str,
-    },
+    #[error(transparent)]
+    CapOverLimit(#[from] CapOverLimit),
     /// Writing the manifest or rejects failed.
     #[error("cannot write {}", path.display())]
     Io {
@@ -91,6 +84,41 @@ pub enum SplitError {
         #[source]
         source: io::Error,
     },
+}
+
+/// A part cap over the job's upload limit: the API would refuse parts that size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a part cap of {cap} bytes is over the {job} job's upload limit of {limit} bytes: the API would refuse parts that size")]
+pub struct CapOverLimit {
+    /// The cap asked for.
+    pub cap: u64,
+    /// The job's limit.
+    pub limit: u64,
+    /// The job (`update` or `import`).
+    pub job: &'static str,
+}
+
+/// The cap on a part's bytes for `job`: `max_bytes` when given, else the job's upload limit; an
+/// error when `max_bytes` is over that limit. What `split`, `convert -o DIR` and `upload --split`
+/// all cut by.
+///
+/// ```
+/// use sailbulk_build::part_cap;
+/// use sailbulk_spec::JobKind;
+/// assert_eq!(part_cap(JobKind::Import, None), Ok(10_000_000));
+/// assert_eq!(part_cap(JobKind::Update, Some(500_000_000)), Ok(500_000_000));
+/// assert!(part_cap(JobKind::Import, Some(1_000_000_000)).is_err());
+/// ```
+pub fn part_cap(job: JobKind, max_bytes: Option<u64>) -> Result<u64, CapOverLimit> {
+    let limit = job.max_file_bytes();
+    match max_bytes {
+        Some(cap) if cap > limit => Err(CapOverLimit {
+            cap,
+            limit,
+            job: job.as_str(),
+        }),
+        cap => Ok(cap.unwrap_or(limit)),
+    }
 }
 
 /// Routes checked lines: valid ones to the parts, invalid ones to the rejects.
@@ -268,15 +296,7 @@ pub fn split_file(
     dir: &Path,
     options: &SplitOptions,
 ) -> Result<SplitOutcome, SplitError> {
-    let limit = options.job.max_file_bytes();
-    let max = options.max_bytes.unwrap_or(limit);
-    if max > limit {
-        return Err(SplitError::CapOverLimit {
-            cap: max,
-            limit,
-            job: options.job.as_str(),
-        });
-    }
+    let max = part_cap(options.job, options.max_bytes)?;
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SplitError::Io { path, source }

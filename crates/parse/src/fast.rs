@@ -64,6 +64,8 @@ trait Words {
     fn word(&self, w: usize) -> Option<u64>;
 }
 
+/// For the tests, which hold the functions over words to plain slices of them.
+#[cfg(test)]
 impl Words for [u64] {
     #[inline(always)]
     fn word(&self, w: usize) -> Option<u64> {

@@ -3,8 +3,8 @@
 use super::{print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::ValueEnum;
 use sailbulk_build::{
-    convert_csv, parse_size, AtomicFile, ChunkError, ChunkWriter, ConvertOptions, ConvertSink,
-    Empty, Identity, Manifest, Source, Types, MANIFEST_FILE,
+    convert_csv, parse_size, part_cap, AtomicFile, ChunkError, ChunkWriter, ConvertOptions,
+    ConvertSink, Empty, Identity, Manifest, Source, Types, MANIFEST_FILE,
 };
 use sailbulk_spec::JobKind;
 use std::io::{self, Write};
@@ -223,6 +223,14 @@ pub fn run(args: Args) -> u8 {
         }),
         _ => Some(Identity::Email(args.email_column.clone())),
     };
+    let to_dir = args.max_bytes.is_some() || args.output.is_dir();
+    let cap = match part_cap(JobKind::Update, args.max_bytes) {
+        Ok(cap) => cap,
+        Err(e) => {
+            print_error("--max-bytes: ", &e);
+            return EXIT_ERROR;
+        }
+    };
     let options = ConvertOptions {
         delimiter: Some(delim),
         identity,
@@ -242,14 +250,8 @@ pub fn run(args: Args) -> u8 {
             EmptyArg::Null => Empty::Null,
         },
         skip_verify: args.no_verify,
-        max_record_bytes: None,
-    };
-    let to_dir = args.max_bytes.is_some() || args.output.is_dir();
-    // A record longer than a part can hold is a bad row, rejected like the others.
-    let options = ConvertOptions {
-        max_record_bytes: to_dir
-            .then(|| args.max_bytes.unwrap_or(JobKind::Update.max_file_bytes())),
-        ..options
+        // A record longer than a part can hold is a bad row, rejected like the others.
+        max_record_bytes: to_dir.then_some(cap),
     };
     let (input, _gzip) = match sailbulk_parse::open_reader(&args.input) {
         Ok(r) => r,
@@ -258,16 +260,8 @@ pub fn run(args: Args) -> u8 {
             return EXIT_ERROR;
         }
     };
-    let limit = JobKind::Update.max_file_bytes();
-    if let Some(cap) = args.max_bytes.filter(|&cap| cap > limit) {
-        eprintln!(
-            "sailbulk: error: --max-bytes {cap} is over the update job's upload limit of {limit} bytes: the API would refuse parts that size"
-        );
-        return EXIT_ERROR;
-    }
     let mut staging = None;
     let records = if to_dir {
-        let cap = args.max_bytes.unwrap_or(JobKind::Update.max_file_bytes());
         let dir = match staging_dir(&args.input, &args.output, args.force) {
             Ok(d) => d,
             Err(e) => {

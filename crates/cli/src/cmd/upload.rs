@@ -7,7 +7,9 @@ use super::{
 };
 use clap::ValueEnum;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use sailbulk_build::{parse_size, split_file, Manifest, SplitOptions, MANIFEST_FILE, REJECTS_FILE};
+use sailbulk_build::{
+    parse_size, part_cap, split_file, Manifest, SplitOptions, MANIFEST_FILE, REJECTS_FILE,
+};
 use sailbulk_spec::JobKind;
 use sailbulk_upload::{
     submit_once, upload_parts, wait_for_job, JobSpec, JobState, PartFile, UploadError, UploadEvent,
@@ -141,13 +143,8 @@ fn upload(args: &Args) -> Result<u8, String> {
     if args.inputs.is_empty() && args.emails.is_none() && args.query_json.is_none() {
         return Err("nothing to upload: give files, --emails or --query-json".into());
     }
-    let limit = job.max_file_bytes();
-    if let Some(cap) = args.max_bytes.filter(|&cap| cap > limit) {
-        return Err(format!(
-            "--max-bytes {cap} is over the {} job's upload limit of {limit} bytes: the API would refuse parts that size",
-            job.as_str()
-        ));
-    }
+    // Refused up front, whether or not a file turns out to need splitting.
+    part_cap(job, args.max_bytes).map_err(|e| format!("--max-bytes: {e}"))?;
     let cancel = cancel_on_ctrl_c();
     let bars = Bars::new(!args.no_progress && std::io::stderr().is_terminal());
     let log = bars.clone_handle();
@@ -451,7 +448,7 @@ fn split_big(args: &Args, input: &Path, job: JobKind) -> Result<PathBuf, String>
         if let Ok(manifest) = serde_json::from_slice::<Manifest>(&text) {
             let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
             let input_newer = modified(input) > modified(&dir.join(MANIFEST_FILE));
-            let cap = args.max_bytes.unwrap_or(job.max_file_bytes());
+            let cap = part_cap(job, args.max_bytes).map_err(|e| e.to_string())?;
             if input_newer {
                 return Err(format!(
                     "{} changed after it was split into {}; remove that directory to split it again",
