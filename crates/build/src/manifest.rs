@@ -45,6 +45,11 @@ pub struct Source {
     pub lines: u64,
     /// The input's last line had no `\n`; the parts end it with one.
     pub missing_final_newline: bool,
+    /// The input's SHA-256 (lower-case hex), when the writer recorded it: `upload --split` does,
+    /// so that a re-run tells the input it split from one changed since, whatever its size and
+    /// modification time say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// One part file.

@@ -391,6 +391,7 @@ pub fn split_file(
             bytes,
             lines,
             missing_final_newline,
+            sha256: None,
         },
         parts: parts.finish()?,
         rejects,

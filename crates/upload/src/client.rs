@@ -180,11 +180,14 @@ pub enum Error {
         possibly_applied: bool,
     },
     /// The file changed while it was sent; the upload was abandoned before its end, so the API
-    /// made nothing of it.
-    #[error("{} changed while it was sent (its SHA-256 is no longer the one checked before); nothing was submitted", path.display())]
+    /// made nothing of this send (an earlier send of the call, whose answer was lost, may have
+    /// made a job).
+    #[error("{} changed while it was sent (its SHA-256 is no longer the one checked before); {}", path.display(), if *possibly_applied { "this send was abandoned, but an earlier one whose answer was lost may have made a job" } else { "nothing was submitted" })]
     FileChanged {
         /// The file.
         path: PathBuf,
+        /// Whether an earlier send of this call went out whole and its answer was lost.
+        possibly_applied: bool,
     },
     /// The client is not configured well enough to run.
     #[error("{0}")]
@@ -210,7 +213,10 @@ impl Error {
             | Error::Transport {
                 possibly_applied, ..
             }
-            | Error::Cancelled { possibly_applied } => *possibly_applied,
+            | Error::Cancelled { possibly_applied }
+            | Error::FileChanged {
+                possibly_applied, ..
+            } => *possibly_applied,
             _ => false,
         }
     }
@@ -666,7 +672,12 @@ impl Client {
                 Err(Error::Io { path, source }) if unknown == 0 => {
                     return Err(Error::Io { path, source })
                 }
-                Err(e @ Error::FileChanged { .. }) => return Err(e),
+                Err(Error::FileChanged { path, .. }) => {
+                    return Err(Error::FileChanged {
+                        path,
+                        possibly_applied: possibly(unknown),
+                    })
+                }
                 Err(e) => {
                     return Err(Error::Transport {
                         method,
@@ -818,6 +829,7 @@ impl Client {
                     if expected != len {
                         return Err(Error::FileChanged {
                             path: file.path.to_path_buf(),
+                            possibly_applied: false,
                         });
                     }
                 }
@@ -930,6 +942,7 @@ impl Client {
             Err(ureq::Error::Transport(_)) if changed.load(Ordering::SeqCst) => {
                 return Err(Error::FileChanged {
                     path: file.map(|f| f.path.to_path_buf()).unwrap_or_default(),
+                    possibly_applied: false,
                 });
             }
             Err(ureq::Error::Transport(transport)) => {

@@ -21,7 +21,8 @@ pub struct Journal {
 /// One file of an upload.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
-    /// The file, as an absolute path.
+    /// The file, as a canonical path (absolute, symlinks and `..` resolved; journals from before
+    /// that used the absolute path as given, and are taken over).
     pub file: String,
     /// Its SHA-256 when it was first sent (lower-case hex).
     pub sha256: String,
@@ -59,6 +60,13 @@ pub struct JournalEntry {
 }
 
 impl JournalEntry {
+    /// Whether a send of this entry may have been applied: it has a job id, or a send handed over
+    /// the whole file and its answer was lost. Until then, the file is not bound to what was
+    /// sent: a send refused by the API, or abandoned before its last byte, made no job.
+    pub fn may_have_applied(&self) -> bool {
+        self.job_id.is_some() || self.body_sent_at.is_some() || self.possibly_duplicated
+    }
+
     /// Notes that a submission starts now.
     pub(crate) fn record_attempt(&mut self) {
         self.attempts += 1;

@@ -262,6 +262,17 @@ pub enum UploadError {
         /// The job type it was sent as.
         was: String,
     },
+    /// A part's content was sent before under another name (a file moved or renamed since, or
+    /// a copy of it), with the same job parameters: sending it would submit the same data twice.
+    #[error("{} holds the same data as {other}, which was sent before as the same job ({state}); refusing to send it twice (start a new journal to send it again on purpose)", path.display())]
+    SentAs {
+        /// The part.
+        path: PathBuf,
+        /// The journal's name for the file sent before.
+        other: String,
+        /// What became of that send: its job id, or that its answer was lost.
+        state: String,
+    },
     /// Parts failed validation; nothing was sent.
     #[error("{} file(s) failed validation; nothing was sent", .0.len())]
     Invalid(Vec<FileReport>),
@@ -310,7 +321,7 @@ pub fn upload_parts(
 ) -> Result<Vec<PartOutcome>, UploadError> {
     let journal_err = |source| journal_error(journal_path, source);
     let _lock = JournalLock::acquire(journal_path)?;
-    let journal = Journal::load(journal_path).map_err(journal_err)?;
+    let mut journal = Journal::load(journal_path).map_err(journal_err)?;
     let job = options.spec.job;
     let params = options.spec.params();
     let params_sha256 = sha256_hex(Value::Object(params.clone()).to_string().as_bytes());
@@ -323,11 +334,22 @@ pub fn upload_parts(
             path: part.path.clone(),
             source,
         };
-        let path = std::path::absolute(&part.path).map_err(io_err)?;
+        // The journal knows a file by its canonical path: the same file named another way
+        // (`d/../d/p.json`, a symlink, a relative path from elsewhere) is the same part.
+        let path = std::fs::canonicalize(&part.path).map_err(io_err)?;
         let key = path.to_string_lossy().into_owned();
         // The same file named twice (a directory and its manifest, say) is one part.
         if ready.iter().any(|r| r.key == key) {
             continue;
+        }
+        // Journals written before keys were canonical name files by their absolute path as
+        // given: such an entry is taken over under the canonical key.
+        let legacy = std::path::absolute(&part.path).map_err(io_err)?;
+        let legacy = legacy.to_string_lossy();
+        if legacy != key && journal.entry(&key).is_none() {
+            if let Some(entry) = journal.parts.iter_mut().find(|e| e.file == legacy) {
+                entry.file = key.clone();
+            }
         }
         let bytes = std::fs::metadata(&path).map_err(io_err)?.len();
         let sha256 = sailbulk_build::sha256_file(&path).map_err(io_err)?;
@@ -341,9 +363,11 @@ pub fn upload_parts(
                 });
             }
         }
-        if let Some(entry) = journal.entry(&key) {
-            let sent = entry.job_id.is_some() || entry.attempts > 0;
-            if sent && entry.sha256 != sha256 {
+        // Only a send that may have been applied binds a part to its content and its job: after
+        // sends that were all answered with a refusal, or never went out whole, the file may
+        // be corrected and sent again.
+        if let Some(entry) = journal.entry(&key).filter(|e| e.may_have_applied()) {
+            if entry.sha256 != sha256 {
                 return Err(UploadError::Changed {
                     path: part.path.clone(),
                     when: "it was sent",
@@ -351,12 +375,30 @@ pub fn upload_parts(
                     now: sha256,
                 });
             }
-            if sent && (entry.job != job.as_str() || entry.params_sha256 != params_sha256) {
+            if entry.job != job.as_str() || entry.params_sha256 != params_sha256 {
                 return Err(UploadError::OtherJob {
                     path: part.path.clone(),
                     was: entry.job.clone(),
                 });
             }
+        }
+        // The same data sent before under another name, as the same job.
+        let earlier = journal.parts.iter().find(|e| {
+            e.file != key
+                && e.sha256 == sha256
+                && e.job == job.as_str()
+                && e.params_sha256 == params_sha256
+                && e.may_have_applied()
+        });
+        if let Some(earlier) = earlier {
+            return Err(UploadError::SentAs {
+                path: part.path.clone(),
+                other: earlier.file.clone(),
+                state: match &earlier.job_id {
+                    Some(id) => format!("job {id}"),
+                    None => "its answer was lost, so the job may exist".into(),
+                },
+            });
         }
         ready.push(Ready {
             given: part.path.clone(),
@@ -425,7 +467,7 @@ pub fn upload_parts(
         let mut j = locked(&journal);
         for r in &ready {
             let entry = j.entry_mut(&r.key);
-            if entry.job_id.is_none() && entry.attempts == 0 {
+            if !entry.may_have_applied() {
                 entry.sha256 = r.sha256.clone();
                 entry.bytes = r.bytes;
                 entry.job = job.as_str().to_string();

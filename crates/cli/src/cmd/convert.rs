@@ -364,6 +364,7 @@ fn finish(
                     bytes: summary.bytes,
                     lines: summary.rows,
                     missing_final_newline: false,
+                    sha256: None,
                 },
                 parts,
                 rejects: None,

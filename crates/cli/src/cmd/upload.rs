@@ -8,7 +8,8 @@ use super::{
 use clap::ValueEnum;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sailbulk_build::{
-    parse_size, part_cap, split_file, Manifest, SplitOptions, MANIFEST_FILE, REJECTS_FILE,
+    parse_size, part_cap, sha256_file, split_file, Manifest, SplitOptions, MANIFEST_FILE,
+    REJECTS_FILE,
 };
 use sailbulk_spec::JobKind;
 use sailbulk_upload::{
@@ -446,15 +447,31 @@ fn split_big(args: &Args, input: &Path, job: JobKind) -> Result<PathBuf, String>
     let input_bytes = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     if let Ok(text) = std::fs::read(dir.join(MANIFEST_FILE)) {
         if let Ok(manifest) = serde_json::from_slice::<Manifest>(&text) {
-            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            let input_newer = modified(input) > modified(&dir.join(MANIFEST_FILE));
-            let cap = part_cap(job, args.max_bytes).map_err(|e| e.to_string())?;
-            if input_newer {
-                return Err(format!(
-                    "{} changed after it was split into {}; remove that directory to split it again",
+            let changed = || {
+                format!(
+                    "{} changed after it was split into {}; remove that directory to split it again (its upload-journal.json records what was sent from the parts: keep a copy)",
                     input.display(),
                     dir.display()
-                ));
+                )
+            };
+            let cap = part_cap(job, args.max_bytes).map_err(|e| e.to_string())?;
+            match &manifest.source.sha256 {
+                // The input's checksum decides: a file rewritten to the same size, with its old
+                // modification time (`cp -p`, `rsync -t`, an archive), is still a changed file.
+                Some(split_from) => {
+                    let now = sha256_file(input)
+                        .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+                    if now != *split_from {
+                        return Err(changed());
+                    }
+                }
+                // A manifest without it (written by an earlier version): the modification times.
+                None => {
+                    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+                    if modified(input) > modified(&dir.join(MANIFEST_FILE)) {
+                        return Err(changed());
+                    }
+                }
             }
             if manifest.source.bytes == input_bytes
                 && manifest.job == job.as_str()
@@ -474,6 +491,10 @@ fn split_big(args: &Args, input: &Path, job: JobKind) -> Result<PathBuf, String>
             input.display()
         ));
     }
+    // The input's checksum goes into the manifest, for a re-run to compare with. It is taken
+    // before the split, so a file that changes meanwhile makes the next run refuse the parts.
+    let input_sha256 =
+        sha256_file(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
     let staging = staging_dir(input, &dir, false).map_err(|e| format!("{}: {e}", dir.display()))?;
     let options = SplitOptions {
         job,
@@ -482,7 +503,12 @@ fn split_big(args: &Args, input: &Path, job: JobKind) -> Result<PathBuf, String>
         validate: !args.no_validate,
         threads: 0,
     };
-    let outcome = split_file(input, staging.path(), &options).map_err(|e| e.to_string())?;
+    let mut outcome = split_file(input, staging.path(), &options).map_err(|e| e.to_string())?;
+    outcome.manifest.source.sha256 = Some(input_sha256);
+    outcome
+        .manifest
+        .write(&staging.path().join(MANIFEST_FILE))
+        .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
     publish_dir(staging, &dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
     eprintln!(
         "sailbulk: split {} ({}) into {} parts in {}",

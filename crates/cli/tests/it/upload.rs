@@ -228,6 +228,38 @@ fn import_files_over_the_limit_are_refused_or_split() {
     );
     assert_exit(&out, 0, "using the parts already split");
     assert_eq!(sim.jobs().len(), 2);
+    // The input rewritten to the same size with its old modification time (`cp -p`, `rsync
+    // -t`): the checksum in the manifest tells, and the parts are not taken for it.
+    let manifest = sailbulk_build::Manifest::read(&parts.join("manifest.json")).unwrap();
+    assert_eq!(
+        manifest.source.sha256,
+        Some(sailbulk_build::sha256_file(&big).unwrap())
+    );
+    let modified = std::fs::metadata(&big).unwrap().modified().unwrap();
+    let changed = line.replacen("someone", "sometwo", 1) + &line.repeat(count - 1);
+    std::fs::write(&big, changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let out = run(
+        &sim,
+        dir.path(),
+        &[
+            "upload",
+            "--job",
+            "import",
+            "--list",
+            "Big",
+            &s(&big),
+            "--split",
+            "--no-validate",
+        ],
+    );
+    assert_exit(&out, 2, "changed after it was split");
+    assert_eq!(sim.jobs().len(), 2);
 }
 
 #[test]

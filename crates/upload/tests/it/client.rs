@@ -446,3 +446,51 @@ fn a_file_that_differs_from_its_checksum_is_never_submitted() {
     assert!(matches!(err, Error::FileChanged { .. }), "{err}");
     assert_eq!(sim.requests().len(), before);
 }
+
+#[test]
+fn a_file_changed_after_a_lost_answer_keeps_the_possibly_applied_mark() {
+    // The first send is processed and its answer lost; the file then changes before the retry,
+    // which is abandoned. The job of the first send exists, and the error must say it may.
+    let sim = sim_builder()
+        .fault(Fault::drop_response(Route::new("POST", "/job")).times(1))
+        .start()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "part-00003.json",
+        "{\"email\":\"a@example.com\"}\n",
+    );
+    let sha256 = sailbulk_build::sha256_file(&file).unwrap();
+    let target = file.clone();
+    let (client, _) = client_with(&sim, move |b| {
+        b.on_event(move |e| {
+            if matches!(e, ClientEvent::Retry { .. }) {
+                std::fs::write(&target, "{\"email\":\"b@example.com\"}\n").unwrap();
+            }
+        })
+    });
+    let err = client
+        .submit_job(
+            &json!({"job": "update"}),
+            Some(&FileUpload {
+                expected_sha256: Some(&sha256),
+                ..FileUpload::new(&file)
+            }),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::FileChanged {
+                possibly_applied: true,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.possibly_applied());
+    assert!(err.to_string().contains("may have made a job"), "{err}");
+    assert!(!err.to_string().contains("nothing was submitted"), "{err}");
+    assert_eq!(sim.jobs().len(), 1);
+}

@@ -452,3 +452,108 @@ fn a_job_without_a_file_is_submitted_once() {
     assert_eq!(id, again);
     assert_eq!(sim.jobs().len(), 1);
 }
+
+#[test]
+fn a_file_named_another_way_is_the_same_part() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::create_dir(&real).unwrap();
+    let parts = parts(&real, 1, 5);
+    let journal = dir.path().join("j.json");
+    upload(&client, &parts, &journal, &options(false)).unwrap();
+    // Through `..`, and through a symlinked directory: the journal knows the file.
+    let dotted = PartFile {
+        path: real.join("..").join("real").join("part-00001.json"),
+        expected_sha256: None,
+    };
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let linked = PartFile {
+        path: link.join("part-00001.json"),
+        expected_sha256: None,
+    };
+    for part in [dotted, linked.clone()] {
+        let outcomes = upload(&client, &[part], &journal, &options(false)).unwrap();
+        assert!(outcomes[0].resumed, "{outcomes:?}");
+    }
+    assert_eq!(sim.jobs().len(), 1);
+    // A journal from before keys were canonical names the file as it was given: its entry is
+    // taken over, not sent again.
+    let mut old = Journal::load(&journal).unwrap();
+    old.parts[0].file = std::path::absolute(&linked.path)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    old.save(&journal).unwrap();
+    let outcomes = upload(&client, &[linked], &journal, &options(false)).unwrap();
+    assert!(outcomes[0].resumed, "{outcomes:?}");
+    assert_eq!(sim.jobs().len(), 1);
+    let now = Journal::load(&journal).unwrap();
+    assert_eq!(now.parts.len(), 1);
+    assert_eq!(
+        Path::new(&now.parts[0].file),
+        std::fs::canonicalize(&parts[0].path).unwrap()
+    );
+}
+
+#[test]
+fn the_same_data_under_another_name_is_not_sent_twice() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), 1, 5);
+    let journal = dir.path().join("j.json");
+    upload(&client, &parts, &journal, &options(false)).unwrap();
+    // The part moved (or was copied) to another name.
+    let moved = dir.path().join("moved.json");
+    std::fs::rename(&parts[0].path, &moved).unwrap();
+    let part = PartFile {
+        path: moved,
+        expected_sha256: None,
+    };
+    let err = upload(&client, std::slice::from_ref(&part), &journal, &options(false)).unwrap_err();
+    assert!(matches!(err, UploadError::SentAs { .. }), "{err}");
+    assert!(err.to_string().contains("part-00001.json"), "{err}");
+    assert!(err.to_string().contains("job "), "{err}");
+    assert_eq!(sim.jobs().len(), 1);
+    // As another job, or with another journal, it is another upload.
+    let mut import = options(false);
+    import.spec.update = Some(serde_json::json!({"vars": {"source": "moved"}}));
+    upload(&client, &[part], &journal, &import).unwrap();
+    assert_eq!(sim.jobs().len(), 2);
+}
+
+#[test]
+fn a_part_that_made_no_job_may_be_corrected_and_sent() {
+    // Every send is answered 503 until the attempts run out: the part was sent, but nothing of
+    // it was applied, so the corrected file is no changed part.
+    let refusing = sim_builder()
+        .fault(Fault::status(Route::new("POST", "/job"), 503).always())
+        .start()
+        .unwrap();
+    let (first, _) = client(&refusing);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), 1, 5);
+    let journal = dir.path().join("j.json");
+    let outcomes = upload(&first, &parts, &journal, &options(false)).unwrap();
+    assert!(outcomes[0].job_id.is_none(), "{outcomes:?}");
+    assert!(!outcomes[0].possibly_duplicated);
+    assert!(refusing.jobs().is_empty());
+    std::fs::write(&parts[0].path, "{\"email\":\"fixed@example.com\"}\n").unwrap();
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let outcomes = upload(&client, &parts, &journal, &options(false)).unwrap();
+    assert!(outcomes[0].job_id.is_some(), "{outcomes:?}");
+    assert_eq!(sim.jobs().len(), 1);
+    let entry = Journal::load(&journal).unwrap().parts[0].clone();
+    assert_eq!(
+        entry.sha256,
+        sailbulk_build::sha256_file(&parts[0].path).unwrap()
+    );
+    // Once a job exists, a change is refused as before.
+    std::fs::write(&parts[0].path, "{\"email\":\"again@example.com\"}\n").unwrap();
+    let err = upload(&client, &parts, &journal, &options(false)).unwrap_err();
+    assert!(matches!(err, UploadError::Changed { .. }), "{err}");
+}
