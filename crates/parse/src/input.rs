@@ -13,6 +13,19 @@ use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+#[cfg(target_os = "linux")]
+use crate::sigbus::{register, Guard};
+
+/// Elsewhere, a truncated mapping still faults as it does (no handler is installed).
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+struct Guard;
+
+#[cfg(not(target_os = "linux"))]
+fn register(_: &[u8]) -> Guard {
+    Guard
+}
+
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A failure while producing blocks.
@@ -31,6 +44,9 @@ impl From<io::Error> for InputError {
 /// A block of whole lines (the input's last block may lack a final `\n`).
 pub(crate) enum Block {
     Mapped {
+        /// The window's registration with the handler of faults past a truncated end; dropped
+        /// (the fields drop in order) before the window is unmapped.
+        _guard: Guard,
         map: Mmap,
         start: usize,
         end: usize,
@@ -44,7 +60,9 @@ pub(crate) enum Block {
 impl Block {
     pub fn bytes(&self) -> &[u8] {
         match self {
-            Block::Mapped { map, start, end } => &map[*start..*end],
+            Block::Mapped {
+                map, start, end, ..
+            } => &map[*start..*end],
             Block::Owned { buf, .. } => buf,
         }
     }
@@ -239,10 +257,10 @@ impl Windows {
         // SAFETY: the mapping is read-only and private to this process, and the bytes are only
         // read. What memory maps cannot promise is that nobody else changes the file meanwhile:
         // a truncation by another process while a window is being checked makes reads past the
-        // new end fault, and a same-size rewrite goes unnoticed. `Input` compares the size
-        // before every window and reports a change rather than mapping past it, which narrows but
-        // does not close that window; this is the trade-off ripgrep and every mmap-based reader
-        // make, and callers with files that may change turn maps off (`--no-mmap`).
+        // new end fault (on Linux, `sigbus` turns those pages into zeros, and `Input` reports
+        // the change of size before the next window or at the end), and a same-size rewrite goes
+        // unnoticed, as with any reader; callers with files that may change turn maps off
+        // (`--no-mmap`).
         let map = unsafe { MmapOptions::new().offset(offset).len(len).map(&self.file)? };
         let _ = map.advise(Advice::Sequential);
         Ok(map)
@@ -257,6 +275,8 @@ impl Windows {
         loop {
             let end = (self.pos + want).min(self.len);
             let map = self.map(aligned, end - aligned)?;
+            // Registered before a byte of it is read: the file may shrink from now on.
+            let guard = register(&map);
             let start = (self.pos - aligned) as usize;
             let cut = if end == self.len {
                 Some(map.len())
@@ -267,6 +287,7 @@ impl Windows {
                 Some(cut) => {
                     self.pos = aligned + cut as u64;
                     return Ok(Some(Block::Mapped {
+                        _guard: guard,
                         map,
                         start,
                         end: cut,

@@ -37,6 +37,8 @@ mod input;
 mod json;
 mod record;
 mod report;
+#[cfg(target_os = "linux")]
+mod sigbus;
 #[cfg(target_arch = "x86_64")]
 mod simd;
 mod validator;

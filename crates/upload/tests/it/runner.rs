@@ -513,7 +513,13 @@ fn the_same_data_under_another_name_is_not_sent_twice() {
         path: moved,
         expected_sha256: None,
     };
-    let err = upload(&client, std::slice::from_ref(&part), &journal, &options(false)).unwrap_err();
+    let err = upload(
+        &client,
+        std::slice::from_ref(&part),
+        &journal,
+        &options(false),
+    )
+    .unwrap_err();
     assert!(matches!(err, UploadError::SentAs { .. }), "{err}");
     assert!(err.to_string().contains("part-00001.json"), "{err}");
     assert!(err.to_string().contains("job "), "{err}");
