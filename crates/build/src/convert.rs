@@ -400,7 +400,13 @@ impl Converter {
             identity,
             id_key,
             vars,
-            lists: options.lists.clone(),
+            // `--list Main --list Main` is one list: a record holds each name once.
+            lists: options.lists.iter().fold(Vec::new(), |mut lists, l| {
+                if !lists.contains(l) {
+                    lists.push(l.clone());
+                }
+                lists
+            }),
             lists_column,
             optout,
             signup_date,
@@ -1207,6 +1213,25 @@ mod tests {
         ] {
             assert!(!infers_as_literal(no), "{no}");
         }
+    }
+
+    #[test]
+    fn a_list_given_twice_is_written_once() {
+        let options = ConvertOptions {
+            lists: vec!["Main".into(), "B".into(), "Main".into()],
+            lists_column: Some("groups".into()),
+            ..Default::default()
+        };
+        let line = conv(&options, &["email", "groups"], &["a@example.com", "B:0;C"]).unwrap();
+        assert_eq!(
+            line,
+            "{\"email\":\"a@example.com\",\"lists\":{\"Main\":1,\"B\":0,\"C\":1}}\n"
+        );
+        let report = ValidatorBuilder::new()
+            .strict(true)
+            .build()
+            .report_slice(line.as_bytes(), 0);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
     }
 
     #[test]

@@ -366,7 +366,7 @@ fn a_file_truncated_while_it_is_read_is_reported_not_a_crash() {
     let mut crashes = Vec::new();
     for (round, delay_ms) in [2u64, 5, 10, 20, 40].into_iter().enumerate() {
         let path = write(dir.path(), &format!("race-{round}.json"), &text);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sailbulk"))
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sailbulk"))
             .args(["validate", "--no-progress", "--max-errors", "1", &s(&path)])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
