@@ -176,6 +176,22 @@ fn import_files_over_the_limit_are_refused_or_split() {
     let line = "someone.with.a.long.address@example.com\n";
     let count = (sailbulk_spec::IMPORT_FILE_MAX_BYTES as usize / line.len()) + 10;
     let big = write(dir.path(), "emails.txt", line.repeat(count));
+    let split_and_upload = || {
+        run(
+            &sim,
+            dir.path(),
+            &[
+                "upload",
+                "--job",
+                "import",
+                "--list",
+                "Big",
+                &s(&big),
+                "--split",
+                "--no-validate",
+            ],
+        )
+    };
     let out = run(
         &sim,
         dir.path(),
@@ -212,20 +228,7 @@ fn import_files_over_the_limit_are_refused_or_split() {
     assert_eq!(sim.jobs().len(), 2);
     assert_eq!(sim.list_count("Big"), 1, "one address, many times");
     // A re-run reuses the parts and the journal: nothing new is sent.
-    let out = run(
-        &sim,
-        dir.path(),
-        &[
-            "upload",
-            "--job",
-            "import",
-            "--list",
-            "Big",
-            &s(&big),
-            "--split",
-            "--no-validate",
-        ],
-    );
+    let out = split_and_upload();
     assert_exit(&out, 0, "using the parts already split");
     assert_eq!(sim.jobs().len(), 2);
     // The input rewritten to the same size with its old modification time (`cp -p`, `rsync
@@ -244,20 +247,7 @@ fn import_files_over_the_limit_are_refused_or_split() {
         .unwrap()
         .set_modified(modified)
         .unwrap();
-    let out = run(
-        &sim,
-        dir.path(),
-        &[
-            "upload",
-            "--job",
-            "import",
-            "--list",
-            "Big",
-            &s(&big),
-            "--split",
-            "--no-validate",
-        ],
-    );
+    let out = split_and_upload();
     assert_exit(&out, 2, "changed after it was split");
     assert_eq!(sim.jobs().len(), 2);
 }
