@@ -280,13 +280,25 @@ impl Converter {
             }
         };
         let (identity, id_key) = match &options.identity {
-            None | Some(Identity::Email(None)) => (
-                header
-                    .iter()
-                    .position(|h| h.trim().eq_ignore_ascii_case("email"))
-                    .ok_or(MappingError::NoIdentity)?,
-                None,
-            ),
+            None | Some(Identity::Email(None)) => {
+                let mut emails =
+                    (0..header.len()).filter(|&i| header[i].trim().eq_ignore_ascii_case("email"));
+                match (emails.next(), emails.next()) {
+                    (Some(i), None) => (i, None),
+                    // `EMAIL` and `email`: taking the first would send the other as a var.
+                    (Some(_), Some(_)) => {
+                        let names: Vec<String> = (0..header.len())
+                            .filter(|&i| header[i].trim().eq_ignore_ascii_case("email"))
+                            .map(|i| format!("{:?}", header[i]))
+                            .collect();
+                        return Err(MappingError::BadHeader(format!(
+                            "has more than one column named `email` in some case ({}): choose the identity with --email-column",
+                            names.join(", ")
+                        )));
+                    }
+                    (None, _) => return Err(MappingError::NoIdentity),
+                }
+            }
             Some(Identity::Email(Some(col))) => (find(col)?, None),
             Some(Identity::Id { column, key }) => {
                 // An identity key other than `email`, which the email column is for.
@@ -1213,6 +1225,34 @@ mod tests {
         ] {
             assert!(!infers_as_literal(no), "{no}");
         }
+    }
+
+    #[test]
+    fn two_email_columns_are_ambiguous_unless_one_is_named() {
+        let header = ["EMAIL", "name", "email"];
+        let err = Converter::new(&ConvertOptions::default(), &header).unwrap_err();
+        assert!(
+            err.to_string().contains("\"EMAIL\", \"email\"")
+                && err.to_string().contains("--email-column"),
+            "{err}"
+        );
+        let options = ConvertOptions {
+            identity: Some(Identity::Email(Some("email".into()))),
+            ..Default::default()
+        };
+        let line = conv(
+            &options,
+            &header,
+            &["work@example.com", "Ann", "a@example.com"],
+        )
+        .unwrap();
+        assert!(line.starts_with(r#"{"email":"a@example.com""#), "{line}");
+        let twice = ConvertOptions {
+            identity: Some(Identity::Email(Some("mail".into()))),
+            ..Default::default()
+        };
+        let err = Converter::new(&twice, &["mail", "mail"]).unwrap_err();
+        assert!(err.to_string().contains("\"mail\" twice"), "{err}");
     }
 
     #[test]

@@ -401,11 +401,22 @@ pub(crate) fn check_line(
     LineKind::Record
 }
 
+/// The spaces around an address that draw a warning rather than an error: ASCII whitespace
+/// (space, tab, line feed, form feed, carriage return), which a trim before sending removes. Any
+/// other (a no-break space, an em space) is a character of the address, which it makes invalid.
+fn is_space(c: char) -> bool {
+    c.is_ascii_whitespace()
+}
+
+fn trim_spaces(text: &str) -> &str {
+    text.trim_matches(is_space)
+}
+
 fn check_email_line(ctx: &LineCtx<'_>, out: &mut LineOut<'_>) {
     // UTF-8 was checked by the caller.
     let text = std::str::from_utf8(ctx.content).unwrap_or_default();
-    let trimmed = text.trim();
-    let lead = text.len() - text.trim_start().len();
+    let trimmed = trim_spaces(text);
+    let lead = text.len() - text.trim_start_matches(is_space).len();
     if trimmed.len() != text.len() {
         out.push(
             ctx,
@@ -443,7 +454,7 @@ fn check_email_line(ctx: &LineCtx<'_>, out: &mut LineOut<'_>) {
 /// Checks an email-valued string field.
 fn check_email_value(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, value: &Str<'_>, field: &str) {
     let text = value.decode();
-    let trimmed = text.trim();
+    let trimmed = trim_spaces(&text);
     if trimmed.len() != text.len() {
         out.push(
             ctx,
@@ -1156,6 +1167,14 @@ pub(crate) mod tests {
             ["invalid_keysconflict"]
         );
         assert_eq!(codes(r#"{"email":" a@example.com"}"#), ["email_whitespace"]);
+        assert_eq!(
+            codes(r#"{"email":"a@example.com\n"}"#),
+            ["email_whitespace"]
+        );
+        assert_eq!(
+            codes(r#"{"email":"a@example.com\u00a0"}"#),
+            ["invalid_email"]
+        );
     }
 
     #[test]
@@ -1273,6 +1292,10 @@ pub(crate) mod tests {
         assert_eq!(email_codes("a@example.com"), Vec::<&str>::new());
         assert_eq!(email_codes("a@example.com\r"), Vec::<&str>::new());
         assert_eq!(email_codes(" a@example.com"), ["email_whitespace"]);
+        assert_eq!(email_codes("a@example.com\t "), ["email_whitespace"]);
+        // A no-break space is no space a trim removes: the address is invalid.
+        assert_eq!(email_codes("\u{a0}a@example.com"), ["invalid_email"]);
+        assert_eq!(email_codes("a@example.com\u{2003}"), ["invalid_email"]);
         assert_eq!(
             email_codes("a@example.com,b@example.com"),
             ["not_one_address"]

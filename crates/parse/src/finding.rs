@@ -132,7 +132,7 @@ codes! {
     /// A string var value over the documented length.
     VarValueTooLong = "var_value_too_long", Warning, "a string var value longer than the documented limit";
     /// Spaces around an email address.
-    EmailWhitespace = "email_whitespace", Warning, "leading or trailing whitespace around an email address";
+    EmailWhitespace = "email_whitespace", Warning, "leading or trailing ASCII whitespace around an email address (a no-break space or other makes it invalid)";
     /// More distinct list names in the file than an account may have.
     TooManyLists = "too_many_lists", Warning, "the file names more distinct lists than an account may have";
     /// An integer that a double cannot hold exactly.
