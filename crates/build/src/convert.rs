@@ -184,6 +184,36 @@ fn suggest(header: &str) -> String {
     s
 }
 
+/// Whether a var path (a header split at the `--nest` separator) is no valid var: its first
+/// segment is the var's name, which the var-name rule applies to; the segments below it are keys
+/// of nested objects, which are data (any text but an empty one, which is a separator too many).
+fn path_problem(path: &[&str]) -> bool {
+    path.first()
+        .is_none_or(|top| var_name_problem(top).is_some())
+        || path[1..].iter().any(|s| s.is_empty())
+}
+
+/// [`suggest`] for a header that `--nest SEP` splits: empty segments are dropped, and the var's
+/// name is made a valid one that holds no separator.
+fn suggest_nested(header: &str, sep: &str) -> String {
+    let mut segments: Vec<String> = header
+        .split(sep)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    match segments.first_mut() {
+        Some(top) => {
+            let mut name = suggest(top);
+            while !sep.is_empty() && name.contains(sep) {
+                name = name.replace(sep, "_");
+            }
+            *top = name;
+        }
+        None => segments.push(suggest("")),
+    }
+    segments.join(sep)
+}
+
 /// A var tree node: a leaf is a column, a branch a nested object.
 #[derive(Debug)]
 enum Node {
@@ -347,10 +377,10 @@ impl Converter {
         for (column, var) in &options.renames {
             find(column)?;
             let segments_ok = match &options.nest {
-                Some(sep) => var
-                    .split(sep.as_str())
-                    .all(|s| var_name_problem(s).is_none()),
-                None => var_name_problem(var).is_none(),
+                Some(sep) if !sep.is_empty() => {
+                    !path_problem(&var.split(sep.as_str()).collect::<Vec<_>>())
+                }
+                _ => var_name_problem(var).is_none(),
             };
             if !segments_ok {
                 return Err(MappingError::BadRename {
@@ -368,7 +398,7 @@ impl Converter {
                 Some(sep) if !sep.is_empty() => name.split(sep.as_str()).collect(),
                 _ => vec![name],
             };
-            if path.iter().any(|s| var_name_problem(s).is_some()) {
+            if path_problem(&path) {
                 let suggestion = match header[col] {
                     // A name no column has: the suggestion must work as it is written.
                     "" => {
@@ -378,7 +408,10 @@ impl Converter {
                         }
                         name
                     }
-                    h => suggest(h),
+                    h => match &options.nest {
+                        Some(sep) if !sep.is_empty() => suggest_nested(h, sep),
+                        _ => suggest(h),
+                    },
                 };
                 bad.push((header[col].to_string(), suggestion));
                 continue;
@@ -1508,6 +1541,51 @@ mod tests {
             Converter::new(&options, &["email"]).unwrap_err(),
             MappingError::UnknownColumn("missing".into())
         );
+    }
+
+    #[test]
+    fn under_nest_the_suggested_renames_work_and_nested_keys_are_data() {
+        let nest = |renames: Vec<(String, String)>| ConvertOptions {
+            nest: Some("__".into()),
+            renames,
+            ..Default::default()
+        };
+        let header = ["email", "x__", "__b", "first  name__city", "a__1"];
+        let err = Converter::new(&nest(vec![]), &header)
+            .unwrap_err()
+            .to_string();
+        // `a__1` is the var `a` with the nested key `1`: data, as the validator takes it.
+        assert!(!err.contains("a__1"), "{err}");
+        let mut renames = Vec::new();
+        for (column, suggestion) in [
+            ("x__", "x"),
+            ("__b", "b"),
+            ("first  name__city", "first_name__city"),
+        ] {
+            assert!(
+                err.contains(&format!(
+                    "{column:?} (try --rename '{column}={suggestion}')"
+                )),
+                "{err}"
+            );
+            renames.push((column.to_string(), suggestion.to_string()));
+        }
+        // Following the suggestions makes a mapping whose records the validator accepts.
+        let line = conv(
+            &nest(renames),
+            &header,
+            &["a@example.com", "1", "2", "Oslo", "4"],
+        )
+        .unwrap();
+        assert_eq!(
+            line,
+            "{\"email\":\"a@example.com\",\"vars\":{\"x\":1,\"b\":2,\"first_name\":{\"city\":\"Oslo\"},\"a\":{\"1\":4}}}\n"
+        );
+        let report = ValidatorBuilder::new()
+            .strict(true)
+            .build()
+            .report_slice(line.as_bytes(), 0);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
     }
 
     #[test]
