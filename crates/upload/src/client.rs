@@ -937,7 +937,7 @@ impl Client {
                     message,
                     rate_limit,
                 };
-                classify_status(error)
+                classify_status(error, fully_sent)
             }
             Err(ureq::Error::Transport(_)) if changed.load(Ordering::SeqCst) => {
                 return Err(Error::FileChanged {
@@ -1076,7 +1076,9 @@ fn slow_down(window: &RateLimit, now: u64) -> Option<Duration> {
     (window.remaining == 0 && window.reset > now).then(|| Duration::from_secs(window.reset - now))
 }
 
-fn classify_status(error: ApiError) -> Attempt {
+/// What an HTTP error status means for a retry. `fully_sent`: the whole request had gone out
+/// when the answer came.
+fn classify_status(error: ApiError, fully_sent: bool) -> Attempt {
     match error.http_status {
         429 => {
             let reset = error
@@ -1086,6 +1088,12 @@ fn classify_status(error: ApiError) -> Attempt {
                 .unwrap_or_else(|| epoch_now() + 1);
             Attempt::WaitUntil(reset, error)
         }
+        // A gateway's errors are retried, but a proxy that gave up on the API after the whole
+        // request reached it (502 Bad Gateway, 504 Gateway Timeout) leaves the API's work
+        // unknown: the job may exist, so such a write is retried as any answer lost after the
+        // whole body (at most twice, each flagged as possibly duplicated). 503 says the request
+        // was not taken.
+        502 | 504 if fully_sent => Attempt::Unknown(error.to_string()),
         502..=504 => Attempt::Retry(error.to_string()),
         // "Something is broken": the request may or may not have been applied.
         500 => Attempt::Unknown(error.to_string()),
@@ -1474,35 +1482,45 @@ mod tests {
                 reset: epoch_now() + 30,
             }),
         };
+        for sent in [false, true] {
+            assert!(matches!(
+                classify_status(error(503, None), sent),
+                Attempt::Retry(_)
+            ));
+        }
         assert!(matches!(
-            classify_status(error(503, None)),
+            classify_status(error(502, None), false),
             Attempt::Retry(_)
         ));
         assert!(matches!(
-            classify_status(error(502, None)),
+            classify_status(error(504, None), false),
             Attempt::Retry(_)
         ));
         assert!(matches!(
-            classify_status(error(504, None)),
-            Attempt::Retry(_)
-        ));
-        assert!(matches!(
-            classify_status(error(500, Some(9))),
+            classify_status(error(502, None), true),
             Attempt::Unknown(_)
         ));
         assert!(matches!(
-            classify_status(error(400, Some(9))),
+            classify_status(error(504, None), true),
+            Attempt::Unknown(_)
+        ));
+        assert!(matches!(
+            classify_status(error(500, Some(9)), true),
+            Attempt::Unknown(_)
+        ));
+        assert!(matches!(
+            classify_status(error(400, Some(9)), true),
             Attempt::Retry(_)
         ));
         assert!(
-            matches!(classify_status(error(429, Some(43))), Attempt::WaitUntil(r, _) if r > epoch_now())
+            matches!(classify_status(error(429, Some(43)), true), Attempt::WaitUntil(r, _) if r > epoch_now())
         );
         assert!(matches!(
-            classify_status(error(401, Some(5))),
+            classify_status(error(401, Some(5)), true),
             Attempt::Done(Err(_))
         ));
         assert!(matches!(
-            classify_status(error(404, Some(15))),
+            classify_status(error(404, Some(15)), true),
             Attempt::Done(Err(_))
         ));
         assert!(matches!(

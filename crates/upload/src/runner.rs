@@ -213,13 +213,13 @@ pub enum UploadError {
         submitted: Vec<(PathBuf, String)>,
     },
     /// Another upload is using the journal.
-    #[error("upload journal {} is in use by another upload (process {pid}); if none is running, remove {}", path.display(), lock.display())]
+    #[error("upload journal {} is in use by another upload (process {pid}, which holds {})", path.display(), lock.display())]
     Busy {
         /// The journal.
         path: PathBuf,
         /// Its lock file.
         lock: PathBuf,
-        /// The process that holds it.
+        /// The process that holds it (0 when its lock file does not say).
         pid: u32,
     },
     /// The API refused the credentials, or could not be reached, before anything was sent.
@@ -735,13 +735,72 @@ fn journal_error(path: &Path, source: std::io::Error) -> UploadError {
 /// The lock file beside a journal, held for a run: two runs over one journal would both send.
 struct JournalLock {
     path: PathBuf,
+    /// The open lock file, which holds the lock (Unix: an exclusive `flock`) while it is open.
+    #[cfg(unix)]
+    _file: std::fs::File,
 }
 
 impl JournalLock {
+    /// Takes the journal's lock, `JOURNAL.lock`. On Unix it is an exclusive `flock` on that file,
+    /// which the system releases when its holder ends however it ends, so no lock is ever left
+    /// stale and two runs can never both hold it; the file holds the holder's process id for the
+    /// message of the one refused. Elsewhere the file's existence is the lock, and a file naming
+    /// a process that is gone is taken over.
     fn acquire(journal: &Path) -> Result<JournalLock, UploadError> {
         let mut name = journal.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
+        Self::acquire_at(journal, path)
+    }
+
+    #[cfg(unix)]
+    fn acquire_at(journal: &Path, path: PathBuf) -> Result<JournalLock, UploadError> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::MetadataExt;
+        use std::os::unix::io::AsRawFd;
+        let io_err = |source| journal_error(journal, source);
+        // A holder removes the file as it lets go: a lock taken on a file that was removed
+        // meanwhile is no lock, and is taken again on the new file.
+        for _ in 0..100 {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io_err)?;
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::WouldBlock {
+                    return Err(io_err(e));
+                }
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(UploadError::Busy {
+                    path: journal.to_path_buf(),
+                    lock: path,
+                    pid: text.trim().parse().unwrap_or(0),
+                });
+            }
+            let same = match (file.metadata(), std::fs::metadata(&path)) {
+                (Ok(held), Ok(now)) => held.dev() == now.dev() && held.ino() == now.ino(),
+                _ => false,
+            };
+            if same {
+                file.set_len(0).map_err(io_err)?;
+                file.rewind().map_err(io_err)?;
+                writeln!(file, "{}", std::process::id()).map_err(io_err)?;
+                return Ok(JournalLock { path, _file: file });
+            }
+        }
+        Err(io_err(std::io::Error::other(
+            "cannot take the journal's lock",
+        )))
+    }
+
+    #[cfg(not(unix))]
+    fn acquire_at(journal: &Path, path: PathBuf) -> Result<JournalLock, UploadError> {
         let io_err = |source| journal_error(journal, source);
         for _ in 0..2 {
             match std::fs::OpenOptions::new()
@@ -759,7 +818,7 @@ impl JournalLock {
                         .ok()
                         .and_then(|t| t.trim().parse::<u32>().ok());
                     match pid {
-                        // Held by a live process.
+                        // Held by a live process (where its existence can be told).
                         Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => {
                             return Err(UploadError::Busy {
                                 path: journal.to_path_buf(),
@@ -782,6 +841,8 @@ impl JournalLock {
 
 impl Drop for JournalLock {
     fn drop(&mut self) {
+        // Removed while still held (the file closes after this), so that nobody takes a lock
+        // on it that a newer file would not know of: `acquire_at` checks for that.
         let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -494,3 +494,26 @@ fn a_file_changed_after_a_lost_answer_keeps_the_possibly_applied_mark() {
     assert!(!err.to_string().contains("nothing was submitted"), "{err}");
     assert_eq!(sim.jobs().len(), 1);
 }
+
+#[test]
+fn a_gateway_error_after_the_whole_body_is_an_unknown_outcome() {
+    // A 504 from a proxy that gave up after the whole request reached it: the API may have made
+    // the job, so the write is retried as a lost answer is (at most twice, each flagged), not
+    // five times over.
+    let sim = sim_builder()
+        .fault(Fault::status(Route::new("POST", "/job"), 504).always())
+        .start()
+        .unwrap();
+    let (client, events) = client(&sim);
+    let err = submit_one_line(&client).unwrap_err();
+    assert!(err.possibly_applied(), "{err}");
+    let posts = sim.requests().iter().filter(|r| r.path == "/job").count();
+    assert_eq!(posts, 3);
+    let flagged = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, ClientEvent::PossiblyDuplicated { .. }))
+        .count();
+    assert_eq!(flagged, 2);
+}

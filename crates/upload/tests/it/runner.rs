@@ -381,23 +381,57 @@ fn after_the_api_refuses_a_part_the_rest_are_not_sent() {
 
 #[test]
 fn a_journal_in_use_by_a_live_process_is_refused() {
+    use std::os::unix::io::AsRawFd;
     let sim = sim_builder().start().unwrap();
     let (client, _) = client(&sim);
     let dir = tempfile::tempdir().unwrap();
     let parts = parts(dir.path(), 1, 5);
     let journal = dir.path().join("j.json");
-    // This test's own process is alive: the lock is held.
-    std::fs::write(
-        dir.path().join("j.json.lock"),
-        format!("{}\n", std::process::id()),
-    )
-    .unwrap();
+    let lock = dir.path().join("j.json.lock");
+    // Another holder: a lock on the file, as a running upload has it.
+    std::fs::write(&lock, "4242\n").unwrap();
+    let held = std::fs::File::open(&lock).unwrap();
+    // SAFETY: flock on a descriptor the test owns.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
     let err = upload(&client, &parts, &journal, &options(false)).unwrap_err();
-    assert!(matches!(err, UploadError::Busy { .. }), "{err}");
-    // A lock left by a process that is gone is taken over, and removed after the run.
-    std::fs::write(dir.path().join("j.json.lock"), "4194304999\n").unwrap();
+    assert!(matches!(err, UploadError::Busy { pid: 4242, .. }), "{err}");
+    assert!(sim.requests().is_empty());
+    // Once its holder is gone, however it ended, the lock is free: a file left behind (by a
+    // process killed before it could remove it) holds no lock, and is taken over and removed.
+    drop(held);
     upload(&client, &parts, &journal, &options(false)).unwrap();
-    assert!(!dir.path().join("j.json.lock").exists());
+    assert!(!lock.exists());
+    std::fs::write(&lock, format!("{}\n", std::process::id())).unwrap();
+    upload(&client, &parts, &journal, &options(false)).unwrap();
+    assert!(!lock.exists());
+}
+
+#[test]
+fn two_runs_at_once_never_both_hold_the_journal() {
+    // Many runs race for one journal: each either takes the lock or is refused as busy, and the
+    // part is sent once.
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), 1, 5);
+    let journal = dir.path().join("j.json");
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| upload(&client, &parts, &journal, &options(false))))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for outcome in &outcomes {
+        match outcome {
+            Ok(_) | Err(UploadError::Busy { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(outcomes.iter().any(Result::is_ok));
+    assert_eq!(sim.jobs().len(), 1);
 }
 
 #[test]
