@@ -48,6 +48,6 @@ pub use client::{
 pub use journal::{Journal, JournalEntry, JOURNAL_FILE};
 pub use runner::{
     submit_once, upload_parts, wait_for_job, JobSpec, PartFile, PartOutcome, PollPolicy,
-    UploadError, UploadEvent, UploadOptions,
+    SubmittedOnce, UploadError, UploadEvent, UploadOptions,
 };
 pub use sign::{sign, verify_postback, verify_postback_json};

@@ -847,15 +847,26 @@ impl Drop for JournalLock {
     }
 }
 
+/// What [`submit_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmittedOnce {
+    /// The job's id.
+    pub job_id: String,
+    /// The job was in the journal already: nothing was sent.
+    pub resumed: bool,
+    /// The job may have been made twice: an earlier run sent the call and ended before its
+    /// answer was journalled (killed, say), or an answer was lost and the call sent again.
+    pub possibly_duplicated: bool,
+}
+
 /// Submits one job without a file (`emails`, `query`), once: the journal at `journal_path`
 /// records it under a key made of its parameters, so the same call made again returns the job
-/// it already made instead of submitting another. Returns the job id and whether it came from
-/// the journal.
+/// it already made instead of submitting another.
 pub fn submit_once(
     client: &Client,
     params: &Map<String, Value>,
     journal_path: &Path,
-) -> Result<(String, bool), UploadError> {
+) -> Result<SubmittedOnce, UploadError> {
     let journal_err = |source| journal_error(journal_path, source);
     let _lock = JournalLock::acquire(journal_path)?;
     let mut journal = Journal::load(journal_path).map_err(journal_err)?;
@@ -863,8 +874,16 @@ pub fn submit_once(
     let key = format!("params:{}", sha256_hex(text.as_bytes()));
     let entry = journal.entry_mut(&key);
     if let Some(id) = &entry.job_id {
-        return Ok((id.clone(), true));
+        return Ok(SubmittedOnce {
+            job_id: id.clone(),
+            resumed: true,
+            possibly_duplicated: entry.possibly_duplicated,
+        });
     }
+    // An attempt with neither an answer nor a failure recorded: the run that made it ended
+    // while the call was out (the small form of a job without a file goes out whole at once),
+    // so its job may exist.
+    entry.possibly_duplicated |= entry.attempts > 0 && entry.last_error.is_none();
     entry.job = params
         .get("job")
         .and_then(Value::as_str)
@@ -879,7 +898,11 @@ pub fn submit_once(
     let outcome = match result {
         Ok(submitted) => {
             entry.record_submitted(&submitted);
-            Ok((submitted.job_id, false))
+            Ok(SubmittedOnce {
+                job_id: submitted.job_id,
+                resumed: false,
+                possibly_duplicated: entry.possibly_duplicated,
+            })
         }
         Err(e) => {
             entry.record_failure(&e);
@@ -888,10 +911,10 @@ pub fn submit_once(
     };
     let saved = journal.save(journal_path);
     match (outcome, saved) {
-        (Ok((id, _)), Err(source)) => Err(UploadError::Journal {
+        (Ok(done), Err(source)) => Err(UploadError::Journal {
             path: journal_path.to_path_buf(),
             source,
-            submitted: vec![(PathBuf::from(key), id)],
+            submitted: vec![(PathBuf::from(key), done.job_id)],
         }),
         (Ok(ok), Ok(())) => Ok(ok),
         (Err(e), _) => Err(UploadError::Submit(e)),

@@ -168,7 +168,16 @@ fn upload(args: &Args) -> Result<u8, String> {
             .clone()
             .unwrap_or_else(|| PathBuf::from(JOURNAL_FILE));
         let (job_id, resumed) = match submit_once(&client, &params, &journal) {
-            Ok(done) => done,
+            Ok(done) => {
+                if done.possibly_duplicated {
+                    eprintln!(
+                        "sailbulk: warning: job {} may have been made twice: an earlier send of this job was not answered (see journal {})",
+                        done.job_id,
+                        journal.display()
+                    );
+                }
+                (done.job_id, done.resumed)
+            }
             Err(e) => {
                 print_error("", &e);
                 if let UploadError::Journal { submitted, .. } = &e {
