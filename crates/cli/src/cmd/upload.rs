@@ -379,13 +379,38 @@ fn resolve_inputs(args: &Args, job: JobKind) -> Result<(Vec<PartFile>, PathBuf),
                 )
             }
         };
-        journal.get_or_insert_with(|| dir.join(JOURNAL_FILE));
+        let default = dir.join(JOURNAL_FILE);
+        match &journal {
+            None => journal = Some(default),
+            // The journal is the first input's: with inputs whose journals would differ, another
+            // order, or a run with some of them, would read another journal and send again what
+            // this one records as sent.
+            Some(first) if args.journal.is_none() && !same_dir(first, &default) => {
+                return Err(format!(
+                    "{} and {} would keep their upload journals in different places ({} and {}); name one for all of them with --journal FILE",
+                    args.inputs[0].display(),
+                    input.display(),
+                    first.display(),
+                    default.display()
+                ));
+            }
+            Some(_) => {}
+        }
         parts.append(&mut found);
     }
     Ok((
         parts,
         journal.unwrap_or_else(|| PathBuf::from(JOURNAL_FILE)),
     ))
+}
+
+/// Whether two journal paths name the same file (their directories compared canonically).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let dir = |p: &Path| {
+        let parent = parent_dir(p);
+        std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf())
+    };
+    a.file_name() == b.file_name() && dir(a) == dir(b)
 }
 
 fn manifest_parts(path: &Path, job: JobKind) -> Result<Vec<PartFile>, String> {

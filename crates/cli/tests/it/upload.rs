@@ -639,3 +639,44 @@ fn the_same_emails_job_run_again_is_not_submitted_again() {
     assert_exit(&out, 0, "");
     assert_eq!(sim.jobs().len(), 2);
 }
+
+#[test]
+fn files_whose_journals_would_differ_need_one_named() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("d2")).unwrap();
+    let a = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
+    let b = write(
+        &dir.path().join("d2"),
+        "b.json",
+        "{\"email\":\"b@example.com\"}\n",
+    );
+    // Run in one order and then the other, each would read another journal and send again.
+    let out = run(&sim, dir.path(), &["upload", &s(&a), &s(&b)]);
+    assert_exit(&out, 2, "--journal");
+    assert!(sim.requests().is_empty());
+    let journal = dir.path().join("j.json");
+    let out = run(
+        &sim,
+        dir.path(),
+        &["upload", &s(&a), &s(&b), "--journal", &s(&journal)],
+    );
+    assert_exit(&out, 0, "");
+    let out = run(
+        &sim,
+        dir.path(),
+        &["upload", &s(&b), &s(&a), "--journal", &s(&journal)],
+    );
+    assert_exit(&out, 0, "");
+    assert_eq!(sim.jobs().len(), 2);
+    // Files of one directory, named by other spellings of it, share its journal.
+    let c = write(
+        &dir.path().join("d2"),
+        "c.json",
+        "{\"email\":\"c@example.com\"}\n",
+    );
+    let dotted = dir.path().join("d2").join("..").join("d2").join("c.json");
+    let out = run(&sim, dir.path(), &["upload", &s(&c), &s(&dotted)]);
+    assert_exit(&out, 0, "");
+    assert_eq!(sim.jobs().len(), 3);
+}
