@@ -520,7 +520,7 @@ fn split_big(args: &Args, input: &Path, job: JobKind) -> Result<PathBuf, String>
             }
         }
         return Err(format!(
-            "{} exists and does not hold parts of {} for this job and --max-bytes; remove it or split by hand",
+            "{} exists and does not hold parts of {} for this job and --max-bytes; remove it or split by hand (its upload-journal.json, if any, records what was sent from those parts: keep a copy)",
             dir.display(),
             input.display()
         ));
