@@ -26,6 +26,13 @@ fn register(_: &[u8]) -> Guard {
     Guard
 }
 
+#[cfg(not(target_os = "linux"))]
+impl Guard {
+    fn faulted(&self) -> bool {
+        false
+    }
+}
+
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A failure while producing blocks.
@@ -46,7 +53,7 @@ pub(crate) enum Block {
     Mapped {
         /// The window's registration with the handler of faults past a truncated end; dropped
         /// (the fields drop in order) before the window is unmapped.
-        _guard: Guard,
+        guard: Guard,
         map: Mmap,
         start: usize,
         end: usize,
@@ -58,6 +65,14 @@ pub(crate) enum Block {
 }
 
 impl Block {
+    /// Whether reading the block faulted: its bytes from there on are zeros, not the file's.
+    pub fn faulted(&self) -> bool {
+        match self {
+            Block::Mapped { guard, .. } => guard.faulted(),
+            Block::Owned { .. } => false,
+        }
+    }
+
     pub fn bytes(&self) -> &[u8] {
         match self {
             Block::Mapped {
@@ -109,6 +124,17 @@ impl Input {
             self.check_unchanged()?;
         }
         Ok(block)
+    }
+
+    /// The error for a block whose reading faulted: the change of size when the file changed
+    /// size, else the failure to read it.
+    pub fn fault(&self) -> InputError {
+        match self.check_unchanged() {
+            Err(e) => e,
+            Ok(()) => InputError::Io(io::Error::other(
+                "a page of the file could not be read through its memory map (SIGBUS: a disk error, or the file was cut short and grew back); --no-mmap reads it instead",
+            )),
+        }
     }
 
     fn check_unchanged(&self) -> Result<(), InputError> {
@@ -287,7 +313,7 @@ impl Windows {
                 Some(cut) => {
                     self.pos = aligned + cut as u64;
                     return Ok(Some(Block::Mapped {
-                        _guard: guard,
+                        guard,
                         map,
                         start,
                         end: cut,

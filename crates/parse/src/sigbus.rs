@@ -13,23 +13,26 @@
 //! window is not ours: the handler puts back the action that was there before and returns, and
 //! the fault, raised again, takes that action.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
 
 /// Windows that may be registered at once (a run maps one or two at a time; many validators in
 /// one process share these). A window that finds no free slot is read unprotected.
 const SLOTS: usize = 64;
 
-/// A registered window: its address range, `start == 0` when the slot is free.
+/// A registered window: its address range, `start == 0` when the slot is free, and whether a
+/// read of it faulted.
 struct Slot {
     start: AtomicUsize,
     end: AtomicUsize,
+    faulted: AtomicBool,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
 const FREE: Slot = Slot {
     start: AtomicUsize::new(0),
     end: AtomicUsize::new(0),
+    faulted: AtomicBool::new(false),
 };
 
 static WINDOWS: [Slot; SLOTS] = [FREE; SLOTS];
@@ -43,6 +46,15 @@ static mut PREVIOUS: Option<libc::sigaction> = None;
 #[derive(Debug)]
 pub(crate) struct Guard {
     slot: Option<usize>,
+}
+
+impl Guard {
+    /// Whether a read of the window faulted (and read zeros from there on): the file was cut
+    /// short under it, or its pages could not be read (an I/O error also raises `SIGBUS`).
+    pub fn faulted(&self) -> bool {
+        self.slot
+            .is_some_and(|i| WINDOWS[i].faulted.load(Ordering::SeqCst))
+    }
 }
 
 impl Drop for Guard {
@@ -68,6 +80,7 @@ pub(crate) fn register(window: &[u8]) -> Guard {
             .compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
+            slot.faulted.store(false, Ordering::SeqCst);
             slot.end.store(end, Ordering::SeqCst);
             return Guard { slot: Some(i) };
         }
@@ -118,6 +131,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut l
                     0,
                 );
                 if zeros != libc::MAP_FAILED {
+                    slot.faulted.store(true, Ordering::SeqCst);
                     return;
                 }
             }
@@ -145,12 +159,14 @@ mod tests {
         let map = unsafe { memmap2::Mmap::map(file.as_file()).unwrap() };
         let guard = register(&map);
         assert!(guard.slot.is_some());
+        assert!(!guard.faulted());
         file.as_file().set_len(1000).unwrap();
         // Without the handler, this read past the new end would end the process.
         let sum: u64 = map.iter().map(|&b| u64::from(b)).sum();
         let kept: u64 = text[..1000].iter().map(|&b| u64::from(b)).sum();
         assert_eq!(sum, kept);
         assert_eq!(map[map.len() - 1], 0);
+        assert!(guard.faulted());
         let slot = guard.slot.unwrap();
         drop(guard);
         drop(map);

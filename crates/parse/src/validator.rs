@@ -383,6 +383,10 @@ impl Validator {
         while let Some(block) = input.next_block().map_err(|e| input_error(path, e))? {
             bytes += block.bytes().len() as u64;
             f(block.bytes()).map_err(Error::Sink)?;
+            // What `f` got was not all the file's: the caller must not keep it.
+            if block.faulted() {
+                return Err(input_error(path, input.fault()));
+            }
         }
         Ok((bytes, input.is_gzip()))
     }
@@ -402,6 +406,10 @@ impl Validator {
                     let checked = run.check(block.bytes(), earlier);
                     if let Some(e) = run.sink_error.take() {
                         return Err(Error::Sink(e));
+                    }
+                    // Bytes that were not the file's were read: its lines go nowhere.
+                    if block.faulted() {
+                        return Err(input_error(path, input.fault()));
                     }
                     // The block before is done with (its lines were handed over) and unmapped
                     // or recycled here.

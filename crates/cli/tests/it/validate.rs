@@ -359,36 +359,57 @@ fn a_file_truncated_while_it_is_read_is_reported_not_a_crash() {
     // Lines that each draw several findings, so the check takes long enough for the truncation
     // to land while a mapped window is being read; a read past the new end used to kill the
     // process with SIGBUS. Whether the run ends before the truncation or not, it must exit with
-    // a status, and one that reports the change when it saw it.
+    // a status, and one that reports the change when it saw it. `split` reads the same way, and
+    // must leave no staging directory behind.
     let dir = tempfile::tempdir().unwrap();
     let line = "{\"email\":\"bad\",\"vars\":{\"1x\":1,\"a-b\":2},\"lists\":{\"$\":3},\"signup_date\":\"2013-02-30\",\"zz\":1}\n";
     let text = line.repeat(4_000_000 / line.len());
     let mut crashes = Vec::new();
-    for (round, delay_ms) in [2u64, 5, 10, 20, 40].into_iter().enumerate() {
-        let path = write(dir.path(), &format!("race-{round}.json"), &text);
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sailbulk"))
-            .args(["validate", "--no-progress", "--max-errors", "1", &s(&path)])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(1000)
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        match out.status.code() {
-            Some(1) => {}
-            Some(2) => assert!(
-                stderr(&out).contains("changed size while it was read"),
-                "{}",
-                stderr(&out)
-            ),
-            other => crashes.push((delay_ms, other, out.status)),
+    for command in ["validate", "split"] {
+        for (round, delay_ms) in [2u64, 5, 10, 20, 40].into_iter().enumerate() {
+            let path = write(dir.path(), &format!("race-{command}-{round}.json"), &text);
+            let parts = dir.path().join(format!("parts-{round}"));
+            let mut args = vec![command.to_string()];
+            if command == "validate" {
+                args.extend([
+                    "--no-progress".into(),
+                    "--max-errors".into(),
+                    "1".into(),
+                    s(&path),
+                ]);
+            } else {
+                args.extend([s(&path), "-o".into(), s(&parts), "--skip-invalid".into()]);
+            }
+            let child = std::process::Command::new(env!("CARGO_BIN_EXE_sailbulk"))
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(1000)
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            match out.status.code() {
+                Some(0 | 1) => {}
+                Some(2) => assert!(
+                    stderr(&out).contains("changed size while it was read"),
+                    "{}",
+                    stderr(&out)
+                ),
+                other => crashes.push((command, delay_ms, other, stderr(&out))),
+            }
         }
     }
     assert!(crashes.is_empty(), "{crashes:?}");
+    let staging: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(staging.is_empty(), "{staging:?}");
 }
