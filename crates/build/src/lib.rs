@@ -36,6 +36,7 @@ mod manifest;
 mod records;
 mod size;
 mod split;
+mod staged;
 
 pub use atomic::{write_atomic, AtomicFile};
 pub use chunk::{sha256_file, ChunkError, ChunkWriter, MAX_PARTS};
@@ -48,3 +49,4 @@ pub use size::{parse_size, ParseSizeError};
 pub use split::{
     part_cap, split_file, CapOverLimit, SplitError, SplitOptions, SplitOutcome, REJECTS_FILE,
 };
+pub use staged::{parent_dir, Published, StagedDir};

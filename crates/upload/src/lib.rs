@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod inputs;
 mod journal;
 mod runner;
 mod sign;
@@ -44,6 +45,10 @@ mod sign;
 pub use client::{
     ApiError, Client, ClientBuilder, ClientEvent, Error, FileUpload, JobState, JobStatus,
     JobSubmitted, ListInfo, Method, RateLimit, Reply, RetryPolicy, Secret, User, DEFAULT_API_URL,
+};
+pub use inputs::{
+    parts_dir, resolve_inputs, split_for_upload, InputOptions, InputsError, ResolvedInputs,
+    SplitForUpload, SplitPolicy,
 };
 pub use journal::{Journal, JournalEntry, JOURNAL_FILE};
 pub use runner::{

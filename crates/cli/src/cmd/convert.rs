@@ -1,10 +1,10 @@
 //! `sailbulk convert`: CSV to update JSON, into one file or size-capped parts.
 
-use super::{print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use super::{print_error, publish, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::ValueEnum;
 use sailbulk_build::{
     convert_csv, parse_size, part_cap, AtomicFile, ChunkError, ChunkWriter, ConvertOptions,
-    ConvertSink, Empty, Identity, Manifest, Source, Types, MANIFEST_FILE,
+    ConvertSink, Empty, Identity, Manifest, Source, StagedDir, Types, MANIFEST_FILE,
 };
 use sailbulk_spec::JobKind;
 use std::io::{self, Write};
@@ -262,7 +262,7 @@ pub fn run(args: Args) -> u8 {
     };
     let mut staging = None;
     let records = if to_dir {
-        let dir = match staging_dir(&args.input, &args.output, args.force) {
+        let dir = match StagedDir::new(&args.output, Some(&args.input), args.force) {
             Ok(d) => d,
             Err(e) => {
                 print_error(&format!("{}: ", args.output.display()), &e);
@@ -345,7 +345,7 @@ pub fn run(args: Args) -> u8 {
 /// whole), then the rejects file.
 fn finish(
     sink: CliSink,
-    staging: Option<tempfile::TempDir>,
+    staging: Option<StagedDir>,
     args: &Args,
     summary: &sailbulk_build::ConvertSummary,
 ) -> io::Result<()> {
@@ -370,7 +370,7 @@ fn finish(
                 rejects: None,
             };
             manifest.write(&staging.path().join(MANIFEST_FILE))?;
-            publish_dir(staging, &args.output)?;
+            publish(staging)?;
         }
     }
     if let Some(w) = sink.rejects {

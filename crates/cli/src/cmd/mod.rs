@@ -8,9 +8,8 @@ pub mod status;
 pub mod upload;
 pub mod validate;
 
+use sailbulk_build::StagedDir;
 use std::io;
-use std::path::Path;
-use tempfile::TempDir;
 
 /// Exit status: the run succeeded and found nothing wrong.
 pub const EXIT_OK: u8 = 0;
@@ -52,82 +51,15 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A directory beside `target` to write a set of files into before they appear at once. Refuses
-/// an existing non-empty `target` unless `force`, and a `target` that holds `input`.
-pub fn staging_dir(input: &Path, target: &Path, force: bool) -> io::Result<TempDir> {
-    input_outside(input, target)?;
-    if target.exists() {
-        if !target.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "exists and is not a directory",
-            ));
-        }
-        let empty = std::fs::read_dir(target)?.next().is_none();
-        if !empty && !force {
-            return Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "exists and is not empty; pass --force to replace it",
-            ));
-        }
-    }
-    let parent = parent_dir(target);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}.sailbulk-"))
-        .tempdir_in(parent)
-}
-
-/// The directory a path is in; `.` for a bare file name.
-pub fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Moves a finished staging directory into place, replacing `target`. The old directory is moved
-/// aside under a name of its own, and put back if the new one cannot take its place, so an
-/// interrupted run leaves the old directory (perhaps beside it, under `.NAME.sailbulk-*.old`) or the
-/// new one, never a mix.
-pub fn publish_dir(staging: TempDir, target: &Path) -> io::Result<()> {
-    let staged = staging.keep();
-    // An ordinary directory once in place, not a private temporary one.
-    std::fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    if !target.exists() {
-        return std::fs::rename(&staged, target);
-    }
-    let mut old = staged.clone().into_os_string();
-    old.push(".old");
-    let old = std::path::PathBuf::from(old);
-    std::fs::rename(target, &old)?;
-    if let Err(e) = std::fs::rename(&staged, target) {
-        let _ = std::fs::rename(&old, target);
-        return Err(e);
-    }
-    if let Err(e) = std::fs::remove_dir_all(&old) {
+/// Puts a staged directory in place (see [`StagedDir::publish`]), with a warning when the one it
+/// replaced could not be removed.
+pub fn publish(staged: StagedDir) -> io::Result<()> {
+    let published = staged.publish()?;
+    if let Some((old, e)) = published.old_left_at {
         eprintln!(
             "sailbulk: warning: the new output is in place, but the old one could not be removed from {}: {e}",
             old.display()
         );
-    }
-    Ok(())
-}
-
-/// Refuses to replace a directory that holds the input (`--force` would delete it).
-fn input_outside(input: &Path, target: &Path) -> io::Result<()> {
-    if input.as_os_str() == "-" || !target.exists() {
-        return Ok(());
-    }
-    let (input, target) = (input.canonicalize()?, target.canonicalize()?);
-    if input.starts_with(&target) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the input is inside the output directory, which would be replaced",
-        ));
     }
     Ok(())
 }

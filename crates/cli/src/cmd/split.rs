@@ -1,10 +1,8 @@
 //! `sailbulk split`: split a file into parts under the job's size limit, with a manifest.
 
-use super::{
-    human_bytes, print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK,
-};
+use super::{human_bytes, print_error, publish, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::ValueEnum;
-use sailbulk_build::{parse_size, split_file, SplitError, SplitOptions};
+use sailbulk_build::{parse_size, split_file, SplitError, SplitOptions, StagedDir};
 use sailbulk_spec::JobKind;
 use std::path::PathBuf;
 
@@ -59,7 +57,7 @@ pub fn run(args: Args) -> u8 {
         JobArg::Update => JobKind::Update,
         JobArg::Import => JobKind::Import,
     };
-    let staging = match staging_dir(&args.input, &args.output, args.force) {
+    let staging = match StagedDir::new(&args.output, Some(&args.input), args.force) {
         Ok(d) => d,
         Err(e) => {
             print_error(&format!("{}: ", args.output.display()), &e);
@@ -97,7 +95,7 @@ pub fn run(args: Args) -> u8 {
             return EXIT_ERROR;
         }
     };
-    if let Err(e) = publish_dir(staging, &args.output) {
+    if let Err(e) = publish(staging) {
         print_error(&format!("cannot write {}: ", args.output.display()), &e);
         return EXIT_ERROR;
     }

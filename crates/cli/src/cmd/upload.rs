@@ -1,25 +1,19 @@
 //! `sailbulk upload`: submit files as `update` or `import` jobs, journalled and resumable.
 
 use super::api::{cancel_on_ctrl_c, status_line, ApiArgs};
-use super::{
-    human_bytes, parent_dir, print_error, publish_dir, staging_dir, EXIT_ERROR, EXIT_FINDINGS,
-    EXIT_OK,
-};
+use super::{error_chain, human_bytes, print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::ValueEnum;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use sailbulk_build::{
-    parse_size, part_cap, sha256_file, split_file, Manifest, SplitOptions, MANIFEST_FILE,
-    REJECTS_FILE,
-};
+use sailbulk_build::{parse_size, part_cap};
 use sailbulk_spec::JobKind;
 use sailbulk_upload::{
-    submit_once, upload_parts, wait_for_job, JobSpec, JobState, PartFile, UploadError, UploadEvent,
-    UploadOptions, JOURNAL_FILE,
+    resolve_inputs, submit_once, upload_parts, wait_for_job, InputOptions, JobSpec, JobState,
+    SplitPolicy, UploadError, UploadEvent, UploadOptions, JOURNAL_FILE,
 };
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 /// Arguments of `sailbulk upload`.
@@ -229,8 +223,36 @@ fn upload(args: &Args) -> Result<u8, String> {
         };
     }
 
-    let (parts, default_journal) = resolve_inputs(args, job)?;
-    let journal = args.journal.clone().unwrap_or(default_journal);
+    let resolved = resolve_inputs(
+        &args.inputs,
+        &InputOptions {
+            job,
+            journal: args.journal.clone(),
+            split: args.split.then_some(SplitPolicy {
+                max_bytes: args.max_bytes,
+                validate: !args.no_validate,
+            }),
+        },
+    )
+    .map_err(|e| error_chain(&e))?;
+    for split in &resolved.splits {
+        if split.reused {
+            eprintln!(
+                "sailbulk: using the parts already split from {} in {}",
+                split.input.display(),
+                split.dir.display()
+            );
+        } else {
+            eprintln!(
+                "sailbulk: split {} ({}) into {} parts in {}",
+                split.input.display(),
+                human_bytes(split.manifest.source.bytes),
+                split.manifest.parts.len(),
+                split.dir.display()
+            );
+        }
+    }
+    let (parts, journal) = (resolved.parts, resolved.journal);
     let mut options = UploadOptions::new(spec);
     options.validate = !args.no_validate;
     options.concurrency = args.concurrency.max(1);
@@ -346,212 +368,6 @@ fn update_object(args: &Args) -> Result<Option<Value>, String> {
         return Err("the update object must be a JSON object, as in {\"vars\":{\"a\":1}}".into());
     }
     Ok(Some(value))
-}
-
-/// The parts to upload and the default journal.
-fn resolve_inputs(args: &Args, job: JobKind) -> Result<(Vec<PartFile>, PathBuf), String> {
-    let mut parts = Vec::new();
-    let mut journal = None;
-    for input in &args.inputs {
-        let (mut found, dir) = if input.is_dir() {
-            let manifest = input.join(MANIFEST_FILE);
-            if manifest.is_file() {
-                (manifest_parts(&manifest, job)?, input.clone())
-            } else {
-                (dir_parts(input, args.journal.as_deref())?, input.clone())
-            }
-        } else if input.file_name().is_some_and(|n| n == MANIFEST_FILE) {
-            (manifest_parts(input, job)?, parent_dir(input).to_path_buf())
-        } else {
-            let bytes = std::fs::metadata(input)
-                .map_err(|e| format!("cannot read {}: {e}", input.display()))?
-                .len();
-            if bytes > job.max_file_bytes() && args.split {
-                let dir = split_big(args, input, job)?;
-                (manifest_parts(&dir.join(MANIFEST_FILE), job)?, dir)
-            } else {
-                (
-                    vec![PartFile {
-                        path: input.clone(),
-                        expected_sha256: None,
-                    }],
-                    parent_dir(input).to_path_buf(),
-                )
-            }
-        };
-        let default = dir.join(JOURNAL_FILE);
-        match &journal {
-            None => journal = Some(default),
-            // The journal is the first input's: with inputs whose journals would differ, another
-            // order, or a run with some of them, would read another journal and send again what
-            // this one records as sent.
-            Some(first) if args.journal.is_none() && !same_dir(first, &default) => {
-                return Err(format!(
-                    "{} and {} would keep their upload journals in different places ({} and {}); name one for all of them with --journal FILE",
-                    args.inputs[0].display(),
-                    input.display(),
-                    first.display(),
-                    default.display()
-                ));
-            }
-            Some(_) => {}
-        }
-        parts.append(&mut found);
-    }
-    Ok((
-        parts,
-        journal.unwrap_or_else(|| PathBuf::from(JOURNAL_FILE)),
-    ))
-}
-
-/// Whether two journal paths name the same file (their directories compared canonically).
-fn same_dir(a: &Path, b: &Path) -> bool {
-    let dir = |p: &Path| {
-        let parent = parent_dir(p);
-        std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf())
-    };
-    a.file_name() == b.file_name() && dir(a) == dir(b)
-}
-
-fn manifest_parts(path: &Path, job: JobKind) -> Result<Vec<PartFile>, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let manifest: Manifest = serde_json::from_slice(&text)
-        .map_err(|e| format!("{} is not a manifest: {e}", path.display()))?;
-    if manifest.job != job.as_str() {
-        return Err(format!(
-            "{} was made for {} jobs, not {}",
-            path.display(),
-            manifest.job,
-            job.as_str()
-        ));
-    }
-    let dir = parent_dir(path);
-    Ok(manifest
-        .parts
-        .iter()
-        .map(|p| PartFile {
-            path: dir.join(&p.file),
-            expected_sha256: Some(p.sha256.clone()),
-        })
-        .collect())
-}
-
-fn dir_parts(dir: &Path, journal: Option<&Path>) -> Result<Vec<PartFile>, String> {
-    let journal = journal.and_then(|j| std::path::absolute(j).ok());
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .filter(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let path = std::path::absolute(p).ok();
-            let lock_of = |j: &Path| {
-                let mut lock = j.as_os_str().to_owned();
-                lock.push(".lock");
-                PathBuf::from(lock)
-            };
-            !name.starts_with('.')
-                && ![JOURNAL_FILE, MANIFEST_FILE, REJECTS_FILE].contains(&name.as_str())
-                && name != format!("{JOURNAL_FILE}.lock")
-                && journal.as_deref() != path.as_deref()
-                && journal.as_deref().map(lock_of) != path
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(format!("{} holds no files to upload", dir.display()));
-    }
-    Ok(files
-        .into_iter()
-        .map(|path| PartFile {
-            path,
-            expected_sha256: None,
-        })
-        .collect())
-}
-
-/// Splits a file over the limit into FILE.parts/; a re-run reuses the parts of the same input.
-fn split_big(args: &Args, input: &Path, job: JobKind) -> Result<PathBuf, String> {
-    let mut name = input.as_os_str().to_owned();
-    name.push(".parts");
-    let dir = PathBuf::from(name);
-    let input_bytes = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
-    if let Ok(text) = std::fs::read(dir.join(MANIFEST_FILE)) {
-        if let Ok(manifest) = serde_json::from_slice::<Manifest>(&text) {
-            let changed = || {
-                format!(
-                    "{} changed after it was split into {}; remove that directory to split it again (its upload-journal.json records what was sent from the parts: keep a copy)",
-                    input.display(),
-                    dir.display()
-                )
-            };
-            let cap = part_cap(job, args.max_bytes).map_err(|e| e.to_string())?;
-            match &manifest.source.sha256 {
-                // The input's checksum decides: a file rewritten to the same size, with its old
-                // modification time (`cp -p`, `rsync -t`, an archive), is still a changed file.
-                Some(split_from) => {
-                    let now = sha256_file(input)
-                        .map_err(|e| format!("cannot read {}: {e}", input.display()))?;
-                    if now != *split_from {
-                        return Err(changed());
-                    }
-                }
-                // A manifest without it (written by an earlier version): the modification times.
-                None => {
-                    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-                    if modified(input) > modified(&dir.join(MANIFEST_FILE)) {
-                        return Err(changed());
-                    }
-                }
-            }
-            if manifest.source.bytes == input_bytes
-                && manifest.job == job.as_str()
-                && manifest.max_bytes == cap
-            {
-                eprintln!(
-                    "sailbulk: using the parts already split from {} in {}",
-                    input.display(),
-                    dir.display()
-                );
-                return Ok(dir);
-            }
-        }
-        return Err(format!(
-            "{} exists and does not hold parts of {} for this job and --max-bytes; remove it or split by hand (its upload-journal.json, if any, records what was sent from those parts: keep a copy)",
-            dir.display(),
-            input.display()
-        ));
-    }
-    // The input's checksum goes into the manifest, for a re-run to compare with. It is taken
-    // before the split, so a file that changes meanwhile makes the next run refuse the parts.
-    let input_sha256 =
-        sha256_file(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
-    let staging = staging_dir(input, &dir, false).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let options = SplitOptions {
-        job,
-        max_bytes: args.max_bytes,
-        skip_invalid: false,
-        validate: !args.no_validate,
-        threads: 0,
-    };
-    let mut outcome = split_file(input, staging.path(), &options).map_err(|e| e.to_string())?;
-    outcome.manifest.source.sha256 = Some(input_sha256);
-    outcome
-        .manifest
-        .write(&staging.path().join(MANIFEST_FILE))
-        .map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
-    publish_dir(staging, &dir).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
-    eprintln!(
-        "sailbulk: split {} ({}) into {} parts in {}",
-        input.display(),
-        human_bytes(outcome.manifest.source.bytes),
-        outcome.manifest.parts.len(),
-        dir.display()
-    );
-    Ok(dir)
 }
 
 /// Locks a mutex; the bars and statuses a panicked thread leaves behind are still usable.

@@ -1,6 +1,7 @@
 //! Integration tests of the uploader against the simulator on loopback.
 
 mod client;
+mod inputs;
 mod runner;
 
 use sailbulk_sim::{Sim, SimBuilder};
