@@ -1345,7 +1345,24 @@ pub struct JobSubmitted {
     pub possibly_duplicated: bool,
 }
 
-/// The answer to GET `/job`.
+/// The answer to GET `/job`. Its `Display` is one line for people, as `sailbulk status` prints
+/// it: id, state, name, counts, times and the reason a job failed.
+///
+/// ```
+/// let status = sailbulk_upload::JobStatus {
+///     job_id: "5f1a".into(),
+///     name: Some("Bulk Update".into()),
+///     status: sailbulk_upload::JobState::Completed,
+///     start_time: Some("Fri, 18 Jan 2013 10:00:00 -0500".into()),
+///     end_time: Some("Fri, 18 Jan 2013 10:02:00 -0500".into()),
+///     raw: serde_json::json!({"records": 3, "applied": 3}).as_object().unwrap().clone(),
+/// };
+/// assert_eq!(
+///     status.to_string(),
+///     "5f1a  completed  Bulk Update  (records 3, applied 3)  \
+///      Fri, 18 Jan 2013 10:00:00 -0500 -> Fri, 18 Jan 2013 10:02:00 -0500"
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobStatus {
     /// The job's id.
@@ -1373,6 +1390,31 @@ fn answer_fields(body: Value) -> Map<String, Value> {
 /// A string field of an answer.
 fn text_field(raw: &Map<String, Value>, key: &str) -> Option<String> {
     raw.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}  {}", self.job_id, self.status)?;
+        if let Some(name) = &self.name {
+            write!(f, "  {name}")?;
+        }
+        let counts: Vec<String> = ["records", "applied", "created", "rejected"]
+            .iter()
+            .filter_map(|k| Some(format!("{k} {}", self.raw.get(*k)?.as_u64()?)))
+            .collect();
+        if !counts.is_empty() {
+            write!(f, "  ({})", counts.join(", "))?;
+        }
+        match (&self.start_time, &self.end_time) {
+            (Some(start), Some(end)) => write!(f, "  {start} -> {end}")?,
+            (Some(start), None) => write!(f, "  started {start}")?,
+            _ => {}
+        }
+        if let Some(reason) = self.raw.get("reason").and_then(Value::as_str) {
+            write!(f, "  reason: {reason}")?;
+        }
+        Ok(())
+    }
 }
 
 impl JobStatus {

@@ -30,10 +30,31 @@ pub struct JobSpec {
     /// For `update`: the `update` object applied to every user (`vars`, `lists`, `optout`,
     /// `delete_vars`).
     pub update: Option<Value>,
-    /// `report_email`.
+    /// `report_email`: an address the platform mails a report to when the job ends.
     pub report_email: Option<String>,
-    /// `postback_url`.
+    /// `postback_url`: a URL the platform POSTs the job's outcome to when it ends (see
+    /// [`crate::verify_postback`] for checking what arrives there).
     pub postback_url: Option<String>,
+}
+
+/// Why a [`JobSpec`] is not a job the API takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// An import job names no list.
+    #[error("an import job needs a list to import into")]
+    ImportWithoutList,
+    /// An update job names a list (the job page's `list` is an import's).
+    #[error(
+        "a list is for import jobs; an update job names lists in its lines or in its update object"
+    )]
+    ListOnUpdate,
+    /// An import job has an update object.
+    #[error("an update object is for update jobs")]
+    UpdateOnImport,
+    /// The update object is not a JSON object.
+    #[error("the update object must be a JSON object, as in {{\"vars\":{{\"a\":1}}}}")]
+    UpdateNotObject,
 }
 
 impl JobSpec {
@@ -45,6 +66,21 @@ impl JobSpec {
             update: None,
             report_email: None,
             postback_url: None,
+        }
+    }
+
+    /// Whether the spec is a job the API takes: an import has a list and no update object, an
+    /// update has no list, and an update object is an object. [`upload_parts`] checks it before
+    /// anything is sent.
+    pub fn check(&self) -> Result<(), SpecError> {
+        match self.job {
+            JobKind::Import if self.list.is_none() => Err(SpecError::ImportWithoutList),
+            JobKind::Import if self.update.is_some() => Err(SpecError::UpdateOnImport),
+            JobKind::Update if self.list.is_some() => Err(SpecError::ListOnUpdate),
+            _ if self.update.as_ref().is_some_and(|u| !u.is_object()) => {
+                Err(SpecError::UpdateNotObject)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -273,6 +309,9 @@ pub enum UploadError {
         /// What became of that send: its job id, or that its answer was lost.
         state: String,
     },
+    /// The job's parameters are not a job the API takes; nothing was sent.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
     /// Parts failed validation; nothing was sent.
     #[error("{} file(s) failed validation; nothing was sent", .0.len())]
     Invalid(Vec<FileReport>),
@@ -319,6 +358,7 @@ pub fn upload_parts(
     on_event: &(dyn Fn(&UploadEvent<'_>) + Sync),
     cancel: &AtomicBool,
 ) -> Result<Vec<PartOutcome>, UploadError> {
+    options.spec.check()?;
     let journal_err = |source| journal_error(journal_path, source);
     let _lock = JournalLock::acquire(journal_path)?;
     let mut journal = Journal::load(journal_path).map_err(journal_err)?;

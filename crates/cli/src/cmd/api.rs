@@ -98,26 +98,7 @@ pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
     flag
 }
 
-/// One line for a job's status: state, name, times, counts, reason.
+/// One line for a job's status: state, name, times, counts, reason (`JobStatus`'s `Display`).
 pub fn status_line(status: &JobStatus) -> String {
-    let mut line = format!("{}  {}", status.job_id, status.status);
-    if let Some(name) = &status.name {
-        line.push_str(&format!("  {name}"));
-    }
-    let counts: Vec<String> = ["records", "applied", "created", "rejected"]
-        .iter()
-        .filter_map(|k| Some(format!("{k} {}", status.raw.get(*k)?.as_u64()?)))
-        .collect();
-    if !counts.is_empty() {
-        line.push_str(&format!("  ({})", counts.join(", ")));
-    }
-    match (&status.start_time, &status.end_time) {
-        (Some(start), Some(end)) => line.push_str(&format!("  {start} -> {end}")),
-        (Some(start), None) => line.push_str(&format!("  started {start}")),
-        _ => {}
-    }
-    if let Some(reason) = status.raw.get("reason").and_then(|r| r.as_str()) {
-        line.push_str(&format!("  reason: {reason}"));
-    }
-    line
+    status.to_string()
 }

@@ -618,3 +618,48 @@ fn a_part_that_made_no_job_may_be_corrected_and_sent() {
     let err = upload(&client, &parts, &journal, &options(false)).unwrap_err();
     assert!(matches!(err, UploadError::Changed { .. }), "{err}");
 }
+
+#[test]
+fn a_spec_the_api_would_refuse_is_refused_before_anything_is_sent() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), 1, 5);
+    let journal = dir.path().join("j.json");
+    let cases: [(JobSpec, sailbulk_upload::SpecError); 4] = [
+        (
+            JobSpec::new(JobKind::Import),
+            sailbulk_upload::SpecError::ImportWithoutList,
+        ),
+        (
+            JobSpec {
+                list: Some("Main".into()),
+                ..JobSpec::new(JobKind::Update)
+            },
+            sailbulk_upload::SpecError::ListOnUpdate,
+        ),
+        (
+            JobSpec {
+                list: Some("Main".into()),
+                update: Some(serde_json::json!({"vars": {}})),
+                ..JobSpec::new(JobKind::Import)
+            },
+            sailbulk_upload::SpecError::UpdateOnImport,
+        ),
+        (
+            JobSpec {
+                update: Some(serde_json::json!(["vars"])),
+                ..JobSpec::new(JobKind::Update)
+            },
+            sailbulk_upload::SpecError::UpdateNotObject,
+        ),
+    ];
+    for (spec, want) in cases {
+        assert_eq!(spec.check(), Err(want.clone()));
+        let options = UploadOptions::new(spec);
+        let err = upload(&client, &parts, &journal, &options).unwrap_err();
+        assert!(matches!(&err, UploadError::Spec(e) if *e == want), "{err}");
+    }
+    assert!(sim.requests().is_empty());
+    assert!(!journal.exists());
+}
