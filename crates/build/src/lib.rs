@@ -34,6 +34,7 @@ mod chunk;
 mod convert;
 mod manifest;
 mod records;
+mod rejects;
 mod size;
 mod split;
 mod staged;
@@ -45,6 +46,7 @@ pub use convert::{
     Converter, Empty, Identity, MappingError, Reject, Types, MAX_INFERRED_INT_DIGITS,
 };
 pub use manifest::{Manifest, Part, Rejects, Source, MANIFEST_FILE};
+pub use rejects::RejectsWriter;
 pub use size::{parse_size, ParseSizeError};
 pub use split::{
     part_cap, split_file, CapOverLimit, SplitError, SplitOptions, SplitOutcome, REJECTS_FILE,

@@ -4,7 +4,7 @@ use super::{print_error, publish, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::ValueEnum;
 use sailbulk_build::{
     convert_csv, parse_size, part_cap, AtomicFile, ChunkError, ChunkWriter, ConvertOptions,
-    ConvertSink, Empty, Identity, Manifest, Source, StagedDir, Types, MANIFEST_FILE,
+    ConvertSink, Empty, Identity, Manifest, RejectsWriter, Source, StagedDir, Types, MANIFEST_FILE,
 };
 use sailbulk_spec::JobKind;
 use std::io::{self, Write};
@@ -130,10 +130,7 @@ enum Records {
 
 struct CliSink {
     records: Records,
-    rejects: Option<csv::Writer<AtomicFile>>,
-    /// The header's width: in the rejects file, a short row is padded to it, and a long row's
-    /// fields past it follow `line` and `reason`, so that those two stand under their headers.
-    width: usize,
+    rejects: Option<RejectsWriter<AtomicFile>>,
     shown: u64,
     /// A record longer than the part cap. The converter rejects such rows before they get here
     /// (`max_record_bytes` is the cap); this stays as a guard, and ends the run with exit 1.
@@ -142,14 +139,10 @@ struct CliSink {
 
 impl ConvertSink for CliSink {
     fn header(&mut self, header: &[String]) -> io::Result<()> {
-        if let Some(w) = &mut self.rejects {
-            self.width = header.len();
-            let mut h = csv::StringRecord::from(header.to_vec());
-            h.push_field("line");
-            h.push_field("reason");
-            w.write_record(&h)?;
+        match &mut self.rejects {
+            Some(w) => w.header(header),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn record(&mut self, json: &[u8], line: u64) -> io::Result<()> {
@@ -169,19 +162,7 @@ impl ConvertSink for CliSink {
 
     fn reject(&mut self, row: &csv::ByteRecord, line: u64, reason: &str) -> io::Result<()> {
         match &mut self.rejects {
-            Some(w) => {
-                let mut r = csv::ByteRecord::new();
-                let fields = row.iter().chain(std::iter::repeat(&b""[..]));
-                for field in fields.take(self.width) {
-                    r.push_field(field);
-                }
-                r.push_field(line.to_string().as_bytes());
-                r.push_field(reason.as_bytes());
-                for extra in row.iter().skip(self.width) {
-                    r.push_field(extra);
-                }
-                w.write_byte_record(&r).map_err(io::Error::other)
-            }
+            Some(w) => w.reject(row, line, reason),
             None => {
                 // Without --rejects the first reasons are shown, so nothing is dropped silently.
                 if self.shown < 10 {
@@ -284,13 +265,7 @@ pub fn run(args: Args) -> u8 {
     };
     let rejects = match &args.rejects {
         Some(path) => match AtomicFile::create(path) {
-            // Flexible: ragged rows are rejected as they were read.
-            Ok(f) => Some(
-                csv::WriterBuilder::new()
-                    .delimiter(delim)
-                    .flexible(true)
-                    .from_writer(f),
-            ),
+            Ok(f) => Some(RejectsWriter::new(f, delim)),
             Err(e) => {
                 print_error(&format!("cannot create {}: ", path.display()), &e);
                 return EXIT_ERROR;
@@ -301,7 +276,6 @@ pub fn run(args: Args) -> u8 {
     let mut sink = CliSink {
         records,
         rejects,
-        width: 0,
         shown: 0,
         too_long: None,
     };
@@ -374,7 +348,7 @@ fn finish(
         }
     }
     if let Some(w) = sink.rejects {
-        w.into_inner().map_err(|e| e.into_error())?.commit()?;
+        w.into_inner()?.commit()?;
     }
     Ok(())
 }
