@@ -4,6 +4,7 @@ use crate::check::Format;
 use crate::finding::Finding;
 use crate::validator::{Sink, Summary};
 use serde_json::{json, Map, Value};
+use std::io;
 use std::ops::ControlFlow;
 
 /// The report on one file.
@@ -19,7 +20,78 @@ pub struct FileReport {
     pub omitted: u64,
 }
 
+/// Writes a finding as `sailbulk validate` prints it: `path:line:column: severity[code]: message`
+/// (no column when the finding has none).
+pub fn write_finding_text(out: &mut impl io::Write, path: &str, f: &Finding) -> io::Result<()> {
+    match f.column {
+        Some(col) => write!(out, "{path}:{}:{col}: ", f.line)?,
+        None => write!(out, "{path}:{}: ", f.line)?,
+    }
+    writeln!(out, "{}[{}]: {}", f.severity, f.code, f.message)
+}
+
+/// A byte count for people: `950 B`, `12.3 MB` (decimal units, as the API documents its limits).
+///
+/// ```
+/// assert_eq!(sailbulk_parse::human_bytes(999), "999 B");
+/// assert_eq!(sailbulk_parse::human_bytes(1_234_567), "1.2 MB");
+/// ```
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 impl FileReport {
+    /// Writes the summary of the text report, as `sailbulk validate` prints it after the
+    /// findings: the verdict and counts, the findings not listed, whether the run stopped early,
+    /// and the count of each code.
+    pub fn write_text_summary(&self, out: &mut impl io::Write) -> io::Result<()> {
+        let s = &self.summary;
+        let verdict = if self.is_valid() { "valid" } else { "INVALID" };
+        let format = s.format.map_or("empty", Format::as_str);
+        let gzip = if s.gzip { ", gzip" } else { "" };
+        writeln!(
+            out,
+            "{}: {verdict}: {} lines, {} records, {} errors, {} warnings ({format}{gzip}, {})",
+            self.path,
+            s.lines,
+            s.records,
+            s.errors,
+            s.warnings,
+            human_bytes(s.bytes)
+        )?;
+        if self.omitted > 0 {
+            writeln!(
+                out,
+                "  {} more findings not listed (--max-errors 0 lists all)",
+                self.omitted
+            )?;
+        }
+        if s.stopped {
+            writeln!(out, "  stopped before the end of the input")?;
+        }
+        let width = s
+            .by_code
+            .keys()
+            .map(|c| c.as_str().len())
+            .max()
+            .unwrap_or(0);
+        for (code, n) in &s.by_code {
+            writeln!(out, "  {:width$}  {n}", code.as_str())?;
+        }
+        Ok(())
+    }
+
     /// Whether the file is valid (warnings allowed).
     pub fn is_valid(&self) -> bool {
         self.summary.is_valid()
@@ -127,5 +199,52 @@ impl Sink for Collect {
             self.omitted += 1;
         }
         ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ValidatorBuilder;
+
+    #[test]
+    fn human_bytes_uses_decimal_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1000), "1.0 kB");
+        assert_eq!(human_bytes(1_000_000_000), "1.0 GB");
+    }
+
+    #[test]
+    fn the_text_report_lists_findings_then_the_summary() {
+        let text = b"{\"email\":\"a@example.com\"}\n{\"email\":\"nope\"}\n\n{\"email\":\"b@example.com\",\"x\":1}\n";
+        let report = ValidatorBuilder::new().build().report_slice(text, 1);
+        let mut out = Vec::new();
+        for f in &report.findings {
+            write_finding_text(&mut out, &report.path, f).unwrap();
+        }
+        report.write_text_summary(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("-:2:10: error[invalid_email]: "),
+            "{out}"
+        );
+        assert_eq!(
+            lines[1],
+            "-: INVALID: 4 lines, 3 records, 1 errors, 2 warnings (json, 76 B)"
+        );
+        assert_eq!(
+            lines[2],
+            "  2 more findings not listed (--max-errors 0 lists all)"
+        );
+        assert_eq!(
+            &lines[3..],
+            [
+                "  invalid_email  1",
+                "  blank_line     1",
+                "  unknown_field  1"
+            ]
+        );
     }
 }

@@ -34,22 +34,7 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     line
 }
 
-/// Renders a byte count for people: `950 B`, `12.3 MB` (decimal units, as the API documents its
-/// limits).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+pub use sailbulk_parse::human_bytes;
 
 /// Puts a staged directory in place (see [`StagedDir::publish`]), with a warning when the one it
 /// replaced could not be removed.
@@ -62,17 +47,4 @@ pub fn publish(staged: StagedDir) -> io::Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_bytes_uses_decimal_units() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1000), "1.0 kB");
-        assert_eq!(human_bytes(1_000_000_000), "1.0 GB");
-    }
 }

@@ -1,10 +1,12 @@
 //! `sailbulk validate`: check files against every documented rule and report by line and column.
 
-use super::{error_chain, human_bytes, print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use super::{error_chain, print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::{Command, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sailbulk_build::AtomicFile;
-use sailbulk_parse::{FileReport, Finding, Format, LineBlock, Sink, ValidatorBuilder};
+use sailbulk_parse::{
+    write_finding_text, FileReport, Finding, Format, LineBlock, Sink, ValidatorBuilder,
+};
 use sailbulk_spec::JobKind;
 use serde_json::json;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -159,7 +161,7 @@ impl Sink for CliSink<'_> {
         self.listed += 1;
         match &mut self.text {
             Some(out) => {
-                if let Err(e) = write_finding(out, &self.path, &finding) {
+                if let Err(e) = write_finding_text(out, &self.path, &finding) {
                     if e.kind() == io::ErrorKind::BrokenPipe {
                         self.broken_pipe = true;
                         return ControlFlow::Break(());
@@ -197,14 +199,6 @@ impl Sink for CliSink<'_> {
     }
 }
 
-fn write_finding(out: &mut impl Write, path: &str, f: &Finding) -> io::Result<()> {
-    match f.column {
-        Some(col) => write!(out, "{path}:{}:{col}: ", f.line)?,
-        None => write!(out, "{path}:{}: ", f.line)?,
-    }
-    writeln!(out, "{}[{}]: {}", f.severity, f.code, f.message)
-}
-
 fn progress_bar(path: &Path, enabled: bool) -> Option<ProgressBar> {
     if !enabled || !io::stderr().is_terminal() {
         return None;
@@ -225,47 +219,6 @@ fn progress_bar(path: &Path, enabled: bool) -> Option<ProgressBar> {
     bar.set_style(style);
     bar.set_prefix(path.display().to_string());
     Some(bar)
-}
-
-fn write_summary(out: &mut impl Write, report: &FileReport) -> io::Result<()> {
-    let s = &report.summary;
-    let verdict = if report.is_valid() {
-        "valid"
-    } else {
-        "INVALID"
-    };
-    let format = s.format.map_or("empty", Format::as_str);
-    let gzip = if s.gzip { ", gzip" } else { "" };
-    writeln!(
-        out,
-        "{}: {verdict}: {} lines, {} records, {} errors, {} warnings ({format}{gzip}, {})",
-        report.path,
-        s.lines,
-        s.records,
-        s.errors,
-        s.warnings,
-        human_bytes(s.bytes)
-    )?;
-    if report.omitted > 0 {
-        writeln!(
-            out,
-            "  {} more findings not listed (--max-errors 0 lists all)",
-            report.omitted
-        )?;
-    }
-    if s.stopped {
-        writeln!(out, "  stopped before the end of the input")?;
-    }
-    let width = s
-        .by_code
-        .keys()
-        .map(|c| c.as_str().len())
-        .max()
-        .unwrap_or(0);
-    for (code, n) in &s.by_code {
-        writeln!(out, "  {:width$}  {n}", code.as_str())?;
-    }
-    Ok(())
 }
 
 /// Runs `sailbulk validate`; returns the exit status.
@@ -357,7 +310,7 @@ pub fn run(args: Args) -> u8 {
     let written = if text {
         reports
             .iter()
-            .try_for_each(|r| write_summary(&mut stdout, r))
+            .try_for_each(|r| r.write_text_summary(&mut stdout))
     } else {
         let mut doc = json!({
             "valid": all_valid && failed.is_empty(),
