@@ -1,7 +1,9 @@
 //! The job runner: validate parts, submit each once as a job (journalled), and watch the jobs to
 //! the end.
 
-use crate::client::{epoch_now, locked, sleep_unless, Client, Error, FileUpload, JobStatus};
+use crate::client::{
+    epoch_now, locked, sleep_unless, Client, Error, FileUpload, JobState, JobStatus,
+};
 use crate::journal::Journal;
 use sailbulk_parse::{FileReport, ValidatorBuilder};
 use sailbulk_spec::JobKind;
@@ -229,6 +231,41 @@ pub struct PartOutcome {
     /// Whether it has no job because the API refused it (an error answer), rather than because
     /// it could not be sent (network, cancellation).
     pub refused: bool,
+}
+
+/// How a part's upload ended, for a caller that must decide whether the run succeeded (as
+/// `sailbulk upload`'s exit status does: 0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PartVerdict {
+    /// The part has its job, and the job did not fail (and ended, when waited for).
+    Done,
+    /// The job failed (`error`, `incomplete`), did not end in the time waited, or its status
+    /// could not be read; or the API refused the part.
+    Failed,
+    /// The part could not be sent (network, cancellation): the run did not finish.
+    NotSent,
+}
+
+impl PartOutcome {
+    /// The verdict on this part; `waited` says whether the run waited for jobs to end (then a job
+    /// still running is a failure to report).
+    pub fn verdict(&self, waited: bool) -> PartVerdict {
+        match (&self.job_id, &self.status) {
+            (Some(_), Some(status)) => {
+                let failed = matches!(status.status, JobState::Error | JobState::Incomplete)
+                    || (waited && !status.status.is_final());
+                if failed {
+                    PartVerdict::Failed
+                } else {
+                    PartVerdict::Done
+                }
+            }
+            (Some(_), None) if self.error.is_some() => PartVerdict::Failed,
+            (Some(_), None) => PartVerdict::Done,
+            (None, _) if self.refused => PartVerdict::Failed,
+            (None, _) => PartVerdict::NotSent,
+        }
+    }
 }
 
 /// Why an upload could not run at all. Nothing was sent when this comes back, except for

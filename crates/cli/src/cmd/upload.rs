@@ -8,7 +8,7 @@ use sailbulk_build::{parse_size, part_cap};
 use sailbulk_spec::JobKind;
 use sailbulk_upload::{
     resolve_inputs, submit_once, upload_parts, wait_for_job, InputOptions, JobSpec, JobState,
-    SplitPolicy, UploadError, UploadEvent, UploadOptions, JOURNAL_FILE,
+    PartVerdict, SplitPolicy, UploadError, UploadEvent, UploadOptions, JOURNAL_FILE,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -315,18 +315,12 @@ fn upload(args: &Args) -> Result<u8, String> {
         match (&o.job_id, &o.status, &o.error) {
             (Some(_), Some(status), _) => {
                 println!("{name}  {}{note}", status_line(status));
-                if matches!(status.status, JobState::Error | JobState::Incomplete)
-                    || (args.wait && !status.status.is_final())
-                {
-                    code = code.max(EXIT_FINDINGS);
-                }
             }
             (Some(id), None, error) => {
                 let last = o.last_status.as_deref().unwrap_or("pending");
                 println!("{name}  {id}  {last}{note}");
                 if let Some(error) = error {
                     eprintln!("sailbulk: {name}: {error}");
-                    code = code.max(EXIT_FINDINGS);
                 }
             }
             (None, _, error) => {
@@ -336,10 +330,14 @@ fn upload(args: &Args) -> Result<u8, String> {
                     client.base_url(),
                     error.as_deref().unwrap_or("unknown error")
                 );
-                // Refused by the API: the job failed. Not sent (network, Ctrl-C): could not run.
-                code = code.max(if o.refused { EXIT_FINDINGS } else { EXIT_ERROR });
             }
         }
+        // Refused by the API or failed: exit 1. Not sent (network, Ctrl-C): could not run.
+        code = code.max(match o.verdict(args.wait) {
+            PartVerdict::Done => EXIT_OK,
+            PartVerdict::Failed => EXIT_FINDINGS,
+            PartVerdict::NotSent => EXIT_ERROR,
+        });
     }
     let submitted = outcomes.iter().filter(|o| o.job_id.is_some()).count();
     eprintln!(

@@ -4,8 +4,8 @@ use crate::*;
 use sailbulk_sim::{Fault, Route};
 use sailbulk_spec::JobKind;
 use sailbulk_upload::{
-    upload_parts, JobSpec, JobState, Journal, PartFile, PollPolicy, UploadError, UploadEvent,
-    UploadOptions,
+    upload_parts, JobSpec, JobState, Journal, PartFile, PartVerdict, PollPolicy, UploadError,
+    UploadEvent, UploadOptions,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -253,6 +253,8 @@ fn failed_jobs_and_refused_parts_are_reported_per_part() {
     );
     let j = Journal::load(&journal).unwrap();
     assert!(j.parts[0].last_error.as_ref().unwrap().contains("503"));
+    // Not sent, not refused: the run could not finish.
+    assert_eq!(outcomes[0].verdict(true), PartVerdict::NotSent);
 
     let sim = sim_builder().fail_jobs(1).start().unwrap();
     let (client, _) = client(&sim);
@@ -261,6 +263,26 @@ fn failed_jobs_and_refused_parts_are_reported_per_part() {
     let status = outcomes[0].status.as_ref().unwrap();
     assert_eq!(status.status, JobState::Error);
     assert!(status.raw["reason"].as_str().unwrap().contains("fault"));
+    assert_eq!(outcomes[0].verdict(true), PartVerdict::Failed);
+    // A job that ended well, and one still running when nobody waited for it, are done.
+    let sim = sim_builder().start().unwrap();
+    let (fine, _) = crate::client(&sim);
+    let waited = upload(
+        &fine,
+        &parts,
+        &dir.path().join("third.json"),
+        &options(true),
+    )
+    .unwrap();
+    assert_eq!(waited[0].verdict(true), PartVerdict::Done);
+    let sent = upload(
+        &fine,
+        &parts,
+        &dir.path().join("fourth.json"),
+        &options(false),
+    )
+    .unwrap();
+    assert_eq!(sent[0].verdict(false), PartVerdict::Done);
 }
 
 #[test]
