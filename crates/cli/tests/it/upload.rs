@@ -176,59 +176,23 @@ fn import_files_over_the_limit_are_refused_or_split() {
     let line = "someone.with.a.long.address@example.com\n";
     let count = (sailbulk_spec::IMPORT_FILE_MAX_BYTES as usize / line.len()) + 10;
     let big = write(dir.path(), "emails.txt", line.repeat(count));
-    let split_and_upload = || {
-        run(
-            &sim,
-            dir.path(),
-            &[
-                "upload",
-                "--job",
-                "import",
-                "--list",
-                "Big",
-                &s(&big),
-                "--split",
-                "--no-validate",
-            ],
-        )
+    let big_path = s(&big);
+    let upload_big = |extra: &[&str]| {
+        let mut args = vec!["upload", "--job", "import", "--list", "Big", &big_path];
+        args.extend_from_slice(extra);
+        run(&sim, dir.path(), &args)
     };
-    let out = run(
-        &sim,
-        dir.path(),
-        &[
-            "upload",
-            "--job",
-            "import",
-            "--list",
-            "Big",
-            &s(&big),
-            "--no-validate",
-        ],
-    );
+    let out = upload_big(&["--no-validate"]);
     assert_exit(&out, 1, "--split");
     assert!(sim.requests().is_empty());
-    let out = run(
-        &sim,
-        dir.path(),
-        &[
-            "upload",
-            "--job",
-            "import",
-            "--list",
-            "Big",
-            &s(&big),
-            "--split",
-            "--no-validate",
-            "--wait",
-        ],
-    );
+    let out = upload_big(&["--split", "--no-validate", "--wait"]);
     assert_exit(&out, 0, "");
     let parts = dir.path().join("emails.txt.parts");
     assert!(parts.join("manifest.json").is_file());
     assert_eq!(sim.jobs().len(), 2);
     assert_eq!(sim.list_count("Big"), 1, "one address, many times");
     // A re-run reuses the parts and the journal: nothing new is sent.
-    let out = split_and_upload();
+    let out = upload_big(&["--split", "--no-validate"]);
     assert_exit(&out, 0, "using the parts already split");
     assert_eq!(sim.jobs().len(), 2);
     // The input rewritten to the same size with its old modification time (`cp -p`, `rsync
@@ -247,7 +211,7 @@ fn import_files_over_the_limit_are_refused_or_split() {
         .unwrap()
         .set_modified(modified)
         .unwrap();
-    let out = split_and_upload();
+    let out = upload_big(&["--split", "--no-validate"]);
     assert_exit(&out, 2, "changed after it was split");
     assert_eq!(sim.jobs().len(), 2);
 }

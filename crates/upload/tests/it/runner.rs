@@ -267,22 +267,10 @@ fn failed_jobs_and_refused_parts_are_reported_per_part() {
     // A job that ended well, and one still running when nobody waited for it, are done.
     let sim = sim_builder().start().unwrap();
     let (fine, _) = crate::client(&sim);
-    let waited = upload(
-        &fine,
-        &parts,
-        &dir.path().join("third.json"),
-        &options(true),
-    )
-    .unwrap();
-    assert_eq!(waited[0].verdict(true), PartVerdict::Done);
-    let sent = upload(
-        &fine,
-        &parts,
-        &dir.path().join("fourth.json"),
-        &options(false),
-    )
-    .unwrap();
-    assert_eq!(sent[0].verdict(false), PartVerdict::Done);
+    for (journal, wait) in [("third.json", true), ("fourth.json", false)] {
+        let outcomes = upload(&fine, &parts, &dir.path().join(journal), &options(wait)).unwrap();
+        assert_eq!(outcomes[0].verdict(wait), PartVerdict::Done);
+    }
 }
 
 #[test]
