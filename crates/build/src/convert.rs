@@ -204,7 +204,9 @@ fn suggest_nested(header: &str, sep: &str) -> String {
     match segments.first_mut() {
         Some(top) => {
             let mut name = suggest(top);
-            while !sep.is_empty() && name.contains(sep) {
+            // The separator is made `_`, which shortens it unless it is `_` itself (then a name
+            // that holds it nests, which the suggestion may as well).
+            while sep.len() > 1 && name.contains(sep) {
                 name = name.replace(sep, "_");
             }
             *top = name;
@@ -1570,6 +1572,16 @@ mod tests {
             );
             renames.push((column.to_string(), suggestion.to_string()));
         }
+        // With `_` as the separator the suggestion nests where it has one (and is found at all).
+        let under = ConvertOptions {
+            nest: Some("_".into()),
+            ..Default::default()
+        };
+        let err = Converter::new(&under, &["email", "first name", "1x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("'first name=first_name'"), "{err}");
+        assert!(err.contains("'1x=v_1x'"), "{err}");
         // Following the suggestions makes a mapping whose records the validator accepts.
         let line = conv(
             &nest(renames),

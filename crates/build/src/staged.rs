@@ -23,6 +23,7 @@ use tempfile::TempDir;
 pub struct StagedDir {
     dir: TempDir,
     target: PathBuf,
+    replace: bool,
 }
 
 /// What [`StagedDir::publish`] left behind.
@@ -66,6 +67,7 @@ impl StagedDir {
         Ok(StagedDir {
             dir,
             target: target.to_path_buf(),
+            replace,
         })
     }
 
@@ -84,7 +86,19 @@ impl StagedDir {
     /// (perhaps beside it, under `.NAME.sailbulk-*.old`) or the new one. Dropping a `StagedDir`
     /// without publishing it removes it and what was written into it.
     pub fn publish(self) -> io::Result<Published> {
-        let StagedDir { dir, target } = self;
+        let StagedDir {
+            dir,
+            target,
+            replace,
+        } = self;
+        // A directory that another process filled meanwhile is not replaced unless asked for
+        // (the staged one is removed as it is dropped).
+        if !replace && target.is_dir() && std::fs::read_dir(&target)?.next().is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "was filled by someone else while the output was written; not replaced",
+            ));
+        }
         let staged = dir.keep();
         // An ordinary directory once in place, not a private temporary one.
         #[cfg(unix)]
@@ -156,6 +170,15 @@ mod tests {
         let file = root.path().join("file");
         std::fs::write(&file, "x").unwrap();
         assert!(StagedDir::new(&file, None, true).is_err());
+        // Filled by someone else meanwhile: not replaced unless asked for.
+        let late = root.path().join("late");
+        let staged = StagedDir::new(&late, None, false).unwrap();
+        std::fs::create_dir(&late).unwrap();
+        std::fs::write(late.join("theirs"), "x").unwrap();
+        let err = staged.publish().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert!(late.join("theirs").is_file());
+        std::fs::remove_dir_all(&late).unwrap();
         // Dropped unpublished: nothing is left behind.
         let staged = StagedDir::new(&root.path().join("never"), None, false).unwrap();
         let path = staged.path().to_path_buf();

@@ -402,10 +402,11 @@ pub(crate) fn check_line(
 }
 
 /// The spaces around an address that draw a warning rather than an error: ASCII whitespace
-/// (space, tab, line feed, form feed, carriage return), which a trim before sending removes. Any
-/// other (a no-break space, an em space) is a character of the address, which it makes invalid.
+/// (space, tab, line feed, vertical tab, form feed, carriage return), which a trim before sending
+/// removes. Any other (a no-break space, an em space) is a character of the address, which it
+/// makes invalid.
 fn is_space(c: char) -> bool {
-    c.is_ascii_whitespace()
+    c.is_ascii_whitespace() || c == '\x0B'
 }
 
 fn trim_spaces(text: &str) -> &str {
@@ -1293,6 +1294,7 @@ pub(crate) mod tests {
         assert_eq!(email_codes("a@example.com\r"), Vec::<&str>::new());
         assert_eq!(email_codes(" a@example.com"), ["email_whitespace"]);
         assert_eq!(email_codes("a@example.com\t "), ["email_whitespace"]);
+        assert_eq!(email_codes("a@example.com\u{b}"), ["email_whitespace"]);
         // A no-break space is no space a trim removes: the address is invalid.
         assert_eq!(email_codes("\u{a0}a@example.com"), ["invalid_email"]);
         assert_eq!(email_codes("a@example.com\u{2003}"), ["invalid_email"]);

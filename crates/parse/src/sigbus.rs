@@ -20,9 +20,13 @@ use std::sync::Once;
 /// one process share these). A window that finds no free slot is read unprotected.
 const SLOTS: usize = 64;
 
-/// A registered window: its address range, `start == 0` when the slot is free, and whether a
-/// read of it faulted.
+/// A registered window: its address range and whether a read of it faulted. `claimed` reserves
+/// the slot; `generation` is odd while the range is being written (a sequence lock), so that the
+/// handler, which may run on any thread at any time, never pairs the start of one window with the
+/// end of another.
 struct Slot {
+    claimed: AtomicBool,
+    generation: AtomicUsize,
     start: AtomicUsize,
     end: AtomicUsize,
     faulted: AtomicBool,
@@ -30,16 +34,41 @@ struct Slot {
 
 #[allow(clippy::declare_interior_mutable_const)]
 const FREE: Slot = Slot {
+    claimed: AtomicBool::new(false),
+    generation: AtomicUsize::new(0),
     start: AtomicUsize::new(0),
     end: AtomicUsize::new(0),
     faulted: AtomicBool::new(false),
 };
 
+impl Slot {
+    /// Sets the range, under the sequence lock.
+    fn set(&self, start: usize, end: usize) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.start.store(start, Ordering::SeqCst);
+        self.end.store(end, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The range, when no write of it was under way while it was read.
+    fn range(&self) -> Option<(usize, usize)> {
+        let before = self.generation.load(Ordering::SeqCst);
+        if before % 2 == 1 {
+            return None;
+        }
+        let (start, end) = (
+            self.start.load(Ordering::SeqCst),
+            self.end.load(Ordering::SeqCst),
+        );
+        (self.generation.load(Ordering::SeqCst) == before && start != 0).then_some((start, end))
+    }
+}
+
 static WINDOWS: [Slot; SLOTS] = [FREE; SLOTS];
 static INSTALL: Once = Once::new();
 /// The page size, read when the handler is installed.
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
-/// The action for `SIGBUS` before ours, put back for a fault that is not in a window.
+/// The action for `SIGBUS` before ours, which a fault that is not in a window is passed to.
 static mut PREVIOUS: Option<libc::sigaction> = None;
 
 /// A window's registration; dropping it (before the window is unmapped) frees its slot.
@@ -60,8 +89,8 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(i) = self.slot {
-            WINDOWS[i].end.store(0, Ordering::SeqCst);
-            WINDOWS[i].start.store(0, Ordering::SeqCst);
+            WINDOWS[i].set(0, 0);
+            WINDOWS[i].claimed.store(false, Ordering::SeqCst);
         }
     }
 }
@@ -76,12 +105,12 @@ pub(crate) fn register(window: &[u8]) -> Guard {
     }
     for (i, slot) in WINDOWS.iter().enumerate() {
         if slot
-            .start
-            .compare_exchange(0, start, Ordering::SeqCst, Ordering::SeqCst)
+            .claimed
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
             slot.faulted.store(false, Ordering::SeqCst);
-            slot.end.store(end, Ordering::SeqCst);
+            slot.set(start, end);
             return Guard { slot: Some(i) };
         }
     }
@@ -111,36 +140,63 @@ fn install() {
     }
 }
 
-extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for a SA_SIGINFO handler; the rest is as in
-    // `install`. mmap and sigaction are system calls, safe to make in a signal handler.
+    // `install`. mmap and sigaction are system calls, safe to make in a signal handler; a
+    // previous handler is called as the kernel would have called it.
     unsafe {
+        // A fault the kernel raised (a signal sent by a process has a code of 0 or below, and
+        // no fault address).
         let addr = (*info).si_addr() as usize;
-        let page = PAGE.load(Ordering::SeqCst);
-        for slot in &WINDOWS {
-            let start = slot.start.load(Ordering::SeqCst);
-            let end = slot.end.load(Ordering::SeqCst);
-            if start != 0 && (start..end).contains(&addr) {
-                let from = addr - addr % page;
-                let zeros = libc::mmap(
-                    from as *mut libc::c_void,
-                    end - from,
-                    libc::PROT_READ,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                    -1,
-                    0,
-                );
-                if zeros != libc::MAP_FAILED {
-                    slot.faulted.store(true, Ordering::SeqCst);
-                    return;
+        if (*info).si_code > 0 {
+            let page = PAGE.load(Ordering::SeqCst);
+            for slot in &WINDOWS {
+                let Some((start, end)) = slot.range() else {
+                    continue;
+                };
+                if (start..end).contains(&addr) {
+                    let from = addr - addr % page;
+                    let zeros = libc::mmap(
+                        from as *mut libc::c_void,
+                        end - from,
+                        libc::PROT_READ,
+                        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                        -1,
+                        0,
+                    );
+                    if zeros != libc::MAP_FAILED {
+                        slot.faulted.store(true, Ordering::SeqCst);
+                        return;
+                    }
                 }
             }
         }
-        // Not a window's: the action from before, which the fault raised again then takes.
+        // Not a window's: what was there before takes it. A handler is called; the default
+        // action (or ignoring, which the kernel does not allow for a fault) is put back, and
+        // the fault, raised again on return, takes it.
         match *std::ptr::addr_of!(PREVIOUS) {
-            Some(previous) => libc::sigaction(signal, &previous, std::ptr::null_mut()),
-            None => libc::signal(signal, libc::SIG_DFL) as libc::c_int,
-        };
+            Some(previous)
+                if previous.sa_sigaction != libc::SIG_DFL
+                    && previous.sa_sigaction != libc::SIG_IGN =>
+            {
+                if previous.sa_flags & libc::SA_SIGINFO != 0 {
+                    type Action =
+                        extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void);
+                    let action: Action = std::mem::transmute(previous.sa_sigaction);
+                    action(signal, info, context);
+                } else {
+                    type Plain = extern "C" fn(libc::c_int);
+                    let action: Plain = std::mem::transmute(previous.sa_sigaction);
+                    action(signal);
+                }
+            }
+            _ => {
+                libc::signal(signal, libc::SIG_DFL);
+                // A signal a process sent is not raised again by returning: it is raised here
+                // (held until the handler returns), and a fault's comes first all the same.
+                libc::raise(signal);
+            }
+        }
     }
 }
 

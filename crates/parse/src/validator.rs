@@ -404,12 +404,16 @@ impl Validator {
                 Ok(Some(block)) => {
                     let earlier = pending.as_ref().map(|(b, c)| (b.bytes(), c));
                     let checked = run.check(block.bytes(), earlier);
+                    // Bytes that were not the file's were read, in this block or in the one
+                    // before as the sink took its lines: the run ends with the file's change,
+                    // whatever the check or the sink made of those bytes (a sink's error among
+                    // them).
+                    let faulted = pending.as_ref().is_some_and(|(b, _)| b.faulted());
+                    if faulted || block.faulted() {
+                        return Err(input_error(path, input.fault()));
+                    }
                     if let Some(e) = run.sink_error.take() {
                         return Err(Error::Sink(e));
-                    }
-                    // Bytes that were not the file's were read: its lines go nowhere.
-                    if block.faulted() {
-                        return Err(input_error(path, input.fault()));
                     }
                     // The block before is done with (its lines were handed over) and unmapped
                     // or recycled here.
@@ -426,6 +430,9 @@ impl Validator {
         }
         if let Some((block, checked)) = pending.take() {
             run.lines(block.bytes(), &checked);
+            if block.faulted() {
+                return Err(input_error(path, input.fault()));
+            }
             if let Some(e) = run.sink_error.take() {
                 return Err(Error::Sink(e));
             }

@@ -327,11 +327,12 @@ pub fn split_for_upload(
     let dir = parts_dir(input);
     let cap = part_cap(job, policy.max_bytes)?;
     let manifest_path = dir.join(MANIFEST_FILE);
-    if dir.exists() {
-        let not_its_parts = || InputsError::NotItsParts {
-            input: input.to_path_buf(),
-            dir: dir.clone(),
-        };
+    let not_its_parts = || InputsError::NotItsParts {
+        input: input.to_path_buf(),
+        dir: dir.clone(),
+    };
+    // Parts of an earlier run: its manifest says (an empty directory is split into).
+    if manifest_path.exists() {
         let manifest = Manifest::read(&manifest_path).map_err(|_| not_its_parts())?;
         let changed = || InputsError::ChangedSinceSplit {
             input: input.to_path_buf(),
@@ -372,7 +373,10 @@ pub fn split_for_upload(
         path: dir.clone(),
         source,
     };
-    let staged = StagedDir::new(&dir, Some(input), false).map_err(write_err)?;
+    let staged = StagedDir::new(&dir, Some(input), false).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => not_its_parts(),
+        _ => write_err(e),
+    })?;
     let options = SplitOptions {
         job,
         max_bytes: Some(cap),
@@ -386,8 +390,12 @@ pub fn split_for_upload(
         .manifest
         .write(&staged.path().join(MANIFEST_FILE))
         .map_err(write_err)?;
-    // The directory did not exist: nothing is replaced, so nothing old is left behind.
-    staged.publish().map_err(write_err)?;
+    // Nothing is replaced (the directory was missing or empty), so nothing old is left behind;
+    // a directory filled meanwhile (another run of the same input) is not replaced.
+    staged.publish().map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => not_its_parts(),
+        _ => write_err(e),
+    })?;
     Ok(SplitForUpload {
         input: input.to_path_buf(),
         dir,

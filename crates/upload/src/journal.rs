@@ -67,8 +67,10 @@ impl JournalEntry {
         self.job_id.is_some() || self.body_sent_at.is_some() || self.possibly_duplicated
     }
 
-    /// Notes that a submission starts now.
+    /// Notes that a submission starts now (an error of an earlier one is no longer the last
+    /// word: a run that ends with this one out leaves no error, which says the call was out).
     pub(crate) fn record_attempt(&mut self) {
+        self.last_error = None;
         self.attempts += 1;
         self.first_sent_at.get_or_insert(epoch_now());
         self.last_sent_at = Some(epoch_now());
@@ -140,6 +142,20 @@ impl Journal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attempt_under_way_has_no_error_of_an_earlier_one() {
+        // A run killed with the attempt out must leave no error behind: that is how the next
+        // run tells an unanswered call from a failed one.
+        let mut entry = JournalEntry {
+            attempts: 1,
+            last_error: Some("HTTP 503".into()),
+            ..JournalEntry::default()
+        };
+        entry.record_attempt();
+        assert_eq!(entry.attempts, 2);
+        assert!(entry.last_error.is_none());
+    }
 
     #[test]
     fn round_trips_and_starts_empty() {

@@ -403,6 +403,13 @@ pub fn upload_parts(
     let params = options.spec.params();
     let params_sha256 = sha256_hex(Value::Object(params.clone()).to_string().as_bytes());
     let mut ready: Vec<Ready> = Vec::with_capacity(parts.len());
+    // The journal's names of this run's files: two of them may hold the same data (two equal
+    // parts of one split), which is no part sent again under another name.
+    let this_run: std::collections::HashSet<String> = parts
+        .iter()
+        .filter_map(|p| std::fs::canonicalize(&p.path).ok())
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     for part in parts {
         if cancel.load(Ordering::SeqCst) {
             return Err(UploadError::Cancelled);
@@ -459,9 +466,13 @@ pub fn upload_parts(
                 });
             }
         }
-        // The same data sent before under another name, as the same job.
+        // The same data sent before under another name, as the same job (a file moved or
+        // copied since), when this file was not sent itself.
+        let sent_itself = journal.entry(&key).is_some_and(|e| e.may_have_applied());
         let earlier = journal.parts.iter().find(|e| {
-            e.file != key
+            !sent_itself
+                && e.file != key
+                && !this_run.contains(&e.file)
                 && e.sha256 == sha256
                 && e.job == job.as_str()
                 && e.params_sha256 == params_sha256

@@ -356,30 +356,38 @@ fn job_import_applies_the_import_limit_and_format_can_be_forced() {
 
 #[test]
 fn a_file_truncated_while_it_is_read_is_reported_not_a_crash() {
-    // Lines that each draw several findings, so the check takes long enough for the truncation
-    // to land while a mapped window is being read; a read past the new end used to kill the
-    // process with SIGBUS. Whether the run ends before the truncation or not, it must exit with
-    // a status, and one that reports the change when it saw it. `split` reads the same way, and
-    // must leave no staging directory behind.
+    // A truncation lands while a mapped window is being read (a read past the new end used to
+    // kill the process with SIGBUS). Whenever it lands, the run must end with a status, and
+    // what it writes must be the file's bytes, never the zeros read past its new end: valid
+    // lines copied out by `--valid-out`, or `split`'s parts, are a prefix of the input (all of
+    // it when the run ended before the truncation), or not written at all.
     let dir = tempfile::tempdir().unwrap();
-    let line = "{\"email\":\"bad\",\"vars\":{\"1x\":1,\"a-b\":2},\"lists\":{\"$\":3},\"signup_date\":\"2013-02-30\",\"zz\":1}\n";
-    let text = line.repeat(4_000_000 / line.len());
+    let text: String = (0..60_000)
+        .map(|i| format!("{{\"email\":\"u{i}@example.com\",\"vars\":{{\"n\":{i}}}}}\n"))
+        .collect();
     let mut crashes = Vec::new();
     for command in ["validate", "split"] {
         for (round, delay_ms) in [2u64, 5, 10, 20, 40].into_iter().enumerate() {
             let path = write(dir.path(), &format!("race-{command}-{round}.json"), &text);
-            let parts = dir.path().join(format!("parts-{round}"));
-            let mut args = vec![command.to_string()];
-            if command == "validate" {
-                args.extend([
+            let out_path = dir.path().join(format!("out-{command}-{round}"));
+            let args: Vec<String> = if command == "validate" {
+                vec![
+                    "validate".into(),
                     "--no-progress".into(),
-                    "--max-errors".into(),
-                    "1".into(),
+                    "--valid-out".into(),
+                    s(&out_path),
                     s(&path),
-                ]);
+                ]
             } else {
-                args.extend([s(&path), "-o".into(), s(&parts), "--skip-invalid".into()]);
-            }
+                vec![
+                    "split".into(),
+                    s(&path),
+                    "-o".into(),
+                    s(&out_path),
+                    "--max-bytes".into(),
+                    "500000".into(),
+                ]
+            };
             let child = std::process::Command::new(env!("CARGO_BIN_EXE_sailbulk"))
                 .args(&args)
                 .stdout(std::process::Stdio::null())
@@ -394,14 +402,56 @@ fn a_file_truncated_while_it_is_read_is_reported_not_a_crash() {
                 .set_len(1000)
                 .unwrap();
             let out = child.wait_with_output().unwrap();
-            match out.status.code() {
+            let code = out.status.code();
+            match code {
                 Some(0 | 1) => {}
                 Some(2) => assert!(
                     stderr(&out).contains("changed size while it was read"),
                     "{}",
                     stderr(&out)
                 ),
-                other => crashes.push((command, delay_ms, other, stderr(&out))),
+                _ => crashes.push((command, delay_ms, code, stderr(&out))),
+            }
+            // What was written: the input's bytes only.
+            let written = if out_path.is_dir() {
+                let mut names: Vec<_> = std::fs::read_dir(&out_path)
+                    .unwrap()
+                    .map(|e| e.unwrap().path())
+                    .filter(|p| {
+                        p.file_name()
+                            .unwrap()
+                            .to_string_lossy()
+                            .starts_with("part-")
+                    })
+                    .collect();
+                names.sort();
+                Some(
+                    names
+                        .iter()
+                        .flat_map(|p| std::fs::read(p).unwrap())
+                        .collect::<Vec<u8>>(),
+                )
+            } else {
+                std::fs::read(&out_path).ok()
+            };
+            if let Some(written) = written {
+                assert!(
+                    !written.contains(&0),
+                    "{command} at {delay_ms} ms wrote NUL bytes"
+                );
+                assert!(
+                    text.as_bytes().starts_with(&written),
+                    "{command} at {delay_ms} ms"
+                );
+                if code == Some(0) {
+                    assert_eq!(written.len(), text.len(), "{command} at {delay_ms} ms");
+                }
+            }
+            if code == Some(2) {
+                assert!(
+                    !out_path.exists(),
+                    "{command} at {delay_ms} ms kept its output"
+                );
             }
         }
     }

@@ -584,6 +584,22 @@ fn the_same_data_under_another_name_is_not_sent_twice() {
     import.spec.update = Some(serde_json::json!({"vars": {"source": "moved"}}));
     upload(&client, &[part], &journal, &import).unwrap();
     assert_eq!(sim.jobs().len(), 2);
+    // Two equal parts of one run are two parts, sent and resumed as such.
+    let twins = tempfile::tempdir().unwrap();
+    let text = "{\"email\":\"twin@example.com\"}\n";
+    let pair: Vec<PartFile> = ["part-00001.json", "part-00002.json"]
+        .iter()
+        .map(|name| PartFile {
+            path: write(twins.path(), name, text),
+            expected_sha256: None,
+        })
+        .collect();
+    let twins_journal = twins.path().join("j.json");
+    for _ in 0..2 {
+        let outcomes = upload(&client, &pair, &twins_journal, &options(false)).unwrap();
+        assert!(outcomes.iter().all(|o| o.job_id.is_some()), "{outcomes:?}");
+    }
+    assert_eq!(sim.jobs().len(), 4);
 }
 
 #[test]
