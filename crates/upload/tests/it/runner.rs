@@ -442,6 +442,29 @@ fn two_runs_at_once_never_both_hold_the_journal() {
     }
     assert!(outcomes.iter().any(Result::is_ok));
     assert_eq!(sim.jobs().len(), 1);
+    // A run that holds the journal (its answer slow to come) keeps a second one off it.
+    let slow = sim_builder()
+        .fault(Fault::delay(
+            Route::new("POST", "/job"),
+            Duration::from_millis(800),
+        ))
+        .start()
+        .unwrap();
+    let (client, _) = crate::client(&slow);
+    let other = tempfile::tempdir().unwrap();
+    let slow_parts = crate::runner::parts(other.path(), 1, 5);
+    let journal = other.path().join("j.json");
+    std::thread::scope(|scope| {
+        let first = scope.spawn(|| upload(&client, &slow_parts, &journal, &options(false)));
+        std::thread::sleep(Duration::from_millis(300));
+        let second = upload(&client, &slow_parts, &journal, &options(false));
+        assert!(
+            matches!(second, Err(UploadError::Busy { .. })),
+            "{second:?}"
+        );
+        first.join().unwrap().unwrap();
+    });
+    assert_eq!(slow.jobs().len(), 1);
 }
 
 #[test]
