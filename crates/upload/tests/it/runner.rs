@@ -24,6 +24,15 @@ fn parts(dir: &Path, n: usize, lines_each: usize) -> Vec<PartFile> {
         .collect()
 }
 
+/// A simulator, a client of it, and a directory holding `n` parts of five lines each.
+fn setup(n: usize) -> (Sim, Client, tempfile::TempDir, Vec<PartFile>) {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let parts = parts(dir.path(), n, 5);
+    (sim, client, dir, parts)
+}
+
 fn options(wait: bool) -> UploadOptions {
     let mut options = UploadOptions::new(JobSpec::new(JobKind::Update));
     options.wait = wait;
@@ -152,10 +161,7 @@ fn an_interrupted_upload_resumes_without_sending_anything_twice() {
 
 #[test]
 fn a_part_changed_since_it_was_sent_is_refused() {
-    let sim = sim_builder().start().unwrap();
-    let (client, _) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let parts = parts(dir.path(), 2, 5);
+    let (sim, client, dir, parts) = setup(2);
     let journal = dir.path().join("upload-journal.json");
     upload(&client, &parts, &journal, &options(false)).unwrap();
     std::fs::write(&parts[1].path, "{\"email\":\"changed@example.com\"}\n").unwrap();
@@ -319,10 +325,7 @@ fn a_postback_from_the_simulator_verifies() {
 
 #[test]
 fn a_part_is_only_resumed_into_the_same_job() {
-    let sim = sim_builder().start().unwrap();
-    let (client, _) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let parts = parts(dir.path(), 1, 5);
+    let (sim, client, dir, parts) = setup(1);
     let journal = dir.path().join("upload-journal.json");
     upload(&client, &parts, &journal, &options(false)).unwrap();
     let mut other = options(false);
@@ -392,10 +395,7 @@ fn after_the_api_refuses_a_part_the_rest_are_not_sent() {
 #[test]
 fn a_journal_in_use_by_a_live_process_is_refused() {
     use std::os::unix::io::AsRawFd;
-    let sim = sim_builder().start().unwrap();
-    let (client, _) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let parts = parts(dir.path(), 1, 5);
+    let (sim, client, dir, parts) = setup(1);
     let journal = dir.path().join("j.json");
     let lock = dir.path().join("j.json.lock");
     // Another holder: a lock on the file, as a running upload has it.
@@ -423,10 +423,7 @@ fn a_journal_in_use_by_a_live_process_is_refused() {
 fn two_runs_at_once_never_both_hold_the_journal() {
     // Many runs race for one journal: each either takes the lock or is refused as busy, and the
     // part is sent once.
-    let sim = sim_builder().start().unwrap();
-    let (client, _) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let parts = parts(dir.path(), 1, 5);
+    let (sim, client, dir, parts) = setup(1);
     let journal = dir.path().join("j.json");
     let outcomes: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
@@ -469,10 +466,7 @@ fn two_runs_at_once_never_both_hold_the_journal() {
 
 #[test]
 fn a_part_sent_in_full_without_an_answer_is_marked_when_sent_again() {
-    let sim = sim_builder().start().unwrap();
-    let (client, _) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let parts = parts(dir.path(), 1, 5);
+    let (sim, client, dir, parts) = setup(1);
     let journal = dir.path().join("j.json");
     // As a run killed while waiting for the answer leaves it.
     upload(&client, &parts, &journal, &options(false)).unwrap();
@@ -578,10 +572,7 @@ fn a_file_named_another_way_is_the_same_part() {
 
 #[test]
 fn the_same_data_under_another_name_is_not_sent_twice() {
-    let sim = sim_builder().start().unwrap();
-    let (client, _) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let parts = parts(dir.path(), 1, 5);
+    let (sim, client, dir, parts) = setup(1);
     let journal = dir.path().join("j.json");
     upload(&client, &parts, &journal, &options(false)).unwrap();
     // The part moved (or was copied) to another name.
@@ -660,10 +651,7 @@ fn a_part_that_made_no_job_may_be_corrected_and_sent() {
 
 #[test]
 fn a_spec_the_api_would_refuse_is_refused_before_anything_is_sent() {
-    let sim = sim_builder().start().unwrap();
-    let (client, _) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let parts = parts(dir.path(), 1, 5);
+    let (sim, client, dir, parts) = setup(1);
     let journal = dir.path().join("j.json");
     let cases: [(JobSpec, sailbulk_upload::SpecError); 4] = [
         (
