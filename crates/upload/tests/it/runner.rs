@@ -466,7 +466,7 @@ fn two_runs_at_once_never_both_hold_the_journal() {
 
 #[test]
 fn a_part_sent_in_full_without_an_answer_is_marked_when_sent_again() {
-    let (sim, client, dir, parts) = setup(1);
+    let (_sim, client, dir, parts) = setup(1);
     let journal = dir.path().join("j.json");
     // As a run killed while waiting for the answer leaves it.
     upload(&client, &parts, &journal, &options(false)).unwrap();
