@@ -61,7 +61,7 @@ pub(crate) fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[non_exhaustive]
 pub enum Error {
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: String,
@@ -70,7 +70,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The state directory or the upload directory could not be made.
-    #[error("cannot use {}: {source}", path.display())]
+    #[error("cannot use {}", path.display())]
     Dir {
         /// The directory.
         path: PathBuf,
@@ -79,7 +79,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The state database could not be opened.
-    #[error("cannot open the state database {}: {source}", path.display())]
+    #[error("cannot open the state database {}", path.display())]
     State {
         /// The database file.
         path: PathBuf,
@@ -88,7 +88,7 @@ pub enum Error {
         source: rusqlite::Error,
     },
     /// A thread could not be started.
-    #[error("cannot start a thread: {0}")]
+    #[error("cannot start a thread")]
     Thread(#[source] std::io::Error),
 }
 

@@ -165,7 +165,7 @@ pub enum Error {
         possibly_applied: bool,
     },
     /// A file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -682,7 +682,7 @@ impl Client {
                     return Err(Error::Transport {
                         method,
                         action: action.to_string(),
-                        message: e.to_string(),
+                        message: error_chain(&e),
                         possibly_applied: possibly(unknown),
                     })
                 }
@@ -1154,6 +1154,19 @@ fn snippet(text: &str) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),
     }
+}
+
+/// An error with its causes, each after a `: ` (errors here display their own text only, and
+/// hand their cause over as their source).
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 fn transport_message(t: &ureq::Transport) -> String {

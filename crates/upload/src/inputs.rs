@@ -153,8 +153,8 @@ fn read_err(path: &Path) -> impl Fn(io::Error) -> InputsError + '_ {
 /// Turns what a user names into parts to upload: a directory means its `manifest.json`, or else
 /// every file in it (in name order, leaving out hidden files and the journal, manifest, rejects
 /// and lock files); a `manifest.json` means its parts, each with the SHA-256 it records; any
-/// other file is a part, or, when it is over the job's limit and `options.split` is set, the
-/// parts [`split_for_upload`] makes of it.
+/// other file is a part, or, when `options.split` is set and it is over the part cap (the
+/// job's limit, or a smaller `max_bytes`), the parts [`split_for_upload`] makes of it.
 ///
 /// ```no_run
 /// use sailbulk_spec::JobKind;
@@ -188,8 +188,15 @@ pub fn resolve_inputs(
             (manifest_parts(input, job)?, parent_dir(input).to_path_buf())
         } else {
             let bytes = std::fs::metadata(input).map_err(read_err(input))?.len();
+            // Split when over the part cap: the job's limit, or the smaller one asked for.
             match options.split {
-                Some(policy) if bytes > job.max_file_bytes() => {
+                Some(policy)
+                    if bytes
+                        > policy
+                            .max_bytes
+                            .unwrap_or(u64::MAX)
+                            .min(job.max_file_bytes()) =>
+                {
                     let split = split_for_upload(input, job, policy)?;
                     let found = manifest_parts(&split.dir.join(MANIFEST_FILE), job)?;
                     let dir = split.dir.clone();

@@ -52,7 +52,7 @@ pub use inputs::{
 };
 pub use journal::{Journal, JournalEntry, JOURNAL_FILE};
 pub use runner::{
-    submit_once, upload_parts, wait_for_job, JobSpec, PartFile, PartOutcome, PartVerdict,
-    PollPolicy, SpecError, SubmittedOnce, UploadError, UploadEvent, UploadOptions,
+    record_job_status, submit_once, upload_parts, wait_for_job, JobSpec, PartFile, PartOutcome,
+    PartVerdict, PollPolicy, SpecError, SubmittedOnce, UploadError, UploadEvent, UploadOptions,
 };
 pub use sign::{sign, verify_postback, verify_postback_json};

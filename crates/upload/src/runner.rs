@@ -231,6 +231,9 @@ pub struct PartOutcome {
     /// Whether it has no job because the API refused it (an error answer), rather than because
     /// it could not be sent (network, cancellation).
     pub refused: bool,
+    /// Whether it was not sent because the API refused another part of the run (what it
+    /// refused once, it refuses again: the same job parameters, the same credentials).
+    pub held_back: bool,
 }
 
 /// How a part's upload ended, for a caller that must decide whether the run succeeded (as
@@ -239,11 +242,12 @@ pub struct PartOutcome {
 pub enum PartVerdict {
     /// The part has its job, and the job did not fail (and ended, when waited for).
     Done,
-    /// The job failed (`error`, `incomplete`), did not end in the time waited, or its status
-    /// could not be read; or the API refused the part.
+    /// The job failed (`error`, `incomplete`) or did not end in the time waited; or the API
+    /// refused the part, or another part of the run (so this one was held back).
     Failed,
-    /// The part could not be sent (network, cancellation): the run did not finish.
-    NotSent,
+    /// The run could not finish with the part: it could not be sent (network, cancellation), or
+    /// its job's status could not be read when it was waited for.
+    Unfinished,
 }
 
 impl PartOutcome {
@@ -260,10 +264,10 @@ impl PartOutcome {
                     PartVerdict::Done
                 }
             }
-            (Some(_), None) if self.error.is_some() => PartVerdict::Failed,
+            (Some(_), None) if self.error.is_some() => PartVerdict::Unfinished,
             (Some(_), None) => PartVerdict::Done,
-            (None, _) if self.refused => PartVerdict::Failed,
-            (None, _) => PartVerdict::NotSent,
+            (None, _) if self.refused || self.held_back => PartVerdict::Failed,
+            (None, _) => PartVerdict::Unfinished,
         }
     }
 }
@@ -275,7 +279,7 @@ impl PartOutcome {
 pub enum UploadError {
     /// The journal could not be read or written. Jobs submitted before it failed are listed:
     /// the journal may not hold them.
-    #[error("upload journal {}: {source}", path.display())]
+    #[error("upload journal {}", path.display())]
     Journal {
         /// The journal.
         path: PathBuf,
@@ -296,7 +300,7 @@ pub enum UploadError {
         pid: u32,
     },
     /// The API refused the credentials, or could not be reached, before anything was sent.
-    #[error("before sending anything: {0}")]
+    #[error("before sending anything")]
     Unreachable(#[source] Error),
     /// Cancelled while parts were being checked; nothing was sent.
     #[error("cancelled before anything was sent")]
@@ -305,7 +309,7 @@ pub enum UploadError {
     #[error(transparent)]
     Submit(Error),
     /// A part could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The part.
         path: PathBuf,
@@ -588,6 +592,7 @@ pub fn upload_parts(
                 status: None,
                 error: None,
                 refused: false,
+                held_back: false,
             }
         })
         .collect();
@@ -692,7 +697,7 @@ pub fn upload_parts(
                                 error: &error,
                             });
                         }
-                        Err((error.to_string(), refused))
+                        Err((crate::client::error_chain(&error), refused))
                     }
                 };
                 save(&j);
@@ -735,8 +740,10 @@ pub fn upload_parts(
     let stop_reason = stop.into_inner().unwrap_or_else(|e| e.into_inner());
     for outcome in outcomes.iter_mut() {
         if outcome.job_id.is_none() && outcome.error.is_none() {
+            let cancelled = cancel.load(Ordering::SeqCst);
+            outcome.held_back = !cancelled && stop_reason.is_some();
             outcome.error = Some(match &stop_reason {
-                _ if cancel.load(Ordering::SeqCst) => "not sent: the upload was cancelled".into(),
+                _ if cancelled => "not sent: the upload was cancelled".into(),
                 Some(reason) => reason.clone(),
                 None => "not sent".into(),
             });
@@ -779,8 +786,10 @@ pub fn upload_parts(
                     Err(e) => {
                         // Kept for the next round; after too many failures in a row the job is
                         // left, with why: the journal keeps its id for `sailbulk status`.
-                        outcomes[i].error =
-                            Some(format!("cannot read the status of job {id}: {e}"));
+                        outcomes[i].error = Some(format!(
+                            "cannot read the status of job {id}: {}",
+                            crate::client::error_chain(&e)
+                        ));
                         if failures + 1 < MAX_STATUS_FAILURES {
                             still.push((i, failures + 1));
                         }
@@ -1007,6 +1016,25 @@ pub fn submit_once(
         (Ok(ok), Ok(())) => Ok(ok),
         (Err(e), _) => Err(UploadError::Submit(e)),
     }
+}
+
+/// Records a job's status in the journal at `journal_path`, in the entry that holds its id (for
+/// a job [`submit_once`] made and the caller then watched with [`wait_for_job`]; `upload_parts`
+/// records its parts' statuses itself). A job the journal does not hold is left alone.
+pub fn record_job_status(journal_path: &Path, status: &JobStatus) -> Result<(), UploadError> {
+    let journal_err = |source| journal_error(journal_path, source);
+    let _lock = JournalLock::acquire(journal_path)?;
+    let mut journal = Journal::load(journal_path).map_err(journal_err)?;
+    let Some(entry) = journal
+        .parts
+        .iter_mut()
+        .find(|e| e.job_id.as_deref() == Some(status.job_id.as_str()))
+    else {
+        return Ok(());
+    };
+    entry.status = Some(status.status.as_str().to_string());
+    entry.status_at = Some(epoch_now());
+    journal.save(journal_path).map_err(journal_err)
 }
 
 /// Polls a job until it ends (or `poll.timeout`, or `cancel`); `on_status` sees every status.

@@ -7,8 +7,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sailbulk_build::{parse_size, part_cap};
 use sailbulk_spec::JobKind;
 use sailbulk_upload::{
-    resolve_inputs, submit_once, upload_parts, wait_for_job, InputOptions, JobSpec, JobState,
-    PartVerdict, SplitPolicy, UploadError, UploadEvent, UploadOptions, JOURNAL_FILE,
+    record_job_status, resolve_inputs, submit_once, upload_parts, wait_for_job, InputOptions,
+    JobSpec, JobState, PartVerdict, SplitPolicy, UploadError, UploadEvent, UploadOptions,
+    JOURNAL_FILE,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -179,8 +180,13 @@ fn upload(args: &Args) -> Result<u8, String> {
                         println!("job {id}  submitted (not in the journal)");
                     }
                 }
-                // Refused by the API: the job failed. Not reached or cancelled: could not run.
-                let refused = matches!(&e, UploadError::Submit(err) if err.api_error().is_some());
+                // Refused by the API: the job failed. Not reached, cancelled, or credentials the
+                // API does not take (as a run with files finds them before sending): could not
+                // run.
+                let refused = matches!(&e, UploadError::Submit(err) if err.api_error().is_some_and(|a| {
+                    a.http_status != 401
+                        && !matches!(a.code, Some(c) if c == sailbulk_spec::api::ERROR_INVALID_API_KEY || c == sailbulk_spec::api::ERROR_AUTHENTICATION_FAILED)
+                }));
                 return Ok(if refused { EXIT_FINDINGS } else { EXIT_ERROR });
             }
         };
@@ -210,6 +216,9 @@ fn upload(args: &Args) -> Result<u8, String> {
             }
             Ok(status) => {
                 println!("{}", status_line(&status));
+                if let Err(e) = record_job_status(&journal, &status) {
+                    print_error("", &e);
+                }
                 Ok(if status.status == JobState::Completed {
                     EXIT_OK
                 } else {
@@ -332,11 +341,12 @@ fn upload(args: &Args) -> Result<u8, String> {
                 );
             }
         }
-        // Refused by the API or failed: exit 1. Not sent (network, Ctrl-C): could not run.
+        // Refused (this part or another) or failed: exit 1. Not sent (network, Ctrl-C), or its
+        // status unread when waited for: could not run.
         code = code.max(match o.verdict(args.wait) {
             PartVerdict::Done => EXIT_OK,
             PartVerdict::Failed => EXIT_FINDINGS,
-            PartVerdict::NotSent => EXIT_ERROR,
+            PartVerdict::Unfinished => EXIT_ERROR,
         });
     }
     let submitted = outcomes.iter().filter(|o| o.job_id.is_some()).count();

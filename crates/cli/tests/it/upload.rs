@@ -271,6 +271,9 @@ fn emails_query_and_update_objects_submit_without_a_file() {
     assert_exit(&out, 0, "");
     assert!(stdout(&out).contains("completed"), "{}", stdout(&out));
     assert_eq!(sim.list_count("Main"), 2);
+    // The journal holds the status the wait ended with.
+    let journal = sailbulk_upload::Journal::load(&dir.path().join("upload-journal.json")).unwrap();
+    assert_eq!(journal.parts[0].status.as_deref(), Some("completed"));
     let update = write(dir.path(), "update.json", r#"{"optout":"blast"}"#);
     let out = run(
         &sim,
@@ -643,4 +646,32 @@ fn files_whose_journals_would_differ_need_one_named() {
     let out = run(&sim, dir.path(), &["upload", &s(&c), &s(&dotted)]);
     assert_exit(&out, 0, "");
     assert_eq!(sim.jobs().len(), 3);
+}
+
+#[test]
+fn a_refused_file_fails_the_run_and_holds_the_rest_back() {
+    let sim = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.txt", "e1@example.com\n");
+    let b = write(dir.path(), "b.txt", "e2@example.com\n");
+    let out = run(
+        &sim,
+        dir.path(),
+        &[
+            "upload",
+            "--job",
+            "import",
+            "--list",
+            "bad$list",
+            &s(&a),
+            &s(&b),
+        ],
+    );
+    // Exit 1: the API refused the upload (the second file was held back, not lost to a
+    // network failure).
+    assert_exit(&out, 1, "$ character");
+    assert_eq!(
+        sim.requests().iter().filter(|r| r.path == "/job").count(),
+        1
+    );
 }

@@ -125,6 +125,18 @@ fn inputs_become_parts_with_one_journal() {
         resolve_inputs(&[manifest], &import),
         Err(InputsError::OtherJob { .. })
     ));
+    // Under the job's limit but over a smaller cap asked for: split.
+    let small = write(root, "small.json", &lines(40));
+    let capped = InputOptions {
+        split: Some(SplitPolicy {
+            max_bytes: Some(500),
+            validate: true,
+        }),
+        ..options(None)
+    };
+    let resolved = resolve_inputs(std::slice::from_ref(&small), &capped).unwrap();
+    assert_eq!(resolved.splits.len(), 1);
+    assert!(resolved.parts.len() > 1);
     // An empty directory holds nothing to upload.
     let empty = root.join("empty");
     std::fs::create_dir(&empty).unwrap();

@@ -260,7 +260,7 @@ fn failed_jobs_and_refused_parts_are_reported_per_part() {
     let j = Journal::load(&journal).unwrap();
     assert!(j.parts[0].last_error.as_ref().unwrap().contains("503"));
     // Not sent, not refused: the run could not finish.
-    assert_eq!(outcomes[0].verdict(true), PartVerdict::NotSent);
+    assert_eq!(outcomes[0].verdict(true), PartVerdict::Unfinished);
 
     let sim = sim_builder().fail_jobs(1).start().unwrap();
     let (client, _) = client(&sim);
@@ -277,6 +277,24 @@ fn failed_jobs_and_refused_parts_are_reported_per_part() {
         let outcomes = upload(&fine, &parts, &dir.path().join(journal), &options(wait)).unwrap();
         assert_eq!(outcomes[0].verdict(wait), PartVerdict::Done);
     }
+    // A job whose status cannot be read while it is waited for: the run could not finish.
+    let blind = sim_builder()
+        .fault(Fault::status(Route::new("GET", "/job"), 503).always())
+        .start()
+        .unwrap();
+    let (blind_client, _) = crate::client(&blind);
+    let outcomes = upload(
+        &blind_client,
+        &parts,
+        &dir.path().join("fifth.json"),
+        &options(true),
+    )
+    .unwrap();
+    assert!(
+        outcomes[0].job_id.is_some() && outcomes[0].error.is_some(),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[0].verdict(true), PartVerdict::Unfinished);
 }
 
 #[test]
@@ -390,6 +408,12 @@ fn after_the_api_refuses_a_part_the_rest_are_not_sent() {
     }
     let posts = sim.requests().iter().filter(|r| r.path == "/job").count();
     assert_eq!(posts, 1);
+    // The refused part failed, and so did the run for those held back.
+    assert_eq!(outcomes[0].verdict(false), PartVerdict::Failed);
+    for o in &outcomes[1..] {
+        assert!(o.held_back && !o.refused, "{o:?}");
+        assert_eq!(o.verdict(false), PartVerdict::Failed);
+    }
 }
 
 #[test]
