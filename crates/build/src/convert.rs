@@ -193,6 +193,14 @@ fn path_problem(path: &[&str]) -> bool {
         || path[1..].iter().any(|s| s.is_empty())
 }
 
+/// A var's path: its name split at the `--nest` separator, when there is one.
+fn var_path<'a>(name: &'a str, nest: Option<&str>) -> Vec<&'a str> {
+    match nest {
+        Some(sep) => name.split(sep).collect(),
+        None => vec![name],
+    }
+}
+
 /// [`suggest`] for a header that `--nest SEP` splits: empty segments are dropped, and the var's
 /// name is made a valid one that holds no separator.
 fn suggest_nested(header: &str, sep: &str) -> String {
@@ -313,22 +321,21 @@ impl Converter {
         };
         let (identity, id_key) = match &options.identity {
             None | Some(Identity::Email(None)) => {
-                let mut emails =
-                    (0..header.len()).filter(|&i| header[i].trim().eq_ignore_ascii_case("email"));
-                match (emails.next(), emails.next()) {
-                    (Some(i), None) => (i, None),
+                let emails: Vec<usize> = (0..header.len())
+                    .filter(|&i| header[i].trim().eq_ignore_ascii_case("email"))
+                    .collect();
+                match emails[..] {
+                    [i] => (i, None),
+                    [] => return Err(MappingError::NoIdentity),
                     // `EMAIL` and `email`: taking the first would send the other as a var.
-                    (Some(_), Some(_)) => {
-                        let names: Vec<String> = (0..header.len())
-                            .filter(|&i| header[i].trim().eq_ignore_ascii_case("email"))
-                            .map(|i| format!("{:?}", header[i]))
-                            .collect();
+                    _ => {
+                        let names: Vec<String> =
+                            emails.iter().map(|&i| format!("{:?}", header[i])).collect();
                         return Err(MappingError::BadHeader(format!(
                             "has more than one column named `email` in some case ({}): choose the identity with --email-column",
                             names.join(", ")
                         )));
                     }
-                    (None, _) => return Err(MappingError::NoIdentity),
                 }
             }
             Some(Identity::Email(Some(col))) => (find(col)?, None),
@@ -376,15 +383,11 @@ impl Converter {
             .iter()
             .map(|(c, v)| (c.as_str(), v.as_str()))
             .collect();
+        // The `--nest` separator, when there is one.
+        let nest = options.nest.as_deref().filter(|sep| !sep.is_empty());
         for (column, var) in &options.renames {
             find(column)?;
-            let segments_ok = match &options.nest {
-                Some(sep) if !sep.is_empty() => {
-                    !path_problem(&var.split(sep.as_str()).collect::<Vec<_>>())
-                }
-                _ => var_name_problem(var).is_none(),
-            };
-            if !segments_ok {
+            if path_problem(&var_path(var, nest)) {
                 return Err(MappingError::BadRename {
                     column: column.clone(),
                     var: var.clone(),
@@ -396,10 +399,7 @@ impl Converter {
         let mut owners: BTreeMap<String, usize> = BTreeMap::new();
         for &col in &var_columns {
             let name = renames.get(header[col]).copied().unwrap_or(header[col]);
-            let path: Vec<&str> = match &options.nest {
-                Some(sep) if !sep.is_empty() => name.split(sep.as_str()).collect(),
-                _ => vec![name],
-            };
+            let path = var_path(name, nest);
             if path_problem(&path) {
                 let suggestion = match header[col] {
                     // A name no column has: the suggestion must work as it is written.
@@ -410,10 +410,7 @@ impl Converter {
                         }
                         name
                     }
-                    h => match &options.nest {
-                        Some(sep) if !sep.is_empty() => suggest_nested(h, sep),
-                        _ => suggest(h),
-                    },
+                    h => nest.map_or_else(|| suggest(h), |sep| suggest_nested(h, sep)),
                 };
                 bad.push((header[col].to_string(), suggestion));
                 continue;
