@@ -50,5 +50,7 @@ pub use finding::{codes_table_markdown, Code, Finding, Severity};
 pub use input::open_reader;
 pub use json::plain_run as json_plain_run;
 pub use record::{InvalidRecord, UpdateRecord};
-pub use report::{finding_json, human_bytes, write_finding_text, Collect, FileReport, Report};
+pub use report::{
+    error_chain, finding_json, human_bytes, write_finding_text, Collect, FileReport, Report,
+};
 pub use validator::{Error, LineBlock, Sink, Summary, Validator, ValidatorBuilder};

@@ -30,6 +30,24 @@ pub fn write_finding_text(out: &mut impl io::Write, path: &str, f: &Finding) -> 
     writeln!(out, "{}[{}]: {}", f.severity, f.code, f.message)
 }
 
+/// An error and its causes, each after a `: `: the errors of these crates display their own
+/// text and hand their cause over as their source, so that a message names each once.
+///
+/// ```
+/// let e = std::io::Error::other("disk on fire");
+/// assert_eq!(sailbulk_parse::error_chain(&e), "disk on fire");
+/// ```
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
 /// A byte count for people: `950 B`, `12.3 MB` (decimal units, as the API documents its limits).
 ///
 /// ```

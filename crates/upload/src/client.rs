@@ -119,6 +119,15 @@ pub struct ApiError {
     pub rate_limit: Option<RateLimit>,
 }
 
+impl ApiError {
+    /// Whether the API refused the credentials (HTTP 401, error 3 "invalid API key" or 5
+    /// "authentication failed"): a call that could not be made, rather than one it refused.
+    pub fn refuses_credentials(&self) -> bool {
+        self.http_status == 401
+            || matches!(self.code, Some(c) if c == spec::ERROR_INVALID_API_KEY || c == spec::ERROR_AUTHENTICATION_FAILED)
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.code {
@@ -682,7 +691,7 @@ impl Client {
                     return Err(Error::Transport {
                         method,
                         action: action.to_string(),
-                        message: error_chain(&e),
+                        message: sailbulk_parse::error_chain(&e),
                         possibly_applied: possibly(unknown),
                     })
                 }
@@ -1156,19 +1165,6 @@ fn snippet(text: &str) -> String {
     }
 }
 
-/// An error with its causes, each after a `: ` (errors here display their own text only, and
-/// hand their cause over as their source).
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    line
-}
-
 fn transport_message(t: &ureq::Transport) -> String {
     // The URL is left out: a GET's query string holds the signature.
     let mut message = t.kind().to_string();
@@ -1574,6 +1570,9 @@ mod tests {
             classify_status(error(401, Some(5)), true),
             Attempt::Done(Err(_))
         ));
+        assert!(error(401, Some(5)).refuses_credentials());
+        assert!(error(400, Some(3)).refuses_credentials());
+        assert!(!error(400, Some(99)).refuses_credentials());
         assert!(matches!(
             classify_status(error(404, Some(15)), true),
             Attempt::Done(Err(_))

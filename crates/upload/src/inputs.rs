@@ -3,7 +3,7 @@
 //! same input), with the journal that records them. What `sailbulk upload` does before sending.
 
 use crate::journal::JOURNAL_FILE;
-use crate::runner::PartFile;
+use crate::runner::{lock_path, PartFile};
 use sailbulk_build::{
     parent_dir, part_cap, sha256_file, split_file, CapOverLimit, Manifest, SplitError,
     SplitOptions, StagedDir, MANIFEST_FILE, REJECTS_FILE,
@@ -276,11 +276,7 @@ fn manifest_parts(path: &Path, job: JobKind) -> Result<Vec<PartFile>, InputsErro
 
 fn dir_parts(dir: &Path, journal: Option<&Path>) -> Result<Vec<PartFile>, InputsError> {
     let journal = journal.and_then(|j| std::path::absolute(j).ok());
-    let lock_of = |j: &Path| {
-        let mut lock = j.as_os_str().to_owned();
-        lock.push(".lock");
-        PathBuf::from(lock)
-    };
+    let default_lock = lock_path(Path::new(JOURNAL_FILE));
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(read_err(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -293,9 +289,9 @@ fn dir_parts(dir: &Path, journal: Option<&Path>) -> Result<Vec<PartFile>, Inputs
             let path = std::path::absolute(p).ok();
             !name.starts_with('.')
                 && ![JOURNAL_FILE, MANIFEST_FILE, REJECTS_FILE].contains(&name.as_str())
-                && name != format!("{JOURNAL_FILE}.lock")
+                && Path::new(&name) != default_lock
                 && journal.as_deref() != path.as_deref()
-                && journal.as_deref().map(lock_of) != path
+                && journal.as_deref().map(lock_path) != path
         })
         .collect();
     files.sort();

@@ -90,7 +90,7 @@ impl JournalEntry {
     /// Notes a submission that failed, and whether it may have been applied all the same.
     pub(crate) fn record_failure(&mut self, error: &Error) {
         self.possibly_duplicated |= error.possibly_applied();
-        self.last_error = Some(crate::client::error_chain(error));
+        self.last_error = Some(sailbulk_parse::error_chain(error));
     }
 }
 

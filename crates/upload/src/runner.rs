@@ -407,14 +407,27 @@ pub fn upload_parts(
     let params = options.spec.params();
     let params_sha256 = sha256_hex(Value::Object(params.clone()).to_string().as_bytes());
     let mut ready: Vec<Ready> = Vec::with_capacity(parts.len());
-    // The journal's names of this run's files: two of them may hold the same data (two equal
-    // parts of one split), which is no part sent again under another name.
-    let this_run: std::collections::HashSet<String> = parts
-        .iter()
-        .filter_map(|p| std::fs::canonicalize(&p.path).ok())
-        .map(|p| p.to_string_lossy().into_owned())
-        .collect();
+    // The journal knows a file by its canonical path: the same file named another way
+    // (`d/../d/p.json`, a symlink, a relative path from elsewhere) is the same part.
+    let mut named = Vec::with_capacity(parts.len());
     for part in parts {
+        match std::fs::canonicalize(&part.path) {
+            Ok(path) => named.push((part, path)),
+            Err(source) => {
+                return Err(UploadError::Io {
+                    path: part.path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    // This run's files: two of them may hold the same data (two equal parts of one split),
+    // which is no part sent again under another name.
+    let this_run: std::collections::HashSet<String> = named
+        .iter()
+        .map(|(_, path)| path.to_string_lossy().into_owned())
+        .collect();
+    for (part, path) in named {
         if cancel.load(Ordering::SeqCst) {
             return Err(UploadError::Cancelled);
         }
@@ -422,9 +435,6 @@ pub fn upload_parts(
             path: part.path.clone(),
             source,
         };
-        // The journal knows a file by its canonical path: the same file named another way
-        // (`d/../d/p.json`, a symlink, a relative path from elsewhere) is the same part.
-        let path = std::fs::canonicalize(&part.path).map_err(io_err)?;
         let key = path.to_string_lossy().into_owned();
         // The same file named twice (a directory and its manifest, say) is one part.
         if ready.iter().any(|r| r.key == key) {
@@ -454,7 +464,8 @@ pub fn upload_parts(
         // Only a send that may have been applied binds a part to its content and its job: after
         // sends that were all answered with a refusal, or never went out whole, the file may
         // be corrected and sent again.
-        if let Some(entry) = journal.entry(&key).filter(|e| e.may_have_applied()) {
+        let sent_itself = journal.entry(&key).filter(|e| e.may_have_applied());
+        if let Some(entry) = sent_itself {
             if entry.sha256 != sha256 {
                 return Err(UploadError::Changed {
                     path: part.path.clone(),
@@ -472,9 +483,8 @@ pub fn upload_parts(
         }
         // The same data sent before under another name, as the same job (a file moved or
         // copied since), when this file was not sent itself.
-        let sent_itself = journal.entry(&key).is_some_and(|e| e.may_have_applied());
         let earlier = journal.parts.iter().find(|e| {
-            !sent_itself
+            sent_itself.is_none()
                 && e.file != key
                 && !this_run.contains(&e.file)
                 && e.sha256 == sha256
@@ -697,7 +707,7 @@ pub fn upload_parts(
                                 error: &error,
                             });
                         }
-                        Err((crate::client::error_chain(&error), refused))
+                        Err((sailbulk_parse::error_chain(&error), refused))
                     }
                 };
                 save(&j);
@@ -788,7 +798,7 @@ pub fn upload_parts(
                         // left, with why: the journal keeps its id for `sailbulk status`.
                         outcomes[i].error = Some(format!(
                             "cannot read the status of job {id}: {}",
-                            crate::client::error_chain(&e)
+                            sailbulk_parse::error_chain(&e)
                         ));
                         if failures + 1 < MAX_STATUS_FAILURES {
                             still.push((i, failures + 1));
@@ -829,6 +839,13 @@ fn journal_error(path: &Path, source: std::io::Error) -> UploadError {
     }
 }
 
+/// The lock file of a journal: `JOURNAL.lock`, beside it.
+pub(crate) fn lock_path(journal: &Path) -> PathBuf {
+    let mut name = journal.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
 /// The lock file beside a journal, held for a run: two runs over one journal would both send.
 struct JournalLock {
     path: PathBuf,
@@ -844,10 +861,7 @@ impl JournalLock {
     /// message of the one refused. Elsewhere the file's existence is the lock, and a file naming
     /// a process that is gone is taken over.
     fn acquire(journal: &Path) -> Result<JournalLock, UploadError> {
-        let mut name = journal.as_os_str().to_owned();
-        name.push(".lock");
-        let path = PathBuf::from(name);
-        Self::acquire_at(journal, path)
+        Self::acquire_at(journal, lock_path(journal))
     }
 
     #[cfg(unix)]

@@ -23,18 +23,7 @@ pub fn print_error(context: &str, err: &(dyn std::error::Error + 'static)) {
     eprintln!("sailbulk: error: {context}{}", error_chain(err));
 }
 
-/// An error and its causes, each after a `: `.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        line.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    line
-}
-
-pub use sailbulk_parse::human_bytes;
+pub use sailbulk_parse::{error_chain, human_bytes};
 
 /// Puts a staged directory in place (see [`StagedDir::publish`]), with a warning when the one it
 /// replaced could not be removed.

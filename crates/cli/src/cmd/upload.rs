@@ -183,10 +183,8 @@ fn upload(args: &Args) -> Result<u8, String> {
                 // Refused by the API: the job failed. Not reached, cancelled, or credentials the
                 // API does not take (as a run with files finds them before sending): could not
                 // run.
-                let refused = matches!(&e, UploadError::Submit(err) if err.api_error().is_some_and(|a| {
-                    a.http_status != 401
-                        && !matches!(a.code, Some(c) if c == sailbulk_spec::api::ERROR_INVALID_API_KEY || c == sailbulk_spec::api::ERROR_AUTHENTICATION_FAILED)
-                }));
+                let refused = matches!(&e, UploadError::Submit(err)
+                    if err.api_error().is_some_and(|a| !a.refuses_credentials()));
                 return Ok(if refused { EXIT_FINDINGS } else { EXIT_ERROR });
             }
         };
