@@ -110,6 +110,11 @@ impl Input {
         self.gzip
     }
 
+    /// Whether the blocks are windows of a memory-mapped file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.source, Source::Mapped(_))
+    }
+
     pub fn next_block(&mut self) -> Result<Option<Block>, InputError> {
         // A mapped window is checked before it is mapped (reading past a shrunken end would
         // fault); any file is checked again at the end.

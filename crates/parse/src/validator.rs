@@ -393,43 +393,67 @@ impl Validator {
 
     fn run<S: Sink>(&self, mut input: Input, path: &Path, sink: &mut S) -> Result<Summary, Error> {
         let gzip = input.is_gzip();
+        // Mapping a window costs a system call and nothing else (its pages are read as they are
+        // checked), so the next one is mapped while the pool checks this one. A stream's next
+        // block is not taken early: its reader thread already works ahead, and a block taken
+        // early would be one more buffer held.
+        let prefetch = input.is_mapped();
         let mut run = Run::new(self, sink);
-        // A checked block whose lines the sink gets while the next one is checked.
-        let mut pending: Option<(Block, Checked)> = None;
+        // The block checked last, whose findings are merged and whose lines the sink gets while
+        // the pool checks the next one.
+        let mut done: Option<(Block, CheckedPieces)> = None;
+        let mut offset = 0u64;
+        let mut next = input.next_block();
         loop {
-            if run.stopped {
-                break;
-            }
-            match input.next_block() {
-                Ok(Some(block)) => {
-                    let earlier = pending.as_ref().map(|(b, c)| (b.bytes(), c));
-                    let checked = run.check(block.bytes(), earlier);
-                    // Bytes that were not the file's were read, in this block or in the one
-                    // before as the sink took its lines: the run ends with the file's change,
-                    // whatever the check or the sink made of those bytes (a sink's error among
-                    // them).
-                    let faulted = pending.as_ref().is_some_and(|(b, _)| b.faulted());
-                    if faulted || block.faulted() {
-                        return Err(input_error(path, input.fault()));
-                    }
-                    if let Some(e) = run.sink_error.take() {
-                        return Err(Error::Sink(e));
-                    }
-                    // The block before is done with (its lines were handed over) and unmapped
-                    // or recycled here.
-                    pending = checked.map(|c| (block, c));
-                }
+            let block = match next {
+                Ok(Some(block)) => block,
                 Ok(None) => break,
                 Err(e) => {
-                    if let Some((block, checked)) = pending.take() {
-                        run.lines(block.bytes(), &checked);
+                    // What was read before the error reaches the sink, unless it was not the
+                    // file's.
+                    if let Some((block, pieces)) = done.take().filter(|(b, _)| !b.faulted()) {
+                        run.finish_block(block.bytes(), pieces);
                     }
                     return Err(input_error(path, e));
                 }
+            };
+            let job = run.prepare(block.bytes(), offset);
+            offset += block.bytes().len() as u64;
+            let mut earlier = done.take();
+            let mut earlier_faulted = false;
+            let mut fetched = None;
+            let pieces = run.check_pieces(block.bytes(), job, |run| {
+                if let Some((block, pieces)) = earlier.take() {
+                    run.finish_block(block.bytes(), pieces);
+                    earlier_faulted = block.faulted();
+                    // The block before is done with (its lines were handed over): its window is
+                    // unmapped, or its buffer recycled, here, before the next is mapped.
+                    drop(block);
+                }
+                if prefetch && !run.stopped {
+                    fetched = Some(input.next_block());
+                }
+            });
+            // Bytes that were not the file's were read, in this block or in the one before as
+            // the sink took its lines: the run ends with the file's change, whatever the check
+            // or the sink made of those bytes (a sink's error among them).
+            if earlier_faulted || block.faulted() {
+                return Err(input_error(path, input.fault()));
             }
+            if let Some(e) = run.sink_error.take() {
+                return Err(Error::Sink(e));
+            }
+            if run.stopped {
+                break;
+            }
+            done = Some((block, pieces));
+            next = match fetched {
+                Some(next) => next,
+                None => input.next_block(),
+            };
         }
-        if let Some((block, checked)) = pending.take() {
-            run.lines(block.bytes(), &checked);
+        if let Some((block, pieces)) = done.take() {
+            run.finish_block(block.bytes(), pieces);
             if block.faulted() {
                 return Err(input_error(path, input.fault()));
             }
@@ -440,13 +464,6 @@ impl Validator {
         let mut summary = run.finish();
         summary.gzip = gzip;
         Ok(summary)
-    }
-
-    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match &self.pool {
-            Some(pool) => pool.install(f),
-            None => f(),
-        }
     }
 
     fn single_threaded(&self) -> bool {
@@ -561,6 +578,23 @@ fn too_large(line: u64, job: JobKind) -> Finding {
     }
 }
 
+/// What the pool needs to check one block, fixed before it starts.
+struct BlockJob {
+    rules: LineRules,
+    /// The block's first byte's offset in the input.
+    offset: u64,
+    /// The block's pieces, each ending on a line boundary.
+    ranges: Vec<Range<usize>>,
+    want_ranges: bool,
+}
+
+/// A block's checked pieces, waiting to be merged into the run.
+struct CheckedPieces {
+    ranges: Vec<Range<usize>>,
+    pieces: Vec<Piece>,
+    want_ranges: bool,
+}
+
 /// A checked block, as the sink's `lines` needs it.
 struct Checked {
     first_line: u64,
@@ -614,9 +648,9 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
     /// Checks one block of complete lines (the input's last block may end without `\n`), and
     /// hands its lines to the sink when it wants them.
     fn block(&mut self, data: &[u8]) {
-        if let Some(checked) = self.check(data, None) {
-            self.lines(data, &checked);
-        }
+        let job = self.prepare(data, 0);
+        let checked = self.check_pieces(data, job, |_| {});
+        self.finish_block(data, checked);
     }
 
     /// Hands a checked block's lines to the sink.
@@ -635,76 +669,83 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         }
     }
 
-    /// Checks one block and delivers its findings; returns what the sink's `lines` needs when it
-    /// wants lines. `earlier` is a block checked before whose lines the sink has yet to get: it
-    /// gets them on this thread while the pool checks this block, so that a sink that writes
-    /// lines out (a split, `--valid-out`) does not leave the cores idle meanwhile.
-    fn check(&mut self, data: &[u8], earlier: Option<(&[u8], &Checked)>) -> Option<Checked> {
-        if self.stopped || data.is_empty() {
-            if let Some((bytes, checked)) = earlier {
-                self.lines(bytes, checked);
-            }
-            return None;
+    /// What checking the block at byte `offset` of the input takes: the rules (the format is
+    /// detected from the first block that shows it) and the block's pieces.
+    fn prepare(&mut self, data: &[u8], offset: u64) -> BlockJob {
+        if self.format.is_none() && !data.is_empty() {
+            self.format = Format::detect_block(data, offset == 0);
         }
-        if self.format.is_none() {
-            self.format = Format::detect_block(data, self.summary.bytes == 0);
+        BlockJob {
+            rules: LineRules {
+                format: self.format.unwrap_or(Format::Json),
+                strict: self.validator.config.strict,
+            },
+            offset,
+            ranges: self.pieces(data),
+            want_ranges: self.sink.wants_lines(),
         }
-        let rules = LineRules {
-            format: self.format.unwrap_or(Format::Json),
-            strict: self.validator.config.strict,
-        };
-        let base = self.summary.bytes;
-        let limit = self.validator.config.job.max_file_bytes();
-        let job = self.validator.config.job;
-        let want_ranges = self.sink.wants_lines();
-        let ranges = self.pieces(data);
+    }
+
+    /// Checks a block's pieces on the pool while `beside` runs on this thread (it merges the
+    /// block before, hands its lines to the sink and takes the next, so that the cores do not
+    /// wait for that between blocks); with one thread, `beside` runs first.
+    fn check_pieces(
+        &mut self,
+        data: &[u8],
+        job: BlockJob,
+        beside: impl FnOnce(&mut Self),
+    ) -> CheckedPieces {
+        let config = &self.validator.config;
+        let (limit, kind) = (config.job.max_file_bytes(), config.job);
         let check = |r: &Range<usize>| {
             check_piece(
-                rules,
+                job.rules,
                 &data[r.clone()],
-                base + r.start as u64,
+                job.offset + r.start as u64,
                 limit,
-                job,
-                want_ranges,
+                kind,
+                job.want_ranges,
             )
         };
-        let pieces: Vec<Piece> = match earlier {
-            Some((bytes, checked)) if !self.validator.single_threaded() => {
-                let mut pieces = None;
-                let (ranges, check) = (&ranges, &check);
-                match &self.validator.pool {
-                    Some(pool) => pool.in_place_scope(|scope| {
-                        scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
-                        self.lines(bytes, checked);
-                    }),
-                    None => rayon::in_place_scope(|scope| {
-                        scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
-                        self.lines(bytes, checked);
-                    }),
-                }
-                pieces.unwrap_or_default()
+        let validator = self.validator;
+        let pieces = if validator.single_threaded() {
+            beside(self);
+            job.ranges.iter().map(check).collect()
+        } else {
+            let mut pieces = None;
+            let (ranges, check) = (&job.ranges, &check);
+            match &validator.pool {
+                Some(pool) => pool.in_place_scope(|scope| {
+                    scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
+                    beside(self);
+                }),
+                None => rayon::in_place_scope(|scope| {
+                    scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
+                    beside(self);
+                }),
             }
-            _ => {
-                if let Some((bytes, checked)) = earlier {
-                    self.lines(bytes, checked);
-                }
-                if self.validator.single_threaded() || ranges.len() == 1 {
-                    ranges.iter().map(check).collect()
-                } else {
-                    self.validator
-                        .install(|| ranges.par_iter().map(check).collect())
-                }
-            }
+            pieces.unwrap_or_default()
         };
+        CheckedPieces {
+            ranges: job.ranges,
+            pieces,
+            want_ranges: job.want_ranges,
+        }
+    }
+
+    /// Merges a checked block into the run, after every block before it: its counts, its list
+    /// names and its findings, in line order; then hands its lines to the sink when it wants
+    /// them.
+    fn finish_block(&mut self, data: &[u8], checked: CheckedPieces) {
         let first_line = self.summary.lines + 1;
         let mut invalid = Vec::new();
-        for (piece, range) in pieces.into_iter().zip(&ranges) {
+        for (piece, range) in checked.pieces.into_iter().zip(&checked.ranges) {
             let line_base = self.summary.lines;
             let too_many = self.merge_lists(&piece.lists, line_base);
             self.summary.lines += piece.lines;
             self.summary.records += piece.records;
             self.summary.invalid_lines += piece.invalid_lines;
-            if want_ranges {
+            if checked.want_ranges {
                 invalid.extend(
                     piece
                         .invalid
@@ -726,10 +767,13 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         }
         self.summary.bytes += data.len() as u64;
         self.sink.progress(self.summary.bytes);
-        want_ranges.then_some(Checked {
-            first_line,
-            invalid,
-        })
+        if checked.want_ranges && !data.is_empty() {
+            let checked = Checked {
+                first_line,
+                invalid,
+            };
+            self.lines(data, &checked);
+        }
     }
 
     /// Adds a piece's list names to the file's; returns the finding for the name that takes the
