@@ -401,7 +401,7 @@ impl Validator {
         let mut run = Run::new(self, sink);
         // The block checked last, whose findings are merged and whose lines the sink gets while
         // the pool checks the next one.
-        let mut done: Option<(Block, CheckedPieces)> = None;
+        let mut done: Option<Done> = None;
         let mut offset = 0u64;
         let mut next = input.next_block();
         loop {
@@ -411,8 +411,8 @@ impl Validator {
                 Err(e) => {
                     // What was read before the error reaches the sink, unless it was not the
                     // file's.
-                    if let Some((block, pieces)) = done.take().filter(|(b, _)| !b.faulted()) {
-                        run.finish_block(block.bytes(), pieces);
+                    if let Some(done) = done.take().filter(|d| !d.faulted()) {
+                        run.finish_done(done);
                     }
                     return Err(input_error(path, e));
                 }
@@ -423,12 +423,10 @@ impl Validator {
             let mut earlier_faulted = false;
             let mut fetched = None;
             let pieces = run.check_pieces(block.bytes(), job, |run| {
-                if let Some((block, pieces)) = earlier.take() {
-                    run.finish_block(block.bytes(), pieces);
-                    earlier_faulted = block.faulted();
-                    // The block before is done with (its lines were handed over): its window is
-                    // unmapped, or its buffer recycled, here, before the next is mapped.
-                    drop(block);
+                if let Some(earlier) = earlier.take() {
+                    // The block before is done with here (its lines were handed over): its
+                    // window is unmapped, or its buffer recycled, before the next is mapped.
+                    earlier_faulted = run.finish_done(earlier);
                 }
                 if prefetch && !run.stopped {
                     fetched = Some(input.next_block());
@@ -446,15 +444,20 @@ impl Validator {
             if run.stopped {
                 break;
             }
-            done = Some((block, pieces));
+            // A block whose lines the sink does not want is done with once it is checked.
+            let len = block.bytes().len() as u64;
+            done = Some(Done {
+                block: pieces.want_ranges.then_some(block),
+                len,
+                pieces,
+            });
             next = match fetched {
                 Some(next) => next,
                 None => input.next_block(),
             };
         }
-        if let Some((block, pieces)) = done.take() {
-            run.finish_block(block.bytes(), pieces);
-            if block.faulted() {
+        if let Some(done) = done.take() {
+            if run.finish_done(done) {
                 return Err(input_error(path, input.fault()));
             }
             if let Some(e) = run.sink_error.take() {
@@ -595,6 +598,22 @@ struct CheckedPieces {
     want_ranges: bool,
 }
 
+/// A checked block waiting to be merged into the run.
+struct Done {
+    /// The block, kept only when the sink wants its lines (else it was unmapped or recycled
+    /// as soon as it was checked).
+    block: Option<Block>,
+    len: u64,
+    pieces: CheckedPieces,
+}
+
+impl Done {
+    /// Whether reading the block met bytes that were not the file's.
+    fn faulted(&self) -> bool {
+        self.block.as_ref().is_some_and(Block::faulted)
+    }
+}
+
 /// A checked block, as the sink's `lines` needs it.
 struct Checked {
     first_line: u64,
@@ -650,7 +669,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
     fn block(&mut self, data: &[u8]) {
         let job = self.prepare(data, 0);
         let checked = self.check_pieces(data, job, |_| {});
-        self.finish_block(data, checked);
+        self.finish_block(data.len() as u64, Some(data), checked);
     }
 
     /// Hands a checked block's lines to the sink.
@@ -733,10 +752,18 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         }
     }
 
-    /// Merges a checked block into the run, after every block before it: its counts, its list
-    /// names and its findings, in line order; then hands its lines to the sink when it wants
-    /// them.
-    fn finish_block(&mut self, data: &[u8], checked: CheckedPieces) {
+    /// [`Run::finish_block`] for a block checked before, which is then dropped; whether reading
+    /// it met bytes that were not the file's (as its lines went to the sink).
+    fn finish_done(&mut self, done: Done) -> bool {
+        let Done { block, len, pieces } = done;
+        self.finish_block(len, block.as_ref().map(Block::bytes), pieces);
+        block.is_some_and(|b| b.faulted())
+    }
+
+    /// Merges a checked block of `len` bytes into the run, after every block before it: its
+    /// counts, its list names and its findings, in line order; then hands its lines (`data`) to
+    /// the sink when it wants them.
+    fn finish_block(&mut self, len: u64, data: Option<&[u8]>, checked: CheckedPieces) {
         let first_line = self.summary.lines + 1;
         let mut invalid = Vec::new();
         for (piece, range) in checked.pieces.into_iter().zip(&checked.ranges) {
@@ -765,9 +792,9 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
                 self.deliver(f);
             }
         }
-        self.summary.bytes += data.len() as u64;
+        self.summary.bytes += len;
         self.sink.progress(self.summary.bytes);
-        if checked.want_ranges && !data.is_empty() {
+        if let Some(data) = data.filter(|d| checked.want_ranges && !d.is_empty()) {
             let checked = Checked {
                 first_line,
                 invalid,
