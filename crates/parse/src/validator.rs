@@ -707,7 +707,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
 
     /// Checks a block's pieces on the pool while `beside` runs on this thread (it merges the
     /// block before, hands its lines to the sink and takes the next, so that the cores do not
-    /// wait for that between blocks); with one thread, `beside` runs first.
+    /// wait for that between blocks); with one thread or one piece, `beside` runs first.
     fn check_pieces(
         &mut self,
         data: &[u8],
@@ -727,7 +727,9 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             )
         };
         let validator = self.validator;
-        let pieces = if validator.single_threaded() {
+        // One piece is checked on this thread: a hop to the pool would only add a wait (and,
+        // for a caller on another pool's thread, block that thread meanwhile).
+        let pieces = if validator.single_threaded() || job.ranges.len() <= 1 {
             beside(self);
             job.ranges.iter().map(check).collect()
         } else {
