@@ -34,6 +34,41 @@ fn every_path_agrees_on_a_few_hundred_kilobytes() {
     assert_eq!(outcome.summary.invalid_lines, 727);
 }
 
+/// A sink that does not want lines lets each block go as soon as it is checked, and has its
+/// findings merged while the next block is checked: the report is still the one-block report.
+#[test]
+fn a_report_over_many_windows_and_blocks_is_the_one_block_report() {
+    let input = sample(4000);
+    let reference = ValidatorBuilder::new().build().report_slice(&input, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("sample.json");
+    let packed = dir.path().join("sample.json.gz");
+    std::fs::write(&plain, &input).unwrap();
+    std::fs::write(&packed, gzip(&input, 3)).unwrap();
+    for threads in [1, 2, 3] {
+        for block in [64 << 10, 16 << 20] {
+            for mmap in [true, false] {
+                for path in [&plain, &packed] {
+                    let mut b = ValidatorBuilder::new();
+                    b.threads(threads)
+                        .chunk_size(20 << 10)
+                        .block_size(block)
+                        .mmap(mmap);
+                    let report = b.build().report_path(path, 0).unwrap();
+                    let name = format!(
+                        "{} threads={threads} block={block} mmap={mmap}",
+                        path.display()
+                    );
+                    assert_eq!(report.findings, reference.findings, "{name}");
+                    let mut summary = report.summary.clone();
+                    summary.gzip = false;
+                    assert_eq!(summary, reference.summary, "{name}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_line_longer_than_the_block_is_read_whole() {
     let long = format!(
