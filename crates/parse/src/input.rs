@@ -142,7 +142,8 @@ impl Input {
         }
     }
 
-    fn check_unchanged(&self) -> Result<(), InputError> {
+    /// Whether the file still has the size it had when it was opened (always, for a stream).
+    pub fn check_unchanged(&self) -> Result<(), InputError> {
         if let Some((file, before)) = &self.file {
             let after = file.metadata()?.len();
             if after != *before {

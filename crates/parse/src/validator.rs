@@ -393,15 +393,15 @@ impl Validator {
 
     fn run<S: Sink>(&self, mut input: Input, path: &Path, sink: &mut S) -> Result<Summary, Error> {
         let gzip = input.is_gzip();
-        // Mapping a window costs a system call and nothing else (its pages are read as they are
-        // checked), so the next one is mapped while the pool checks this one. A stream's next
-        // block is not taken early: its reader thread already works ahead, and a block taken
-        // early would be one more buffer held.
-        let prefetch = input.is_mapped();
+        // A mapped file's next window is mapped while the pool checks this one, and the window
+        // before is unmapped then too, rather than between blocks with the cores idle. A
+        // stream's next block is not taken early: its reader thread already works ahead, and a
+        // block taken early would be one more buffer held.
+        let mapped = input.is_mapped();
         let mut run = Run::new(self, sink);
-        // The block checked last, whose findings are merged and whose lines the sink gets while
-        // the pool checks the next one.
-        let mut done: Option<Done> = None;
+        // A checked block whose findings are merged, kept while the next one is checked: the
+        // sink gets its lines then (when it wants them), and a window is unmapped then.
+        let mut pending: Option<(Block, Option<Checked>)> = None;
         let mut offset = 0u64;
         let mut next = input.next_block();
         loop {
@@ -409,26 +409,26 @@ impl Validator {
                 Ok(Some(block)) => block,
                 Ok(None) => break,
                 Err(e) => {
-                    // What was read before the error reaches the sink, unless it was not the
-                    // file's.
-                    if let Some(done) = done.take().filter(|d| !d.faulted()) {
-                        run.finish_done(done);
+                    if let Some((block, Some(checked))) = pending.take() {
+                        run.lines(block.bytes(), &checked);
                     }
                     return Err(input_error(path, e));
                 }
             };
             let job = run.prepare(block.bytes(), offset);
             offset += block.bytes().len() as u64;
-            let mut earlier = done.take();
+            let mut earlier = pending.take();
             let mut earlier_faulted = false;
             let mut fetched = None;
             let pieces = run.check_pieces(block.bytes(), job, |run| {
-                if let Some(earlier) = earlier.take() {
-                    // The block before is done with here (its lines were handed over): its
-                    // window is unmapped, or its buffer recycled, before the next is mapped.
-                    earlier_faulted = run.finish_done(earlier);
+                if let Some((block, checked)) = earlier.take() {
+                    if let Some(checked) = checked {
+                        run.lines(block.bytes(), &checked);
+                    }
+                    earlier_faulted = block.faulted();
                 }
-                if prefetch && !run.stopped {
+                // (The block before is unmapped here, before the next is mapped.)
+                if mapped && !run.stopped {
                     fetched = Some(input.next_block());
                 }
             });
@@ -441,28 +441,34 @@ impl Validator {
             if let Some(e) = run.sink_error.take() {
                 return Err(Error::Sink(e));
             }
+            let checked = run.merge(block.bytes().len() as u64, pieces);
+            // A stream's buffer goes back to its reader thread at once when no lines are wanted.
+            if checked.is_some() || mapped {
+                pending = Some((block, checked));
+            }
             if run.stopped {
                 break;
             }
-            // A block whose lines the sink does not want is done with once it is checked.
-            let len = block.bytes().len() as u64;
-            done = Some(Done {
-                block: pieces.want_ranges.then_some(block),
-                len,
-                pieces,
-            });
             next = match fetched {
                 Some(next) => next,
                 None => input.next_block(),
             };
         }
-        if let Some(done) = done.take() {
-            if run.finish_done(done) {
+        if let Some((block, checked)) = pending.take() {
+            if let Some(checked) = checked {
+                run.lines(block.bytes(), &checked);
+            }
+            if block.faulted() {
                 return Err(input_error(path, input.fault()));
             }
             if let Some(e) = run.sink_error.take() {
                 return Err(Error::Sink(e));
             }
+        }
+        // The end of a mapped file was seen while its last window was checked: a change of size
+        // since then is reported too.
+        if !run.stopped {
+            input.check_unchanged().map_err(|e| input_error(path, e))?;
         }
         let mut summary = run.finish();
         summary.gzip = gzip;
@@ -598,22 +604,6 @@ struct CheckedPieces {
     want_ranges: bool,
 }
 
-/// A checked block waiting to be merged into the run.
-struct Done {
-    /// The block, kept only when the sink wants its lines (else it was unmapped or recycled
-    /// as soon as it was checked).
-    block: Option<Block>,
-    len: u64,
-    pieces: CheckedPieces,
-}
-
-impl Done {
-    /// Whether reading the block met bytes that were not the file's.
-    fn faulted(&self) -> bool {
-        self.block.as_ref().is_some_and(Block::faulted)
-    }
-}
-
 /// A checked block, as the sink's `lines` needs it.
 struct Checked {
     first_line: u64,
@@ -667,9 +657,14 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
     /// Checks one block of complete lines (the input's last block may end without `\n`), and
     /// hands its lines to the sink when it wants them.
     fn block(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
         let job = self.prepare(data, 0);
-        let checked = self.check_pieces(data, job, |_| {});
-        self.finish_block(data.len() as u64, Some(data), checked);
+        let pieces = self.check_pieces(data, job, |_| {});
+        if let Some(checked) = self.merge(data.len() as u64, pieces) {
+            self.lines(data, &checked);
+        }
     }
 
     /// Hands a checked block's lines to the sink.
@@ -705,9 +700,10 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         }
     }
 
-    /// Checks a block's pieces on the pool while `beside` runs on this thread (it merges the
-    /// block before, hands its lines to the sink and takes the next, so that the cores do not
-    /// wait for that between blocks); with one thread or one piece, `beside` runs first.
+    /// Checks a block's pieces on the pool while `beside` runs on this thread (it hands the
+    /// block before's lines to the sink and, for a mapped file, maps the next window, so that
+    /// the cores do not wait for that between blocks); with one thread or one piece, `beside`
+    /// runs first.
     fn check_pieces(
         &mut self,
         data: &[u8],
@@ -727,8 +723,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             )
         };
         let validator = self.validator;
-        // One piece is checked on this thread: a hop to the pool would only add a wait (and,
-        // for a caller on another pool's thread, block that thread meanwhile).
+        // One piece is checked on this thread: a hop to the pool would only add a wait.
         let pieces = if validator.single_threaded() || job.ranges.len() <= 1 {
             beside(self);
             job.ranges.iter().map(check).collect()
@@ -754,18 +749,10 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         }
     }
 
-    /// [`Run::finish_block`] for a block checked before, which is then dropped; whether reading
-    /// it met bytes that were not the file's (as its lines went to the sink).
-    fn finish_done(&mut self, done: Done) -> bool {
-        let Done { block, len, pieces } = done;
-        self.finish_block(len, block.as_ref().map(Block::bytes), pieces);
-        block.is_some_and(|b| b.faulted())
-    }
-
     /// Merges a checked block of `len` bytes into the run, after every block before it: its
-    /// counts, its list names and its findings, in line order; then hands its lines (`data`) to
-    /// the sink when it wants them.
-    fn finish_block(&mut self, len: u64, data: Option<&[u8]>, checked: CheckedPieces) {
+    /// counts, its list names and its findings, in line order. Returns what the sink's `lines`
+    /// needs, when it wants lines.
+    fn merge(&mut self, len: u64, checked: CheckedPieces) -> Option<Checked> {
         let first_line = self.summary.lines + 1;
         let mut invalid = Vec::new();
         for (piece, range) in checked.pieces.into_iter().zip(&checked.ranges) {
@@ -796,13 +783,10 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         }
         self.summary.bytes += len;
         self.sink.progress(self.summary.bytes);
-        if let Some(data) = data.filter(|d| checked.want_ranges && !d.is_empty()) {
-            let checked = Checked {
-                first_line,
-                invalid,
-            };
-            self.lines(data, &checked);
-        }
+        (checked.want_ranges && len > 0).then_some(Checked {
+            first_line,
+            invalid,
+        })
     }
 
     /// Adds a piece's list names to the file's; returns the finding for the name that takes the

@@ -177,6 +177,51 @@ fn a_file_that_shrinks_while_read_is_reported_not_a_crash() {
     }
 }
 
+/// Grows the file by a line as the run reports its progress for the first time.
+struct Grower {
+    path: std::path::PathBuf,
+    done: bool,
+}
+
+impl Sink for Grower {
+    fn finding(&mut self, _: Finding) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+
+    fn progress(&mut self, _: u64) {
+        if !self.done {
+            self.done = true;
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .unwrap();
+            std::io::Write::write_all(&mut f, b"{\"email\":\"late@example.com\"}\n").unwrap();
+        }
+    }
+}
+
+/// The end of a mapped file is seen while its last window is checked; a line appended after
+/// that (here, as the last window's findings are merged) is still reported as a change.
+#[test]
+fn a_file_that_grows_while_its_last_block_is_checked_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grows.json");
+    for (mmap, threads) in [(true, 1), (true, 2), (false, 1), (false, 2)] {
+        std::fs::write(&path, sample(100)).unwrap();
+        let mut b = ValidatorBuilder::new();
+        b.mmap(mmap).threads(threads);
+        let mut sink = Grower {
+            path: path.clone(),
+            done: false,
+        };
+        let err = b.build().validate_path(&path, &mut sink).unwrap_err();
+        assert!(
+            matches!(err, sailbulk_parse::Error::FileChanged { .. }),
+            "mmap={mmap} threads={threads}: {err}"
+        );
+    }
+}
+
 #[test]
 fn a_missing_file_is_an_error_not_a_finding() {
     let err = ValidatorBuilder::new()
@@ -209,6 +254,42 @@ fn a_sink_can_stop_early() {
     assert!(summary.stopped);
     assert!(!summary.is_valid());
     assert!(summary.lines < 4000);
+}
+
+/// A run its sink stopped takes no further block: the error of a bad gzip member after the block
+/// where it stopped is not met, and the run ends stopped, not with a read error.
+#[test]
+fn a_stopped_run_reads_no_further() {
+    struct FirstOnly;
+    impl Sink for FirstOnly {
+        fn finding(&mut self, _: Finding) -> ControlFlow<()> {
+            ControlFlow::Break(())
+        }
+    }
+    // One full block of 64 KiB, then the bad member before a second block is full.
+    let input = sample(1300);
+    assert!(
+        (80 << 10..120 << 10).contains(&input.len()),
+        "{}",
+        input.len()
+    );
+    let mut packed = gzip(&input, 1);
+    packed.extend_from_slice(b"\x1f\x8b this is not a gzip member");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stops.json.gz");
+    std::fs::write(&path, &packed).unwrap();
+    for threads in [1, 2] {
+        let mut b = ValidatorBuilder::new();
+        b.threads(threads).block_size(64 << 10);
+        let summary = b.build().validate_path(&path, &mut FirstOnly).unwrap();
+        assert!(summary.stopped, "threads={threads}");
+    }
+    // Not stopped, the same file is a read error.
+    let err = ValidatorBuilder::new()
+        .build()
+        .report_path(&path, 0)
+        .unwrap_err();
+    assert!(matches!(err, sailbulk_parse::Error::Read { .. }), "{err}");
 }
 
 #[test]
