@@ -110,11 +110,6 @@ impl Input {
         self.gzip
     }
 
-    /// Whether the blocks are windows of a memory-mapped file.
-    pub fn is_mapped(&self) -> bool {
-        matches!(self.source, Source::Mapped(_))
-    }
-
     pub fn next_block(&mut self) -> Result<Option<Block>, InputError> {
         // A mapped window is checked before it is mapped (reading past a shrunken end would
         // fault); any file is checked again at the end.
@@ -142,8 +137,7 @@ impl Input {
         }
     }
 
-    /// Whether the file still has the size it had when it was opened (always, for a stream).
-    pub fn check_unchanged(&self) -> Result<(), InputError> {
+    fn check_unchanged(&self) -> Result<(), InputError> {
         if let Some((file, before)) = &self.file {
             let after = file.metadata()?.len();
             if after != *before {

@@ -393,71 +393,43 @@ impl Validator {
 
     fn run<S: Sink>(&self, mut input: Input, path: &Path, sink: &mut S) -> Result<Summary, Error> {
         let gzip = input.is_gzip();
-        // A mapped file's next window is mapped while the pool checks this one, and the window
-        // before is unmapped then too, rather than between blocks with the cores idle. A
-        // stream's next block is not taken early: its reader thread already works ahead, and a
-        // block taken early would be one more buffer held.
-        let mapped = input.is_mapped();
         let mut run = Run::new(self, sink);
-        // A checked block whose findings are merged, kept while the next one is checked: the
-        // sink gets its lines then (when it wants them), and a window is unmapped then.
-        let mut pending: Option<(Block, Option<Checked>)> = None;
-        let mut offset = 0u64;
-        let mut next = input.next_block();
+        // A checked block whose lines the sink gets while the next one is checked.
+        let mut pending: Option<(Block, Checked)> = None;
         loop {
-            let block = match next {
-                Ok(Some(block)) => block,
+            if run.stopped {
+                break;
+            }
+            match input.next_block() {
+                Ok(Some(block)) => {
+                    let earlier = pending.as_ref().map(|(b, c)| (b.bytes(), c));
+                    let checked = run.check(block.bytes(), earlier);
+                    // Bytes that were not the file's were read, in this block or in the one
+                    // before as the sink took its lines: the run ends with the file's change,
+                    // whatever the check or the sink made of those bytes (a sink's error among
+                    // them).
+                    let faulted = pending.as_ref().is_some_and(|(b, _)| b.faulted());
+                    if faulted || block.faulted() {
+                        return Err(input_error(path, input.fault()));
+                    }
+                    if let Some(e) = run.sink_error.take() {
+                        return Err(Error::Sink(e));
+                    }
+                    // The block before is done with (its lines were handed over) and unmapped
+                    // or recycled here.
+                    pending = checked.map(|c| (block, c));
+                }
                 Ok(None) => break,
                 Err(e) => {
-                    if let Some((block, Some(checked))) = pending.take() {
+                    if let Some((block, checked)) = pending.take() {
                         run.lines(block.bytes(), &checked);
                     }
                     return Err(input_error(path, e));
                 }
-            };
-            let job = run.prepare(block.bytes(), offset);
-            offset += block.bytes().len() as u64;
-            let mut earlier = pending.take();
-            let mut earlier_faulted = false;
-            let mut fetched = None;
-            let pieces = run.check_pieces(block.bytes(), job, |run| {
-                if let Some((block, checked)) = earlier.take() {
-                    if let Some(checked) = checked {
-                        run.lines(block.bytes(), &checked);
-                    }
-                    earlier_faulted = block.faulted();
-                }
-                // (The block before is unmapped here, before the next is mapped.)
-                if mapped && !run.stopped {
-                    fetched = Some(input.next_block());
-                }
-            });
-            // Bytes that were not the file's were read, in this block or in the one before as
-            // the sink took its lines: the run ends with the file's change, whatever the check
-            // or the sink made of those bytes (a sink's error among them).
-            if earlier_faulted || block.faulted() {
-                return Err(input_error(path, input.fault()));
             }
-            if let Some(e) = run.sink_error.take() {
-                return Err(Error::Sink(e));
-            }
-            let checked = run.merge(block.bytes().len() as u64, pieces);
-            // A stream's buffer goes back to its reader thread at once when no lines are wanted.
-            if checked.is_some() || mapped {
-                pending = Some((block, checked));
-            }
-            if run.stopped {
-                break;
-            }
-            next = match fetched {
-                Some(next) => next,
-                None => input.next_block(),
-            };
         }
         if let Some((block, checked)) = pending.take() {
-            if let Some(checked) = checked {
-                run.lines(block.bytes(), &checked);
-            }
+            run.lines(block.bytes(), &checked);
             if block.faulted() {
                 return Err(input_error(path, input.fault()));
             }
@@ -465,14 +437,16 @@ impl Validator {
                 return Err(Error::Sink(e));
             }
         }
-        // The end of a mapped file was seen while its last window was checked: a change of size
-        // since then is reported too.
-        if !run.stopped {
-            input.check_unchanged().map_err(|e| input_error(path, e))?;
-        }
         let mut summary = run.finish();
         summary.gzip = gzip;
         Ok(summary)
+    }
+
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        }
     }
 
     fn single_threaded(&self) -> bool {
@@ -587,23 +561,6 @@ fn too_large(line: u64, job: JobKind) -> Finding {
     }
 }
 
-/// What the pool needs to check one block, fixed before it starts.
-struct BlockJob {
-    rules: LineRules,
-    /// The block's first byte's offset in the input.
-    offset: u64,
-    /// The block's pieces, each ending on a line boundary.
-    ranges: Vec<Range<usize>>,
-    want_ranges: bool,
-}
-
-/// A block's checked pieces, waiting to be merged into the run.
-struct CheckedPieces {
-    ranges: Vec<Range<usize>>,
-    pieces: Vec<Piece>,
-    want_ranges: bool,
-}
-
 /// A checked block, as the sink's `lines` needs it.
 struct Checked {
     first_line: u64,
@@ -657,12 +614,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
     /// Checks one block of complete lines (the input's last block may end without `\n`), and
     /// hands its lines to the sink when it wants them.
     fn block(&mut self, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        let job = self.prepare(data, 0);
-        let pieces = self.check_pieces(data, job, |_| {});
-        if let Some(checked) = self.merge(data.len() as u64, pieces) {
+        if let Some(checked) = self.check(data, None) {
             self.lines(data, &checked);
         }
     }
@@ -683,85 +635,76 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         }
     }
 
-    /// What checking the block at byte `offset` of the input takes: the rules (the format is
-    /// detected from the first block that shows it) and the block's pieces.
-    fn prepare(&mut self, data: &[u8], offset: u64) -> BlockJob {
-        if self.format.is_none() && !data.is_empty() {
-            self.format = Format::detect_block(data, offset == 0);
+    /// Checks one block and delivers its findings; returns what the sink's `lines` needs when it
+    /// wants lines. `earlier` is a block checked before whose lines the sink has yet to get: it
+    /// gets them on this thread while the pool checks this block, so that a sink that writes
+    /// lines out (a split, `--valid-out`) does not leave the cores idle meanwhile.
+    fn check(&mut self, data: &[u8], earlier: Option<(&[u8], &Checked)>) -> Option<Checked> {
+        if self.stopped || data.is_empty() {
+            if let Some((bytes, checked)) = earlier {
+                self.lines(bytes, checked);
+            }
+            return None;
         }
-        BlockJob {
-            rules: LineRules {
-                format: self.format.unwrap_or(Format::Json),
-                strict: self.validator.config.strict,
-            },
-            offset,
-            ranges: self.pieces(data),
-            want_ranges: self.sink.wants_lines(),
+        if self.format.is_none() {
+            self.format = Format::detect_block(data, self.summary.bytes == 0);
         }
-    }
-
-    /// Checks a block's pieces on the pool while `beside` runs on this thread (it hands the
-    /// block before's lines to the sink and, for a mapped file, maps the next window, so that
-    /// the cores do not wait for that between blocks); with one thread or one piece, `beside`
-    /// runs first.
-    fn check_pieces(
-        &mut self,
-        data: &[u8],
-        job: BlockJob,
-        beside: impl FnOnce(&mut Self),
-    ) -> CheckedPieces {
-        let config = &self.validator.config;
-        let (limit, kind) = (config.job.max_file_bytes(), config.job);
+        let rules = LineRules {
+            format: self.format.unwrap_or(Format::Json),
+            strict: self.validator.config.strict,
+        };
+        let base = self.summary.bytes;
+        let limit = self.validator.config.job.max_file_bytes();
+        let job = self.validator.config.job;
+        let want_ranges = self.sink.wants_lines();
+        let ranges = self.pieces(data);
         let check = |r: &Range<usize>| {
             check_piece(
-                job.rules,
+                rules,
                 &data[r.clone()],
-                job.offset + r.start as u64,
+                base + r.start as u64,
                 limit,
-                kind,
-                job.want_ranges,
+                job,
+                want_ranges,
             )
         };
-        let validator = self.validator;
-        // One piece is checked on this thread: a hop to the pool would only add a wait.
-        let pieces = if validator.single_threaded() || job.ranges.len() <= 1 {
-            beside(self);
-            job.ranges.iter().map(check).collect()
-        } else {
-            let mut pieces = None;
-            let (ranges, check) = (&job.ranges, &check);
-            match &validator.pool {
-                Some(pool) => pool.in_place_scope(|scope| {
-                    scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
-                    beside(self);
-                }),
-                None => rayon::in_place_scope(|scope| {
-                    scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
-                    beside(self);
-                }),
+        let pieces: Vec<Piece> = match earlier {
+            Some((bytes, checked)) if !self.validator.single_threaded() => {
+                let mut pieces = None;
+                let (ranges, check) = (&ranges, &check);
+                match &self.validator.pool {
+                    Some(pool) => pool.in_place_scope(|scope| {
+                        scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
+                        self.lines(bytes, checked);
+                    }),
+                    None => rayon::in_place_scope(|scope| {
+                        scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
+                        self.lines(bytes, checked);
+                    }),
+                }
+                pieces.unwrap_or_default()
             }
-            pieces.unwrap_or_default()
+            _ => {
+                if let Some((bytes, checked)) = earlier {
+                    self.lines(bytes, checked);
+                }
+                if self.validator.single_threaded() || ranges.len() == 1 {
+                    ranges.iter().map(check).collect()
+                } else {
+                    self.validator
+                        .install(|| ranges.par_iter().map(check).collect())
+                }
+            }
         };
-        CheckedPieces {
-            ranges: job.ranges,
-            pieces,
-            want_ranges: job.want_ranges,
-        }
-    }
-
-    /// Merges a checked block of `len` bytes into the run, after every block before it: its
-    /// counts, its list names and its findings, in line order. Returns what the sink's `lines`
-    /// needs, when it wants lines.
-    fn merge(&mut self, len: u64, checked: CheckedPieces) -> Option<Checked> {
         let first_line = self.summary.lines + 1;
         let mut invalid = Vec::new();
-        for (piece, range) in checked.pieces.into_iter().zip(&checked.ranges) {
+        for (piece, range) in pieces.into_iter().zip(&ranges) {
             let line_base = self.summary.lines;
             let too_many = self.merge_lists(&piece.lists, line_base);
             self.summary.lines += piece.lines;
             self.summary.records += piece.records;
             self.summary.invalid_lines += piece.invalid_lines;
-            if checked.want_ranges {
+            if want_ranges {
                 invalid.extend(
                     piece
                         .invalid
@@ -781,9 +724,9 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
                 self.deliver(f);
             }
         }
-        self.summary.bytes += len;
+        self.summary.bytes += data.len() as u64;
         self.sink.progress(self.summary.bytes);
-        (checked.want_ranges && len > 0).then_some(Checked {
+        want_ranges.then_some(Checked {
             first_line,
             invalid,
         })
