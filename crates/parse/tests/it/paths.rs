@@ -34,8 +34,8 @@ fn every_path_agrees_on_a_few_hundred_kilobytes() {
     assert_eq!(outcome.summary.invalid_lines, 727);
 }
 
-/// A sink that does not want lines lets each block go as soon as it is checked, and has its
-/// findings merged while the next block is checked: the report is still the one-block report.
+/// A sink that does not want lines (a report) over many mapped windows, read blocks and gzip
+/// members, on one to three threads, gets the report of the whole input checked as one block.
 #[test]
 fn a_report_over_many_windows_and_blocks_is_the_one_block_report() {
     let input = sample(4000);
@@ -200,8 +200,8 @@ impl Sink for Grower {
     }
 }
 
-/// The end of a mapped file is seen while its last window is checked; a line appended after
-/// that (here, as the last window's findings are merged) is still reported as a change.
+/// A line appended to the file while its last block is merged (as the sink hears of the
+/// progress) is a change of size that the run reports.
 #[test]
 fn a_file_that_grows_while_its_last_block_is_checked_is_reported() {
     let dir = tempfile::tempdir().unwrap();
