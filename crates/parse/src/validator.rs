@@ -668,17 +668,24 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
                 want_ranges,
             )
         };
+        // Every piece is a task of its own (`with_max_len(1)`): left to split the list in halves
+        // only as far as the threads need, rayon hands out runs of several pieces, and a thread
+        // that finishes its run early waits for the other's at the end of every block.
         let pieces: Vec<Piece> = match earlier {
             Some((bytes, checked)) if !self.validator.single_threaded() => {
                 let mut pieces = None;
                 let (ranges, check) = (&ranges, &check);
                 match &self.validator.pool {
                     Some(pool) => pool.in_place_scope(|scope| {
-                        scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
+                        scope.spawn(|_| {
+                            pieces = Some(ranges.par_iter().with_max_len(1).map(check).collect())
+                        });
                         self.lines(bytes, checked);
                     }),
                     None => rayon::in_place_scope(|scope| {
-                        scope.spawn(|_| pieces = Some(ranges.par_iter().map(check).collect()));
+                        scope.spawn(|_| {
+                            pieces = Some(ranges.par_iter().with_max_len(1).map(check).collect())
+                        });
                         self.lines(bytes, checked);
                     }),
                 }
@@ -692,7 +699,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
                     ranges.iter().map(check).collect()
                 } else {
                     self.validator
-                        .install(|| ranges.par_iter().map(check).collect())
+                        .install(|| ranges.par_iter().with_max_len(1).map(check).collect())
                 }
             }
         };
