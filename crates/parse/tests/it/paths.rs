@@ -132,25 +132,18 @@ fn size_limit_names_the_line_where_it_is_crossed_and_lines_are_still_checked() {
     assert_eq!(summary.by_code[&Code::FileTooLarge], 1);
 }
 
-/// A sink that truncates the file it is reading after the first block.
-struct Truncator {
-    path: std::path::PathBuf,
-    done: bool,
-}
+/// A sink that does `change` to the file it is reading as the run first reports its progress
+/// (after the first block).
+struct OnFirstProgress<F: FnOnce()>(Option<F>);
 
-impl Sink for Truncator {
+impl<F: FnOnce()> Sink for OnFirstProgress<F> {
     fn finding(&mut self, _: Finding) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
 
     fn progress(&mut self, _: u64) {
-        if !self.done {
-            self.done = true;
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&self.path)
-                .unwrap();
-            f.set_len(1000).unwrap();
+        if let Some(change) = self.0.take() {
+            change();
         }
     }
 }
@@ -164,39 +157,16 @@ fn a_file_that_shrinks_while_read_is_reported_not_a_crash() {
         std::fs::write(&path, sample(4000)).unwrap();
         let mut b = ValidatorBuilder::new();
         b.block_size(64 << 10).mmap(mmap);
-        let mut sink = Truncator {
-            path: path.clone(),
-            done: false,
-        };
+        let mut sink = OnFirstProgress(Some(|| {
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.set_len(1000).unwrap();
+        }));
         let err = b.build().validate_path(&path, &mut sink).unwrap_err();
         assert!(
             matches!(err, sailbulk_parse::Error::FileChanged { after: 1000, .. }),
             "mmap={mmap}: {err}"
         );
         assert!(err.to_string().contains("changed size while it was read"));
-    }
-}
-
-/// Grows the file by a line as the run reports its progress for the first time.
-struct Grower {
-    path: std::path::PathBuf,
-    done: bool,
-}
-
-impl Sink for Grower {
-    fn finding(&mut self, _: Finding) -> ControlFlow<()> {
-        ControlFlow::Continue(())
-    }
-
-    fn progress(&mut self, _: u64) {
-        if !self.done {
-            self.done = true;
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&self.path)
-                .unwrap();
-            std::io::Write::write_all(&mut f, b"{\"email\":\"late@example.com\"}\n").unwrap();
-        }
     }
 }
 
@@ -210,10 +180,13 @@ fn a_file_that_grows_while_its_last_block_is_checked_is_reported() {
         std::fs::write(&path, sample(100)).unwrap();
         let mut b = ValidatorBuilder::new();
         b.mmap(mmap).threads(threads);
-        let mut sink = Grower {
-            path: path.clone(),
-            done: false,
-        };
+        let mut sink = OnFirstProgress(Some(|| {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
+            std::io::Write::write_all(&mut f, b"{\"email\":\"late@example.com\"}\n").unwrap();
+        }));
         let err = b.build().validate_path(&path, &mut sink).unwrap_err();
         assert!(
             matches!(err, sailbulk_parse::Error::FileChanged { .. }),
