@@ -1207,6 +1207,15 @@ fn convert_csv_in<R: Read + Send + 'static>(
 mod tests {
     use super::*;
 
+    /// Asserts that the validator, strict, has nothing to say of `line`.
+    fn assert_strictly_clean(line: &str) {
+        let report = ValidatorBuilder::new()
+            .strict(true)
+            .build()
+            .report_slice(line.as_bytes(), 0);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+    }
+
     fn conv(options: &ConvertOptions, header: &[&str], row: &[&str]) -> Result<String, Reject> {
         let c = Converter::new(options, header).unwrap();
         let mut out = Vec::new();
@@ -1299,11 +1308,7 @@ mod tests {
             line,
             "{\"email\":\"a@example.com\",\"lists\":{\"Main\":1,\"B\":0,\"C\":1}}\n"
         );
-        let report = ValidatorBuilder::new()
-            .strict(true)
-            .build()
-            .report_slice(line.as_bytes(), 0);
-        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        assert_strictly_clean(&line);
     }
 
     #[test]
@@ -1590,11 +1595,7 @@ mod tests {
             line,
             "{\"email\":\"a@example.com\",\"vars\":{\"x\":1,\"b\":2,\"first_name\":{\"city\":\"Oslo\"},\"a\":{\"1\":4}}}\n"
         );
-        let report = ValidatorBuilder::new()
-            .strict(true)
-            .build()
-            .report_slice(line.as_bytes(), 0);
-        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        assert_strictly_clean(&line);
     }
 
     #[test]
