@@ -26,6 +26,9 @@ pub struct SplitOptions {
     pub validate: bool,
     /// Threads for validation (0: one per core). Default: 0.
     pub threads: usize,
+    /// The input's SHA-256 (lowercase hex), when the caller has taken it: recorded in the
+    /// manifest as `source.sha256`. A split does not hash its input itself. Default: none.
+    pub source_sha256: Option<String>,
 }
 
 impl Default for SplitOptions {
@@ -36,6 +39,7 @@ impl Default for SplitOptions {
             skip_invalid: false,
             validate: true,
             threads: 0,
+            source_sha256: None,
         }
     }
 }
@@ -391,7 +395,7 @@ pub fn split_file(
             bytes,
             lines,
             missing_final_newline,
-            sha256: None,
+            sha256: options.source_sha256.clone(),
         },
         parts: parts.finish()?,
         rejects,

@@ -386,13 +386,9 @@ pub fn split_for_upload(
         skip_invalid: false,
         validate: policy.validate,
         threads: 0,
+        source_sha256: Some(input_sha256),
     };
-    let mut outcome = split_file(input, staged.path(), &options)?;
-    outcome.manifest.source.sha256 = Some(input_sha256);
-    outcome
-        .manifest
-        .write(&staged.path().join(MANIFEST_FILE))
-        .map_err(write_err)?;
+    let outcome = split_file(input, staged.path(), &options)?;
     // Nothing is replaced (the directory was missing or empty), so nothing old is left behind;
     // a directory filled meanwhile (another run of the same input) is not replaced.
     staged.publish().map_err(|e| match e.kind() {

@@ -70,6 +70,7 @@ pub fn run(args: Args) -> u8 {
         skip_invalid: args.skip_invalid,
         validate: !args.no_validate,
         threads: args.threads.unwrap_or(0),
+        source_sha256: None,
     };
     let outcome = match split_file(&args.input, staging.path(), &options) {
         Ok(o) => o,
