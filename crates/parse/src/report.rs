@@ -23,11 +23,7 @@ pub struct FileReport {
 /// Writes a finding as `sailbulk validate` prints it: `path:line:column: severity[code]: message`
 /// (no column when the finding has none).
 pub fn write_finding_text(out: &mut impl io::Write, path: &str, f: &Finding) -> io::Result<()> {
-    match f.column {
-        Some(col) => write!(out, "{path}:{}:{col}: ", f.line)?,
-        None => write!(out, "{path}:{}: ", f.line)?,
-    }
-    writeln!(out, "{}[{}]: {}", f.severity, f.code, f.message)
+    writeln!(out, "{path}:{f}")
 }
 
 /// An error and its causes, each after a `: `: the errors of these crates display their own

@@ -671,21 +671,18 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         // Every piece is a task of its own (`with_max_len(1)`): left to split the list in halves
         // only as far as the threads need, rayon hands out runs of several pieces, and a thread
         // that finishes its run early waits for the other's at the end of every block.
+        let check_all = || -> Vec<Piece> { ranges.par_iter().with_max_len(1).map(check).collect() };
         let pieces: Vec<Piece> = match earlier {
             Some((bytes, checked)) if !self.validator.single_threaded() => {
                 let mut pieces = None;
-                let (ranges, check) = (&ranges, &check);
+                let check_all = &check_all;
                 match &self.validator.pool {
                     Some(pool) => pool.in_place_scope(|scope| {
-                        scope.spawn(|_| {
-                            pieces = Some(ranges.par_iter().with_max_len(1).map(check).collect())
-                        });
+                        scope.spawn(|_| pieces = Some(check_all()));
                         self.lines(bytes, checked);
                     }),
                     None => rayon::in_place_scope(|scope| {
-                        scope.spawn(|_| {
-                            pieces = Some(ranges.par_iter().with_max_len(1).map(check).collect())
-                        });
+                        scope.spawn(|_| pieces = Some(check_all()));
                         self.lines(bytes, checked);
                     }),
                 }
@@ -698,8 +695,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
                 if self.validator.single_threaded() || ranges.len() == 1 {
                     ranges.iter().map(check).collect()
                 } else {
-                    self.validator
-                        .install(|| ranges.par_iter().with_max_len(1).map(check).collect())
+                    self.validator.install(check_all)
                 }
             }
         };
