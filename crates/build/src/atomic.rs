@@ -1,15 +1,9 @@
 //! Writing files so that an interrupted run leaves the old file or none, never half a file.
 
+use crate::staged::parent_dir;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
-
-fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
@@ -89,7 +83,7 @@ impl AtomicFile {
             .suffix(".tmp")
             // An ordinary file once renamed into place, not a private temporary one.
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .tempfile_in(parent(target))?;
+            .tempfile_in(parent_dir(target))?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
             out: BufWriter::with_capacity(1 << 20, tmp),
@@ -152,7 +146,7 @@ impl AtomicFile {
         // The rename lives in the directory: sync it too, so that a power loss cannot undo it
         // (an upload journal that loses a job id would send a part again). Best effort: not
         // every file system lets a directory be synced.
-        if let Ok(dir) = std::fs::File::open(parent(&target)) {
+        if let Ok(dir) = std::fs::File::open(parent_dir(&target)) {
             let _ = dir.sync_all();
         }
         Ok(())
