@@ -189,16 +189,14 @@ pub fn resolve_inputs(
         } else {
             let bytes = std::fs::metadata(input).map_err(read_err(input))?.len();
             // Split when over the part cap: the job's limit, or the smaller one asked for.
+            // (A cap over the limit is refused by the split, when there is one.)
             match options.split {
                 Some(policy)
-                    if bytes
-                        > policy
-                            .max_bytes
-                            .unwrap_or(u64::MAX)
-                            .min(job.max_file_bytes()) =>
+                    if bytes > part_cap(job, policy.max_bytes).unwrap_or(job.max_file_bytes()) =>
                 {
                     let split = split_for_upload(input, job, policy)?;
-                    let found = manifest_parts(&split.dir.join(MANIFEST_FILE), job)?;
+                    // Made, or taken over, for this job.
+                    let found = manifest_part_files(&split.manifest, &split.dir);
                     let dir = split.dir.clone();
                     splits.push(split);
                     (found, dir)
@@ -263,15 +261,19 @@ fn manifest_parts(path: &Path, job: JobKind) -> Result<Vec<PartFile>, InputsErro
             job: job.as_str(),
         });
     }
-    let dir = parent_dir(path);
-    Ok(manifest
+    Ok(manifest_part_files(&manifest, parent_dir(path)))
+}
+
+/// The parts a manifest in `dir` lists, each with the checksum it records.
+fn manifest_part_files(manifest: &Manifest, dir: &Path) -> Vec<PartFile> {
+    manifest
         .parts
         .iter()
         .map(|p| PartFile {
             path: dir.join(&p.file),
             expected_sha256: Some(p.sha256.clone()),
         })
-        .collect())
+        .collect()
 }
 
 fn dir_parts(dir: &Path, journal: Option<&Path>) -> Result<Vec<PartFile>, InputsError> {

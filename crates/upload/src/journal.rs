@@ -1,7 +1,7 @@
 //! The upload journal: what was sent, what job it became, and where it stands, so that a re-run
 //! continues without sending anything twice.
 
-use crate::client::{epoch_now, Error, JobSubmitted};
+use crate::client::{epoch_now, Error, JobState, JobSubmitted};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::Path;
@@ -82,9 +82,14 @@ impl JournalEntry {
         self.possibly_duplicated |= submitted.possibly_duplicated;
         self.job_id = Some(submitted.job_id.clone());
         self.submitted_at = Some(epoch_now());
-        self.status = Some(submitted.status.as_str().to_string());
-        self.status_at = Some(epoch_now());
+        self.record_status(&submitted.status);
         self.last_error = None;
+    }
+
+    /// Notes the job's status, as read now.
+    pub(crate) fn record_status(&mut self, status: &JobState) {
+        self.status = Some(status.as_str().to_string());
+        self.status_at = Some(epoch_now());
     }
 
     /// Notes a submission that failed, and whether it may have been applied all the same.

@@ -780,9 +780,7 @@ pub fn upload_parts(
                             status: &status,
                         });
                         let mut j = locked(&journal);
-                        let entry = j.entry_mut(&ready[i].key);
-                        entry.status = Some(status.status.as_str().to_string());
-                        entry.status_at = Some(epoch_now());
+                        j.entry_mut(&ready[i].key).record_status(&status.status);
                         j.save(journal_path).map_err(journal_err)?;
                         let done = status.status.is_final();
                         outcomes[i].last_status = Some(status.status.as_str().to_string());
@@ -1046,8 +1044,7 @@ pub fn record_job_status(journal_path: &Path, status: &JobStatus) -> Result<(), 
     else {
         return Ok(());
     };
-    entry.status = Some(status.status.as_str().to_string());
-    entry.status_at = Some(epoch_now());
+    entry.record_status(&status.status);
     journal.save(journal_path).map_err(journal_err)
 }
 
