@@ -1,9 +1,7 @@
 //! What `upload` and `status` share: the API flags, the client, Ctrl-C, job status lines.
 
 use sailbulk_sim::parse_duration;
-use sailbulk_upload::{
-    Client, ClientBuilder, JobStatus, PollPolicy, RetryPolicy, Secret, DEFAULT_API_URL,
-};
+use sailbulk_upload::{Client, ClientBuilder, PollPolicy, RetryPolicy, Secret, DEFAULT_API_URL};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -96,9 +94,4 @@ pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
         );
     });
     flag
-}
-
-/// One line for a job's status: state, name, times, counts, reason (`JobStatus`'s `Display`).
-pub fn status_line(status: &JobStatus) -> String {
-    status.to_string()
 }

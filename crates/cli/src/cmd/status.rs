@@ -1,6 +1,6 @@
 //! `sailbulk status`: print jobs' statuses, or follow them to the end.
 
-use super::api::{cancel_on_ctrl_c, status_line, ApiArgs};
+use super::api::{cancel_on_ctrl_c, ApiArgs};
 use super::{print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use sailbulk_upload::{wait_for_job, JobState};
 
@@ -39,7 +39,7 @@ pub fn run(args: Args) -> u8 {
         let result = if args.wait {
             wait_for_job(&client, id, &poll, &cancel, |s| {
                 if !s.status.is_final() && !args.json {
-                    eprintln!("sailbulk: {}", status_line(s));
+                    eprintln!("sailbulk: {s}");
                 }
             })
         } else {
@@ -50,7 +50,7 @@ pub fn run(args: Args) -> u8 {
                 if args.json {
                     println!("{}", serde_json::Value::Object(status.raw.clone()));
                 } else {
-                    println!("{}", status_line(&status));
+                    println!("{status}");
                 }
                 if matches!(status.status, JobState::Error | JobState::Incomplete)
                     || (args.wait && !status.status.is_final())

@@ -1,6 +1,6 @@
 //! `sailbulk upload`: submit files as `update` or `import` jobs, journalled and resumable.
 
-use super::api::{cancel_on_ctrl_c, status_line, ApiArgs};
+use super::api::{cancel_on_ctrl_c, ApiArgs};
 use super::{error_chain, human_bytes, print_error, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::ValueEnum;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -213,7 +213,7 @@ fn upload(args: &Args) -> Result<u8, String> {
                 Ok(EXIT_ERROR)
             }
             Ok(status) => {
-                println!("{}", status_line(&status));
+                println!("{status}");
                 if let Err(e) = record_job_status(&journal, &status) {
                     print_error("", &e);
                 }
@@ -321,7 +321,7 @@ fn upload(args: &Args) -> Result<u8, String> {
         }
         match (&o.job_id, &o.status, &o.error) {
             (Some(_), Some(status), _) => {
-                println!("{name}  {}{note}", status_line(status));
+                println!("{name}  {status}{note}");
             }
             (Some(id), None, error) => {
                 let last = o.last_status.as_deref().unwrap_or("pending");
@@ -509,11 +509,7 @@ impl Bars {
                     }
                 }
                 if changed && !status.status.is_final() {
-                    self.log(&format!(
-                        "sailbulk: {}: {}",
-                        part.display(),
-                        status_line(status)
-                    ));
+                    self.log(&format!("sailbulk: {}: {status}", part.display()));
                 }
             }
             _ => {}
