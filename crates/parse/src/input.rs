@@ -367,6 +367,16 @@ impl Pipeline {
                         Ok(n) => filled += n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => {
+                            // The whole lines read before the failure are checked first (a
+                            // truncated gzip file still gets its findings up to the cut); the
+                            // line the failure cut short is not.
+                            buf.truncate(filled);
+                            if let Some(i) = memchr::memrchr(b'\n', &buf) {
+                                buf.truncate(i + 1);
+                                if tx.send(Ok(buf)).is_err() {
+                                    return;
+                                }
+                            }
                             let _ = tx.send(Err(e));
                             return;
                         }

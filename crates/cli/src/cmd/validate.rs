@@ -5,7 +5,8 @@ use clap::{Command, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sailbulk_build::AtomicFile;
 use sailbulk_parse::{
-    write_finding_text, FileReport, Finding, Format, LineBlock, Sink, ValidatorBuilder,
+    finding_json, write_finding_text, FileReport, Finding, Format, LineBlock, Sink,
+    ValidatorBuilder,
 };
 use sailbulk_spec::JobKind;
 use serde_json::json;
@@ -298,7 +299,14 @@ pub fn run(args: Args) -> u8 {
             }),
             Err(e) => {
                 print_error("", &e);
-                failed.push((shown, error_chain(&e)));
+                // What was found before the failure (the lines read up to it were checked) goes
+                // with it: the text report has printed it already.
+                failed.push(json!({
+                    "path": shown,
+                    "error": error_chain(&e),
+                    "issues": kept.iter().map(finding_json).collect::<Vec<_>>(),
+                    "issues_omitted": omitted,
+                }));
             }
         }
         if broken_pipe {
@@ -317,10 +325,7 @@ pub fn run(args: Args) -> u8 {
             "files": reports.iter().map(FileReport::to_json).collect::<Vec<_>>(),
         });
         if !failed.is_empty() {
-            doc["failed"] = failed
-                .iter()
-                .map(|(path, error)| json!({"path": path, "error": error}))
-                .collect();
+            doc["failed"] = failed.clone().into();
         }
         serde_json::to_writer_pretty(&mut stdout, &doc)
             .map_err(io::Error::from)

@@ -1,6 +1,6 @@
 //! `sailbulk validate`.
 
-use crate::{fixture, s, sailbulk, stderr, stdout, write};
+use crate::{fixture, gzip, s, sailbulk, stderr, stdout, write};
 use serde_json::Value;
 
 fn path(rel: &str) -> String {
@@ -315,6 +315,41 @@ fn the_json_report_of_a_file_that_cannot_be_read_gives_the_cause() {
         report["failed"][0]["error"],
         "cannot open /nonexistent/file.json: No such file or directory (os error 2)"
     );
+}
+
+/// A damaged gzip file is an error, and what its readable lines hold is still reported, in the
+/// text report and in the JSON report's `failed` entry.
+#[test]
+fn a_damaged_gzip_file_reports_the_findings_before_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = (0..50)
+        .map(|i| format!("{{\"email\":\"user{i}@example.com\"}}\n"))
+        .collect();
+    lines[2] = "{\"email\":\"not-an-email\"}\n".to_string();
+    let mut packed = gzip(lines.concat().as_bytes());
+    packed.extend_from_slice(b"\x1f\x8b this is not a gzip member");
+    let file = s(&write(dir.path(), "damaged.json.gz", packed));
+
+    let out = sailbulk(&["validate", &file], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains(&format!("{file}:3:10: error[invalid_email]")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+
+    let out = sailbulk(&["validate", "--report", "json", &file], None);
+    assert_eq!(out.status.code(), Some(2));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["valid"], false);
+    let failed = &report["failed"][0];
+    assert_eq!(failed["path"], file.as_str());
+    assert!(failed["error"].as_str().unwrap().starts_with("cannot read"));
+    assert_eq!(failed["issues"].as_array().unwrap().len(), 1);
+    assert_eq!(failed["issues"][0]["line"], 3);
+    assert_eq!(failed["issues"][0]["code"], "invalid_email");
+    assert_eq!(failed["issues_omitted"], 0);
 }
 
 #[test]

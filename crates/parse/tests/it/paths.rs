@@ -265,6 +265,55 @@ fn a_stopped_run_reads_no_further() {
     assert!(matches!(err, sailbulk_parse::Error::Read { .. }), "{err}");
 }
 
+/// A read that fails part way (here a bad gzip member after a good one) ends the run with the
+/// error, after the lines read before it were checked and handed over: a damaged file still
+/// gets its findings up to the damage, whether the failure comes in the first block or a later
+/// one.
+#[test]
+fn lines_read_before_a_read_error_are_checked_and_handed_over() {
+    #[derive(Default)]
+    struct Keep {
+        findings: Vec<Finding>,
+        bytes: Vec<u8>,
+    }
+    impl Sink for Keep {
+        fn finding(&mut self, finding: Finding) -> ControlFlow<()> {
+            self.findings.push(finding);
+            ControlFlow::Continue(())
+        }
+        fn wants_lines(&self) -> bool {
+            true
+        }
+        fn lines(&mut self, block: &sailbulk_parse::LineBlock<'_>) -> std::io::Result<()> {
+            self.bytes.extend_from_slice(block.bytes);
+            Ok(())
+        }
+    }
+    let input = sample(1300);
+    let reference = ValidatorBuilder::new().build().report_slice(&input, 0);
+    assert!(!reference.findings.is_empty());
+    let mut packed = gzip(&input, 1);
+    packed.extend_from_slice(b"\x1f\x8b this is not a gzip member");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("damaged.json.gz");
+    std::fs::write(&path, &packed).unwrap();
+    for threads in [1, 2] {
+        for block in [16 << 10, 16 << 20] {
+            let mut b = ValidatorBuilder::new();
+            b.threads(threads).block_size(block);
+            let mut sink = Keep::default();
+            let err = b.build().validate_path(&path, &mut sink).unwrap_err();
+            let name = format!("threads={threads} block={block}");
+            assert!(
+                matches!(err, sailbulk_parse::Error::Read { .. }),
+                "{name}: {err}"
+            );
+            assert_eq!(sink.findings, reference.findings, "{name}");
+            assert!(sink.bytes == input, "{name}: the lines handed over differ");
+        }
+    }
+}
+
 #[test]
 fn too_many_lists_is_reported_once_on_the_right_line() {
     let mut input = Vec::new();
