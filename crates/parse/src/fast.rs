@@ -773,18 +773,28 @@ static TOKEN_END: [bool; 256] = {
 };
 
 /// Whether `bytes` holds `byte`: eight bytes at a time, for the short strings where a call to
-/// `memchr` costs more than the search.
+/// `memchr` costs more than the search. A string of eight bytes or more ends with a word that
+/// overlaps the one before it rather than a loop over its last few bytes, whose exit, at a
+/// length that changes from string to string, the processor would mispredict.
 #[inline(always)]
 fn has_byte(bytes: &[u8], byte: u8) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    let mut words = bytes.chunks_exact(8);
-    for word in &mut words {
+    let holds = |word: &[u8]| {
         let x = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ (ONES * u64::from(byte));
-        if x.wrapping_sub(ONES) & !x & (ONES << 7) != 0 {
-            return true;
+        x.wrapping_sub(ONES) & !x & (ONES << 7) != 0
+    };
+    match bytes.len().checked_sub(8) {
+        Some(last) => {
+            let mut found = holds(&bytes[last..]);
+            let mut at = 0;
+            while at < last {
+                found |= holds(&bytes[at..at + 8]);
+                at += 8;
+            }
+            found
         }
+        None => bytes.iter().fold(false, |found, &b| found | (b == byte)),
     }
-    words.remainder().contains(&byte)
 }
 
 /// What a value was, for the rules that care.
@@ -978,7 +988,18 @@ impl Walker<'_, '_> {
     #[inline(always)]
     fn first(&mut self) -> Option<usize> {
         if self.at.bits == 0 {
-            self.at = self.at.refill(self.chunks)?;
+            // The next chunk, which almost always holds a token, is taken here; a run of chunks
+            // without one (inside a long string) is left to `refill`, out of line.
+            let word = self.at.base / 64 + 1;
+            match self.chunks.get(word) {
+                Some(c) if c[MARKS] != 0 => {
+                    self.at = Cursor {
+                        base: word * 64,
+                        bits: c[MARKS],
+                    }
+                }
+                _ => self.at = self.at.refill(self.chunks)?,
+            }
         }
         Some(self.at.base + self.at.bits.trailing_zeros() as usize)
     }
