@@ -156,6 +156,7 @@ pub(crate) fn open(path: &Path, mmap: bool, block_size: usize) -> Result<Input, 
     if path.as_os_str() == "-" {
         return from_reader(Box::new(io::stdin()), block_size).map_err(|source| Error::Read {
             path: path.into(),
+            checked_lines: 0,
             source,
         });
     }
@@ -167,6 +168,7 @@ pub(crate) fn open(path: &Path, mmap: bool, block_size: usize) -> Result<Input, 
     let meta = file.metadata().map_err(open_err)?;
     let read_err = |source| Error::Read {
         path: path.into(),
+        checked_lines: 0,
         source,
     };
     let mut magic = [0u8; 2];
@@ -198,6 +200,7 @@ pub(crate) fn open(path: &Path, mmap: bool, block_size: usize) -> Result<Input, 
 pub fn open_reader(path: &Path) -> Result<(Box<dyn Read + Send>, bool), Error> {
     let read_err = |source| Error::Read {
         path: path.into(),
+        checked_lines: 0,
         source,
     };
     let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {

@@ -118,11 +118,16 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// Reading (or decompressing) failed.
-    #[error("cannot read {}", path.display())]
+    /// Reading (or decompressing) failed: before the first line, or part way (a damaged gzip
+    /// member, a disk error), when the lines read whole before the failure were checked and
+    /// their findings delivered.
+    #[error("cannot read {}{}", path.display(), after_line(*checked_lines))]
     Read {
         /// The path, or `-` for a reader.
         path: PathBuf,
+        /// How many lines were read whole and checked before the failure (0 when it came
+        /// first): the input is damaged after that line.
+        checked_lines: u64,
         /// The cause.
         #[source]
         source: io::Error,
@@ -291,6 +296,7 @@ impl Validator {
             input::from_reader(Box::new(reader), self.config.block_size).map_err(|source| {
                 Error::Read {
                     path: "-".into(),
+                    checked_lines: 0,
                     source,
                 }
             })?;
@@ -380,12 +386,12 @@ impl Validator {
     {
         let mut input = input::open(path, self.config.mmap, self.config.block_size)?;
         let mut bytes = 0;
-        while let Some(block) = input.next_block().map_err(|e| input_error(path, e))? {
+        while let Some(block) = input.next_block().map_err(|e| input_error(path, 0, e))? {
             bytes += block.bytes().len() as u64;
             f(block.bytes()).map_err(Error::Sink)?;
             // What `f` got was not all the file's: the caller must not keep it.
             if block.faulted() {
-                return Err(input_error(path, input.fault()));
+                return Err(input_error(path, 0, input.fault()));
             }
         }
         Ok((bytes, input.is_gzip()))
@@ -410,7 +416,9 @@ impl Validator {
                     // them).
                     let faulted = pending.as_ref().is_some_and(|(b, _)| b.faulted());
                     if faulted || block.faulted() {
-                        return Err(input_error(path, input.fault()));
+                        // Where the bytes stopped being the file's is not known: no line is
+                        // named.
+                        return Err(input_error(path, 0, input.fault()));
                     }
                     if let Some(e) = run.sink_error.take() {
                         return Err(Error::Sink(e));
@@ -424,14 +432,14 @@ impl Validator {
                     if let Some((block, checked)) = pending.take() {
                         run.lines(block.bytes(), &checked);
                     }
-                    return Err(input_error(path, e));
+                    return Err(input_error(path, run.summary.lines, e));
                 }
             }
         }
         if let Some((block, checked)) = pending.take() {
             run.lines(block.bytes(), &checked);
             if block.faulted() {
-                return Err(input_error(path, input.fault()));
+                return Err(input_error(path, 0, input.fault()));
             }
             if let Some(e) = run.sink_error.take() {
                 return Err(Error::Sink(e));
@@ -454,10 +462,21 @@ impl Validator {
     }
 }
 
-fn input_error(path: &Path, e: input::InputError) -> Error {
+/// `Error::Read`'s words for where the input is damaged.
+fn after_line(checked_lines: u64) -> String {
+    if checked_lines == 0 {
+        String::new()
+    } else {
+        format!(" after line {checked_lines}")
+    }
+}
+
+/// The error for a failure while reading `path`, after `checked_lines` lines were checked.
+fn input_error(path: &Path, checked_lines: u64, e: input::InputError) -> Error {
     match e {
         input::InputError::Io(source) => Error::Read {
             path: path.to_path_buf(),
+            checked_lines,
             source,
         },
         input::InputError::Changed { before, after } => Error::FileChanged {

@@ -301,9 +301,14 @@ pub fn run(args: Args) -> u8 {
                 print_error("", &e);
                 // What was found before the failure (the lines read up to it were checked) goes
                 // with it: the text report has printed it already.
+                let checked_lines = match &e {
+                    sailbulk_parse::Error::Read { checked_lines, .. } => Some(*checked_lines),
+                    _ => None,
+                };
                 failed.push(json!({
                     "path": shown,
                     "error": error_chain(&e),
+                    "checked_lines": checked_lines,
                     "issues": kept.iter().map(finding_json).collect::<Vec<_>>(),
                     "issues_omitted": omitted,
                 }));

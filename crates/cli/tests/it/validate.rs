@@ -311,6 +311,7 @@ fn the_json_report_of_a_file_that_cannot_be_read_gives_the_cause() {
     assert_eq!(out.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["failed"][0]["path"], "/nonexistent/file.json");
+    assert_eq!(report["failed"][0]["checked_lines"], Value::Null);
     assert_eq!(
         report["failed"][0]["error"],
         "cannot open /nonexistent/file.json: No such file or directory (os error 2)"
@@ -337,7 +338,11 @@ fn a_damaged_gzip_file_reports_the_findings_before_the_damage() {
         "{}",
         stdout(&out)
     );
-    assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot read {file} after line 50: ")),
+        "{}",
+        stderr(&out)
+    );
 
     let out = sailbulk(&["validate", "--report", "json", &file], None);
     assert_eq!(out.status.code(), Some(2));
@@ -350,6 +355,7 @@ fn a_damaged_gzip_file_reports_the_findings_before_the_damage() {
     assert_eq!(failed["issues"][0]["line"], 3);
     assert_eq!(failed["issues"][0]["code"], "invalid_email");
     assert_eq!(failed["issues_omitted"], 0);
+    assert_eq!(failed["checked_lines"], 50);
 }
 
 #[test]

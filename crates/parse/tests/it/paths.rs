@@ -305,9 +305,16 @@ fn lines_read_before_a_read_error_are_checked_and_handed_over() {
             let err = b.build().validate_path(&path, &mut sink).unwrap_err();
             let name = format!("threads={threads} block={block}");
             assert!(
-                matches!(err, sailbulk_parse::Error::Read { .. }),
-                "{name}: {err}"
+                matches!(
+                    err,
+                    sailbulk_parse::Error::Read {
+                        checked_lines: 1300,
+                        ..
+                    }
+                ),
+                "{name}: {err:?}"
             );
+            assert!(err.to_string().ends_with("after line 1300"), "{err}");
             assert_eq!(sink.findings, reference.findings, "{name}");
             assert!(sink.bytes == input, "{name}: the lines handed over differ");
         }
