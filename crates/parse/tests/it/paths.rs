@@ -1,9 +1,10 @@
 //! Input paths: windows and blocks over bigger inputs, gzip, size limits, files that change.
 
-use crate::tester::{gzip, run_all_paths};
+use crate::tester::{gzip, run_all_paths, Recorder};
 use sailbulk_parse::{Code, Finding, Sink, ValidatorBuilder};
 use sailbulk_spec::JobKind;
 use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 
 fn sample(lines: usize) -> Vec<u8> {
     let mut out = Vec::new();
@@ -246,11 +247,8 @@ fn a_stopped_run_reads_no_further() {
         "{}",
         input.len()
     );
-    let mut packed = gzip(&input, 1);
-    packed.extend_from_slice(b"\x1f\x8b this is not a gzip member");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("stops.json.gz");
-    std::fs::write(&path, &packed).unwrap();
+    let path = damaged_gzip(dir.path(), &input);
     for threads in [1, 2] {
         let mut b = ValidatorBuilder::new();
         b.threads(threads).block_size(64 << 10);
@@ -271,37 +269,16 @@ fn a_stopped_run_reads_no_further() {
 /// one.
 #[test]
 fn lines_read_before_a_read_error_are_checked_and_handed_over() {
-    #[derive(Default)]
-    struct Keep {
-        findings: Vec<Finding>,
-        bytes: Vec<u8>,
-    }
-    impl Sink for Keep {
-        fn finding(&mut self, finding: Finding) -> ControlFlow<()> {
-            self.findings.push(finding);
-            ControlFlow::Continue(())
-        }
-        fn wants_lines(&self) -> bool {
-            true
-        }
-        fn lines(&mut self, block: &sailbulk_parse::LineBlock<'_>) -> std::io::Result<()> {
-            self.bytes.extend_from_slice(block.bytes);
-            Ok(())
-        }
-    }
     let input = sample(1300);
-    let reference = ValidatorBuilder::new().build().report_slice(&input, 0);
-    assert!(!reference.findings.is_empty());
-    let mut packed = gzip(&input, 1);
-    packed.extend_from_slice(b"\x1f\x8b this is not a gzip member");
+    let whole = run_all_paths(&ValidatorBuilder::new(), &input);
+    assert!(!whole.findings.is_empty());
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("damaged.json.gz");
-    std::fs::write(&path, &packed).unwrap();
+    let path = damaged_gzip(dir.path(), &input);
     for threads in [1, 2] {
         for block in [16 << 10, 16 << 20] {
             let mut b = ValidatorBuilder::new();
             b.threads(threads).block_size(block);
-            let mut sink = Keep::default();
+            let mut sink = Recorder::default();
             let err = b.build().validate_path(&path, &mut sink).unwrap_err();
             let name = format!("threads={threads} block={block}");
             assert!(
@@ -315,10 +292,23 @@ fn lines_read_before_a_read_error_are_checked_and_handed_over() {
                 "{name}: {err:?}"
             );
             assert!(err.to_string().ends_with("after line 1300"), "{err}");
-            assert_eq!(sink.findings, reference.findings, "{name}");
-            assert!(sink.bytes == input, "{name}: the lines handed over differ");
+            assert_eq!(sink.findings, whole.findings, "{name}");
+            assert!(sink.valid == whole.valid, "{name}: the valid lines differ");
+            assert!(
+                sink.invalid == whole.invalid,
+                "{name}: the invalid lines differ"
+            );
         }
     }
+}
+
+/// `input` gzip-compressed in `dir`, followed by a member that is not gzip.
+fn damaged_gzip(dir: &Path, input: &[u8]) -> PathBuf {
+    let mut packed = gzip(input, 1);
+    packed.extend_from_slice(b"\x1f\x8b this is not a gzip member");
+    let path = dir.join("damaged.json.gz");
+    std::fs::write(&path, &packed).unwrap();
+    path
 }
 
 #[test]

@@ -19,11 +19,13 @@ pub struct Outcome {
     pub invalid: Vec<u8>,
 }
 
+/// A sink that keeps every finding and routes the lines it gets into valid and invalid ones,
+/// checking that blocks arrive in order.
 #[derive(Default)]
-struct Recorder {
-    findings: Vec<Finding>,
-    valid: Vec<u8>,
-    invalid: Vec<u8>,
+pub struct Recorder {
+    pub findings: Vec<Finding>,
+    pub valid: Vec<u8>,
+    pub invalid: Vec<u8>,
     next_line: u64,
 }
 
@@ -56,7 +58,8 @@ impl Sink for Recorder {
 }
 
 impl Recorder {
-    fn finish(self, mut summary: Summary) -> Outcome {
+    /// What the run produced, with its summary.
+    pub fn finish(self, mut summary: Summary) -> Outcome {
         summary.gzip = false;
         Outcome {
             summary,
