@@ -364,33 +364,31 @@ impl Pipeline {
                 buf[..carry.len()].copy_from_slice(&carry);
                 let mut filled = carry.len();
                 carry.clear();
+                let mut failure = None;
                 while filled < need {
                     match reader.read(&mut buf[filled..need]) {
                         Ok(0) => break,
                         Ok(n) => filled += n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => {
-                            // The whole lines read before the failure are checked first (a
-                            // truncated gzip file still gets its findings up to the cut); the
-                            // line the failure cut short is not.
-                            buf.truncate(filled);
-                            if let Some(i) = memchr::memrchr(b'\n', &buf) {
-                                buf.truncate(i + 1);
-                                if tx.send(Ok(buf)).is_err() {
-                                    return;
-                                }
-                            }
-                            let _ = tx.send(Err(e));
-                            return;
+                            failure = Some(e);
+                            break;
                         }
                     }
                 }
-                let got = filled + want - need;
                 buf.truncate(filled);
-                if got < want {
-                    // End of input.
-                    if !buf.is_empty() {
-                        let _ = tx.send(Ok(buf));
+                if filled < need {
+                    // End of input, or a failure. After a failure, the whole lines read before
+                    // it are still checked (a truncated gzip file gets its findings up to the
+                    // cut), but not the line it cut short.
+                    if failure.is_some() {
+                        buf.truncate(memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1));
+                    }
+                    if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
+                        return;
+                    }
+                    if let Some(e) = failure {
+                        let _ = tx.send(Err(e));
                     }
                     return;
                 }

@@ -125,8 +125,9 @@ pub enum Error {
     Read {
         /// The path, or `-` for a reader.
         path: PathBuf,
-        /// How many lines were read whole and checked before the failure (0 when it came
-        /// first): the input is damaged after that line.
+        /// How many lines were read whole, found to be the file's and checked before the
+        /// failure: the input is damaged after that line. 0 when the failure came before any
+        /// line, and from [`Validator::for_each_block`], which checks nothing.
         checked_lines: u64,
         /// The cause.
         #[source]
@@ -409,16 +410,18 @@ impl Validator {
             match input.next_block() {
                 Ok(Some(block)) => {
                     let earlier = pending.as_ref().map(|(b, c)| (b.bytes(), c));
+                    let before = run.summary.lines;
                     let checked = run.check(block.bytes(), earlier);
                     // Bytes that were not the file's were read, in this block or in the one
                     // before as the sink took its lines: the run ends with the file's change,
                     // whatever the check or the sink made of those bytes (a sink's error among
-                    // them).
-                    let faulted = pending.as_ref().is_some_and(|(b, _)| b.faulted());
-                    if faulted || block.faulted() {
-                        // Where the bytes stopped being the file's is not known: no line is
-                        // named.
-                        return Err(input_error(path, 0, input.fault()));
+                    // them). The lines before that block were the file's.
+                    let faulted = match &pending {
+                        Some((b, c)) if b.faulted() => Some(c.first_line - 1),
+                        _ => block.faulted().then_some(before),
+                    };
+                    if let Some(lines) = faulted {
+                        return Err(input_error(path, lines, input.fault()));
                     }
                     if let Some(e) = run.sink_error.take() {
                         return Err(Error::Sink(e));
@@ -439,7 +442,7 @@ impl Validator {
         if let Some((block, checked)) = pending.take() {
             run.lines(block.bytes(), &checked);
             if block.faulted() {
-                return Err(input_error(path, 0, input.fault()));
+                return Err(input_error(path, checked.first_line - 1, input.fault()));
             }
             if let Some(e) = run.sink_error.take() {
                 return Err(Error::Sink(e));

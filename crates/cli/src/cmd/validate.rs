@@ -299,17 +299,22 @@ pub fn run(args: Args) -> u8 {
             }),
             Err(e) => {
                 print_error("", &e);
-                // What was found before the failure (the lines read up to it were checked) goes
-                // with it: the text report has printed it already.
+                // A read that failed part way: what its lines held before the failure goes with
+                // it (the text report has printed it already).
                 let checked_lines = match &e {
                     sailbulk_parse::Error::Read { checked_lines, .. } => Some(*checked_lines),
                     _ => None,
                 };
+                let issues: Vec<_> = kept
+                    .iter()
+                    .filter(|f| checked_lines.is_some_and(|n| f.line <= n))
+                    .map(finding_json)
+                    .collect();
                 failed.push(json!({
                     "path": shown,
                     "error": error_chain(&e),
                     "checked_lines": checked_lines,
-                    "issues": kept.iter().map(finding_json).collect::<Vec<_>>(),
+                    "issues": issues,
                     "issues_omitted": omitted,
                 }));
             }
@@ -320,17 +325,18 @@ pub fn run(args: Args) -> u8 {
     }
 
     let all_valid = reports.iter().all(FileReport::is_valid);
+    let any_failed = !failed.is_empty();
     let written = if text {
         reports
             .iter()
             .try_for_each(|r| r.write_text_summary(&mut stdout))
     } else {
         let mut doc = json!({
-            "valid": all_valid && failed.is_empty(),
+            "valid": all_valid && !any_failed,
             "files": reports.iter().map(FileReport::to_json).collect::<Vec<_>>(),
         });
-        if !failed.is_empty() {
-            doc["failed"] = failed.clone().into();
+        if any_failed {
+            doc["failed"] = failed.into();
         }
         serde_json::to_writer_pretty(&mut stdout, &doc)
             .map_err(io::Error::from)
@@ -344,16 +350,16 @@ pub fn run(args: Args) -> u8 {
     }
 
     let incomplete = broken_pipe || reports.iter().any(|r| r.summary.stopped);
-    if !failed.is_empty() || incomplete {
+    if any_failed || incomplete {
         // The temporary outputs are dropped, and so removed: nothing partial replaces a target.
         if incomplete && (router.valid.is_some() || router.invalid.is_some()) {
             eprintln!(
                 "sailbulk: the run stopped early; --valid-out and --invalid-out were not written"
             );
         }
-        return if failed.is_empty() && all_valid {
+        return if !any_failed && all_valid {
             EXIT_OK
-        } else if failed.is_empty() {
+        } else if !any_failed {
             EXIT_FINDINGS
         } else {
             EXIT_ERROR

@@ -302,6 +302,56 @@ fn lines_read_before_a_read_error_are_checked_and_handed_over() {
     }
 }
 
+/// A reader that fails after its bytes: the lines it gave whole are checked, the one it cut
+/// short is not, and the error names the last line checked (none when it fails at once).
+#[test]
+fn a_read_error_after_a_cut_line_names_the_last_whole_line() {
+    struct FailsAfter(std::io::Cursor<Vec<u8>>);
+    impl std::io::Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("the disk is on fire")),
+                n => Ok(n),
+            }
+        }
+    }
+    let good = b"{\"email\":\"a@example.com\"}\n".as_slice();
+    let bad = b"{\"email\":\"not an address\"}\n".as_slice();
+    let cut = b"{\"email\":\"b@exa".as_slice();
+    for threads in [1, 2] {
+        let mut b = ValidatorBuilder::new();
+        b.threads(threads);
+        let validator = b.build();
+
+        let mut sink = Recorder::default();
+        let bytes = FailsAfter(std::io::Cursor::new([good, bad, cut].concat()));
+        let err = validator.validate_reader(bytes, &mut sink).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read - after line 2",
+            "threads={threads}"
+        );
+        assert!(matches!(
+            err,
+            sailbulk_parse::Error::Read {
+                checked_lines: 2,
+                ..
+            }
+        ));
+        let lines: Vec<(u64, Code)> = sink.findings.iter().map(|f| (f.line, f.code)).collect();
+        assert_eq!(lines, [(2, Code::InvalidEmail)], "threads={threads}");
+        assert_eq!(sink.valid, good, "threads={threads}");
+        assert_eq!(sink.invalid, bad, "threads={threads}");
+
+        let mut sink = Recorder::default();
+        let err = validator
+            .validate_reader(FailsAfter(std::io::Cursor::new(cut.to_vec())), &mut sink)
+            .unwrap_err();
+        assert_eq!(err.to_string(), "cannot read -", "threads={threads}");
+        assert!(sink.findings.is_empty() && sink.valid.is_empty() && sink.invalid.is_empty());
+    }
+}
+
 /// `input` gzip-compressed in `dir`, followed by a member that is not gzip.
 fn damaged_gzip(dir: &Path, input: &[u8]) -> PathBuf {
     let mut packed = gzip(input, 1);

@@ -59,7 +59,7 @@ impl Sink for Recorder {
 
 impl Recorder {
     /// What the run produced, with its summary.
-    pub fn finish(self, mut summary: Summary) -> Outcome {
+    fn finish(self, mut summary: Summary) -> Outcome {
         summary.gzip = false;
         Outcome {
             summary,
