@@ -308,6 +308,11 @@ pub enum UploadError {
     /// A job without a file could not be submitted.
     #[error(transparent)]
     Submit(Error),
+    /// A part could not be validated before sending: it could not be opened or read to its end,
+    /// or it changed while it was read. The validator's error names the part (and the line
+    /// after which a part is damaged).
+    #[error(transparent)]
+    Validate(sailbulk_parse::Error),
     /// A part could not be read.
     #[error("cannot read {}", path.display())]
     Io {
@@ -523,10 +528,7 @@ pub fn upload_parts(
             }
             let report = validator
                 .report_path(&r.path, 100)
-                .map_err(|e| UploadError::Io {
-                    path: r.path.clone(),
-                    source: std::io::Error::other(e),
-                })?;
+                .map_err(UploadError::Validate)?;
             if !report.is_valid() {
                 invalid.push(report);
             }

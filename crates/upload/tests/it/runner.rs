@@ -236,6 +236,35 @@ fn an_invalid_part_stops_the_upload_before_anything_is_sent() {
 }
 
 #[test]
+fn a_part_that_cannot_be_read_stops_the_upload_with_the_validator_s_error() {
+    let sim = sim_builder().start().unwrap();
+    let (client, _) = client(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let mut parts = parts(dir.path(), 2, 5);
+    let damaged = dir.path().join("damaged.json");
+    std::fs::write(&damaged, b"\x1f\x8b not gzip after all").unwrap();
+    parts.push(PartFile {
+        path: damaged.clone(),
+        expected_sha256: None,
+    });
+    let journal = dir.path().join("upload-journal.json");
+    let err = upload(&client, &parts, &journal, &options(false)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            UploadError::Validate(sailbulk_parse::Error::Read { path, checked_lines: 0, .. })
+                if *path == damaged
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("cannot read {}", damaged.display())
+    );
+    assert!(sim.requests().is_empty());
+}
+
+#[test]
 fn failed_jobs_and_refused_parts_are_reported_per_part() {
     let sim = sim_builder()
         .fail_jobs(1)
