@@ -991,15 +991,15 @@ impl Walker<'_, '_> {
             // The next chunk, which almost always holds a token, is taken here; a run of chunks
             // without one (inside a long string) is left to `refill`, out of line.
             let word = self.at.base / 64 + 1;
-            match self.chunks.get(word) {
-                Some(c) if c[MARKS] != 0 => {
-                    self.at = Cursor {
-                        base: word * 64,
-                        bits: c[MARKS],
-                    }
-                }
-                _ => self.at = self.at.refill(self.chunks)?,
-            }
+            let next = Cursor {
+                base: word * 64,
+                bits: self.chunks.get(word).map_or(0, |c| c[MARKS]),
+            };
+            self.at = if next.bits != 0 {
+                next
+            } else {
+                next.refill(self.chunks)?
+            };
         }
         Some(self.at.base + self.at.bits.trailing_zeros() as usize)
     }
@@ -1525,12 +1525,15 @@ mod tests {
 
     #[test]
     fn has_byte_finds_the_byte_at_every_offset() {
-        for len in 0..30 {
-            assert!(!has_byte(&vec![b'a'; len], b'$'));
-            for at in 0..len {
-                let mut bytes = vec![0xFF; len];
-                bytes[at] = b'$';
-                assert!(has_byte(&bytes, b'$'), "{len} {at}");
+        // Fillers one bit away from `$` (0x24), and 0xFF.
+        for fill in [b'a', b'#', b'%', b'4', 0xA4, 0xFF] {
+            for len in 0..40 {
+                assert!(!has_byte(&vec![fill; len], b'$'), "{fill} {len}");
+                for at in 0..len {
+                    let mut bytes = vec![fill; len];
+                    bytes[at] = b'$';
+                    assert!(has_byte(&bytes, b'$'), "{fill} {len} {at}");
+                }
             }
         }
     }
