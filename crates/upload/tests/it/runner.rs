@@ -208,10 +208,7 @@ fn a_part_changed_since_it_was_sent_is_refused() {
 
 #[test]
 fn an_invalid_part_stops_the_upload_before_anything_is_sent() {
-    let sim = sim_builder().start().unwrap();
-    let (client, _) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let mut parts = parts(dir.path(), 2, 5);
+    let (sim, client, dir, mut parts) = setup(2);
     parts.push(PartFile {
         path: write(
             dir.path(),
@@ -237,10 +234,7 @@ fn an_invalid_part_stops_the_upload_before_anything_is_sent() {
 
 #[test]
 fn a_part_that_cannot_be_read_stops_the_upload_with_the_validator_s_error() {
-    let sim = sim_builder().start().unwrap();
-    let (client, _) = client(&sim);
-    let dir = tempfile::tempdir().unwrap();
-    let mut parts = parts(dir.path(), 2, 5);
+    let (sim, client, dir, mut parts) = setup(2);
     let damaged = dir.path().join("damaged.json");
     std::fs::write(&damaged, b"\x1f\x8b not gzip after all").unwrap();
     parts.push(PartFile {
