@@ -154,11 +154,7 @@ impl Input {
 /// Opens a path (`-` is standard input) as blocks.
 pub(crate) fn open(path: &Path, mmap: bool, block_size: usize) -> Result<Input, Error> {
     if path.as_os_str() == "-" {
-        return from_reader(Box::new(io::stdin()), block_size).map_err(|source| Error::Read {
-            path: path.into(),
-            checked_lines: 0,
-            source,
-        });
+        return from_reader(Box::new(io::stdin()), block_size).map_err(Error::read_failed(path));
     }
     let open_err = |source| Error::Open {
         path: path.into(),
@@ -166,11 +162,7 @@ pub(crate) fn open(path: &Path, mmap: bool, block_size: usize) -> Result<Input, 
     };
     let file = File::open(path).map_err(open_err)?;
     let meta = file.metadata().map_err(open_err)?;
-    let read_err = |source| Error::Read {
-        path: path.into(),
-        checked_lines: 0,
-        source,
-    };
+    let read_err = Error::read_failed(path);
     let mut magic = [0u8; 2];
     let is_gzip = meta.is_file()
         && read_prefix(&file, &mut magic).map_err(read_err)? == 2
@@ -198,11 +190,7 @@ pub(crate) fn open(path: &Path, mmap: bool, block_size: usize) -> Result<Input, 
 /// Opens a path (`-` is standard input) as a reader, decompressing gzip (detected by its magic
 /// bytes, any number of members). Returns the reader and whether the input was gzip.
 pub fn open_reader(path: &Path) -> Result<(Box<dyn Read + Send>, bool), Error> {
-    let read_err = |source| Error::Read {
-        path: path.into(),
-        checked_lines: 0,
-        source,
-    };
+    let read_err = Error::read_failed(path);
     let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {

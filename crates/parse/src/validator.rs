@@ -148,6 +148,17 @@ pub enum Error {
     Sink(#[source] io::Error),
 }
 
+impl Error {
+    /// The error for a read of `path` that failed before any line was checked.
+    pub(crate) fn read_failed(path: &Path) -> impl Fn(io::Error) -> Error + Copy + '_ {
+        move |source| Error::Read {
+            path: path.to_path_buf(),
+            checked_lines: 0,
+            source,
+        }
+    }
+}
+
 /// Configures a [`Validator`].
 ///
 /// ```
@@ -293,14 +304,8 @@ impl Validator {
         reader: R,
         sink: &mut S,
     ) -> Result<Summary, Error> {
-        let input =
-            input::from_reader(Box::new(reader), self.config.block_size).map_err(|source| {
-                Error::Read {
-                    path: "-".into(),
-                    checked_lines: 0,
-                    source,
-                }
-            })?;
+        let input = input::from_reader(Box::new(reader), self.config.block_size)
+            .map_err(Error::read_failed(Path::new("-")))?;
         self.run(input, Path::new("-"), sink)
     }
 
