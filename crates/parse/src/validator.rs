@@ -225,6 +225,9 @@ impl ValidatorBuilder {
     }
 
     /// Threads to check with; 0 uses rayon's global pool (one per core). Default: 0.
+    ///
+    /// A block is checked as pieces of `chunk_size`, so [`ValidatorBuilder::build`] starts no more
+    /// threads than a block has pieces (16 with the default sizes): more would have nothing to do.
     pub fn threads(&mut self, n: usize) -> &mut Self {
         self.threads = n;
         self
@@ -253,20 +256,23 @@ impl ValidatorBuilder {
 
     /// Builds the validator (and its thread pool, when `threads` is set).
     pub fn build(&self) -> Validator {
+        let mut config = self.clone();
+        // No more threads than a block has pieces: a count beyond that (a mistyped
+        // `--threads 4294967296`) would only start threads that sit idle, by the million.
+        config.threads = config
+            .threads
+            .min(config.block_size.div_ceil(config.chunk_size));
         // A pool that cannot be built (no threads left) falls back to rayon's global one.
-        let pool = (self.threads > 1)
+        let pool = (config.threads > 1)
             .then(|| {
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(self.threads)
+                    .num_threads(config.threads)
                     .build()
                     .ok()
             })
             .flatten()
             .map(Arc::new);
-        Validator {
-            config: self.clone(),
-            pool,
-        }
+        Validator { config, pool }
     }
 }
 
@@ -289,6 +295,12 @@ impl Validator {
     /// The configured job kind.
     pub fn job(&self) -> JobKind {
         self.config.job
+    }
+
+    /// The threads it checks with: the configured count, capped at the pieces of a block (see
+    /// [`ValidatorBuilder::threads`]); 0 means rayon's global pool.
+    pub fn threads(&self) -> usize {
+        self.config.threads
     }
 
     /// Checks a file, sending findings to `sink`. `-` reads standard input. Gzip input (by its

@@ -35,6 +35,35 @@ fn every_path_agrees_on_a_few_hundred_kilobytes() {
     assert_eq!(outcome.summary.invalid_lines, 727);
 }
 
+#[test]
+fn a_thread_count_beyond_the_pieces_of_a_block_starts_no_idle_threads() {
+    let count = |threads: usize, chunk: usize| {
+        ValidatorBuilder::new()
+            .threads(threads)
+            .chunk_size(chunk)
+            .build()
+            .threads()
+    };
+    // 16 MiB blocks: 16 pieces of 1 MiB, 4 of 4 MiB, 3 of 6 MiB (the last one shorter).
+    assert_eq!(count(usize::MAX, 1 << 20), 16);
+    assert_eq!(count(1 << 32, 4 << 20), 4);
+    assert_eq!(count(5, 6 << 20), 3);
+    assert_eq!(count(3, 1 << 20), 3);
+    assert_eq!(count(1, 1 << 20), 1);
+    assert_eq!(count(0, 1 << 20), 0, "0 still means rayon's global pool");
+    // And such a validator checks as any other does.
+    let input = sample(4000);
+    let report = |threads: usize| {
+        ValidatorBuilder::new()
+            .threads(threads)
+            .chunk_size(16 << 10)
+            .block_size(64 << 10)
+            .build()
+            .report_slice(&input, 0)
+    };
+    assert_eq!(report(usize::MAX), report(1));
+}
+
 /// A sink that does not want lines (a report) over many mapped windows, read blocks and gzip
 /// members, on one to three threads, gets the report of the whole input checked as one block.
 #[test]
