@@ -117,7 +117,9 @@ pub fn rules() -> Vec<Rule> {
         },
         Rule {
             subject: "vars per list",
-            value: format!("at most {LIST_VARS_MAX}"),
+            value: format!(
+                "at most {LIST_VARS_MAX} (list vars, set through the list API; a line's `vars` are user vars, not limited in number)"
+            ),
             source: "list page",
         },
         Rule {
