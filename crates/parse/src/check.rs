@@ -480,7 +480,10 @@ fn check_email_value(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, value: &Str<'_>, 
 #[derive(Default)]
 struct Identity<'a> {
     email: bool,
-    id: Option<Str<'a>>,
+    /// Every `id` that is a non-empty string, in order. A repeated `id` draws a duplicate-key
+    /// warning, and each of its values is checked, as every repeated field's value is (the
+    /// platform keeps the last one; a value it drops is still a mistake in the file).
+    ids: Vec<Str<'a>>,
     key: Option<Str<'a>>,
 }
 
@@ -570,7 +573,7 @@ fn check_object(
     }
     out.errors |= rule_errors;
     out.findings.append(&mut held);
-    if !ident.email && ident.id.is_none() {
+    if !ident.email && ident.ids.is_empty() {
         out.push(
             ctx,
             Some(0),
@@ -580,10 +583,9 @@ fn check_object(
                 .into(),
         );
     }
-    if let Some(id) = ident.id {
-        let key_is_email = ident.key.is_none_or(|k| k.is("email"));
-        if key_is_email {
-            check_email_value(ctx, out, &id, "id");
+    if ident.key.is_none_or(|k| k.is("email")) {
+        for id in &ident.ids {
+            check_email_value(ctx, out, id, "id");
         }
     }
     for name in line_lists.iter() {
@@ -657,7 +659,7 @@ fn member<'a>(
             }
         }
         "id" => match s.value(here)? {
-            Val::Str(v) if !v.raw.is_empty() => ident.id = Some(v),
+            Val::Str(v) if !v.raw.is_empty() => ident.ids.push(v),
             other => {
                 // Still an identity attempt: no second "missing identity" finding.
                 ident.email = true;
@@ -1150,6 +1152,23 @@ pub(crate) mod tests {
         assert_eq!(
             codes(r#"{"id":"x","key":"cookie"}"#),
             ["unknown_key", "invalid_email"]
+        );
+        // A repeated `id` has each of its values checked, as a repeated `email` has.
+        assert_eq!(
+            codes(r#"{"id":"bad","id":"a@b.co"}"#),
+            ["duplicate_key", "invalid_email"]
+        );
+        assert_eq!(
+            codes(r#"{"email":"bad","email":"a@b.co"}"#),
+            ["duplicate_key", "invalid_email"]
+        );
+        assert_eq!(
+            codes(r#"{"id":"a@b.co","id":"bad","id":"c@d.co"}"#),
+            ["duplicate_key", "duplicate_key", "invalid_email"]
+        );
+        assert_eq!(
+            codes(r#"{"id":"x","id":"y","key":"sid"}"#),
+            ["duplicate_key"]
         );
         assert_eq!(
             codes(r#"{"email":"a@example.com","keys":{"extid":1}}"#),
