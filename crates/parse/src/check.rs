@@ -382,9 +382,14 @@ pub(crate) fn check_line(
         out.push(&ctx, Some(at), code, None, message);
         return LineKind::Record;
     }
-    // JSON's whitespace only: a form feed or vertical tab makes a line that is not blank (and
-    // not JSON either).
-    if content.iter().all(|&b| crate::json::is_ws(b)) {
+    // In an update file, JSON's whitespace only: a form feed or vertical tab makes a line that
+    // is not blank (and not JSON either). In an email file, the spaces trimmed around an
+    // address: a line of nothing else holds no address, not an empty one.
+    let blank = match rules.format {
+        Format::Json => content.iter().all(|&b| crate::json::is_ws(b)),
+        Format::Emails => content.iter().all(|&b| is_space(char::from(b))),
+    };
+    if blank {
         out.push(
             &ctx,
             None,
@@ -1314,6 +1319,10 @@ pub(crate) mod tests {
         assert_eq!(email_codes(" a@example.com"), ["email_whitespace"]);
         assert_eq!(email_codes("a@example.com\t "), ["email_whitespace"]);
         assert_eq!(email_codes("a@example.com\u{b}"), ["email_whitespace"]);
+        // A line of those spaces alone is blank, not an empty address.
+        assert_eq!(email_codes("\u{c}"), ["blank_line"]);
+        assert_eq!(email_codes(" \u{b}\t"), ["blank_line"]);
+        assert_eq!(email_codes("\u{a0}"), ["invalid_email"]);
         // A no-break space is no space a trim removes: the address is invalid.
         assert_eq!(email_codes("\u{a0}a@example.com"), ["invalid_email"]);
         assert_eq!(email_codes("a@example.com\u{2003}"), ["invalid_email"]);
