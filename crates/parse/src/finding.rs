@@ -126,7 +126,7 @@ codes! {
     /// A top-level field the platform does not know.
     UnknownField = "unknown_field", Warning, "a top-level field the update job does not know (ignored by the platform)";
     /// The same key twice in one object.
-    DuplicateKey = "duplicate_key", Warning, "the same key twice in one object (the last one wins on the platform)";
+    DuplicateKey = "duplicate_key", Warning, "the same key twice in one object (the last one wins on the platform; each value is still checked)";
     /// A var name over the documented length.
     VarNameTooLong = "var_name_too_long", Warning, "a var name longer than the documented limit";
     /// A string var value over the documented length.
