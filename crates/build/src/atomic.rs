@@ -16,7 +16,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// it into place, and dropping it without committing removes it.
 #[derive(Debug)]
 pub struct AtomicFile {
+    /// The path as given, for messages.
     target: PathBuf,
+    /// Where the rename lands: see [`destination`].
+    dest: PathBuf,
     out: BufWriter<NamedTempFile>,
     /// Bytes written, buffered ones included.
     written: u64,
@@ -76,16 +79,34 @@ impl Drop for Flusher {
 const WRITEBACK_STEP: u64 = 64 << 20;
 
 impl AtomicFile {
-    /// Starts writing `target`.
+    /// Starts writing `target`. A symbolic link is followed: the file it names is replaced, not
+    /// the link. Refused at once, before anything is written: a target that is a directory, and
+    /// one that is not a regular file (a device, a pipe: a rename would replace it, not write to
+    /// it).
     pub fn create(target: &Path) -> io::Result<AtomicFile> {
+        let dest = destination(target)?;
+        match std::fs::metadata(&dest) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "it is a directory",
+                ))
+            }
+            Ok(meta) if !meta.is_file() => return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is not a regular file (the output is written beside it and renamed into place)",
+            )),
+            _ => {}
+        }
         let tmp = tempfile::Builder::new()
             .prefix(".sailbulk-")
             .suffix(".tmp")
             // An ordinary file once renamed into place, not a private temporary one.
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .tempfile_in(parent_dir(target))?;
+            .tempfile_in(parent_dir(&dest))?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
+            dest,
             out: BufWriter::with_capacity(1 << 20, tmp),
             written: 0,
             started: 0,
@@ -93,9 +114,24 @@ impl AtomicFile {
         })
     }
 
-    /// The path the file will have once committed.
+    /// The path the file will have once committed, as given.
     pub fn target(&self) -> &Path {
         &self.target
+    }
+
+    /// The path the commit renames the file to: the target's [`destination`].
+    pub fn destination(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Whether the commit would replace the file at `path` (the same file, by device and inode:
+    /// any name of it, hard links included).
+    pub fn replaces(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(&self.dest), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
     }
 
     /// Bytes written that have reached the file (the rest are still in the buffer).
@@ -134,7 +170,7 @@ impl AtomicFile {
     /// Flushes, syncs and renames the file into place, then syncs the directory.
     pub fn commit(self) -> io::Result<()> {
         let AtomicFile {
-            target,
+            dest: target,
             out,
             flusher,
             ..
@@ -151,6 +187,31 @@ impl AtomicFile {
         }
         Ok(())
     }
+}
+
+/// The path a write to `target` lands on: symbolic links followed to the file they name (a
+/// dangling one to where it points), and its directory made canonical, so that two names of one
+/// file give one path. Fails when the directory does not exist.
+fn destination(target: &Path) -> io::Result<PathBuf> {
+    let mut path = target.to_path_buf();
+    // As many links as the system follows before it gives up (ELOOP).
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                // A relative link is relative to the link's directory (an absolute one replaces
+                // the path whole).
+                path = parent_dir(&path).join(std::fs::read_link(&path)?);
+            }
+            _ => break,
+        }
+    }
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} names no file", target.display()),
+        )
+    })?;
+    Ok(std::fs::canonicalize(parent_dir(&path))?.join(name))
 }
 
 /// Asks the kernel to start writing a range of the file to disk, without waiting for it. Best
@@ -192,6 +253,51 @@ impl Write for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_is_followed_and_what_cannot_be_replaced_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.txt");
+        std::fs::write(&real, "old").unwrap();
+        // A relative link, in another directory than its target.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let link = sub.join("link.txt");
+        std::os::unix::fs::symlink("../real.txt", &link).unwrap();
+        let mut file = AtomicFile::create(&link).unwrap();
+        assert_eq!(file.target(), link);
+        assert_eq!(file.destination(), real.canonicalize().unwrap());
+        assert!(file.replaces(&real) && file.replaces(&link));
+        file.write_all(b"new").unwrap();
+        file.commit().unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        // A dangling link: the file is made where it points.
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink("made.txt", &dangling).unwrap();
+        let file = AtomicFile::create(&dangling).unwrap();
+        assert!(!file.replaces(&real));
+        file.commit().unwrap();
+        assert!(dir.path().join("made.txt").is_file());
+        // Two names of one path are one destination.
+        let a = AtomicFile::create(&dir.path().join("x.txt")).unwrap();
+        let b = AtomicFile::create(&sub.join("../x.txt")).unwrap();
+        assert_eq!(a.destination(), b.destination());
+        // Refused before anything is written: a directory, a device, a missing directory.
+        let err = AtomicFile::create(&sub).unwrap_err();
+        assert_eq!(err.to_string(), "it is a directory");
+        let err = AtomicFile::create(Path::new("/dev/null")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("it is not a regular file"),
+            "{err}"
+        );
+        assert!(AtomicFile::create(&dir.path().join("none/x.txt")).is_err());
+        let left: Vec<_> = std::fs::read_dir(&sub).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the link: no temporary file left");
+    }
 
     #[test]
     fn a_file_past_several_writeback_steps_is_committed_whole() {
