@@ -167,7 +167,9 @@ pub(crate) fn open(path: &Path, mmap: bool, block_size: usize) -> Result<Input, 
     let is_gzip = meta.is_file()
         && read_prefix(&file, &mut magic).map_err(read_err)? == 2
         && magic == GZIP_MAGIC;
-    if mmap && meta.is_file() && !is_gzip {
+    // A file that says it is empty is read, not mapped: some that say so have contents (those of
+    // procfs and sysfs), and a truly empty one reads as empty all the same.
+    if mmap && meta.is_file() && meta.len() > 0 && !is_gzip {
         if let Some(windows) = Windows::new(&file, meta.len(), block_size) {
             let check = file.try_clone().map_err(read_err)?;
             return Ok(Input {
@@ -251,7 +253,8 @@ struct Windows {
 }
 
 impl Windows {
-    /// `None` when the file cannot be mapped (the caller reads it instead).
+    /// Windows over the `len` bytes of `file` (not 0: a map cannot be empty); `None` when the
+    /// file cannot be mapped (the caller reads it instead).
     fn new(file: &File, len: u64, block_size: usize) -> Option<Windows> {
         let file = file.try_clone().ok()?;
         let page = page_size();
@@ -262,10 +265,8 @@ impl Windows {
             block: (block_size as u64).max(page),
             page,
         };
-        // A probe: some files (procfs, some network file systems) cannot be mapped.
-        if len > 0 {
-            windows.map(0, len.min(page)).ok()?;
-        }
+        // A probe: some files (some network file systems) cannot be mapped.
+        windows.map(0, len.min(page)).ok()?;
         Some(windows)
     }
 

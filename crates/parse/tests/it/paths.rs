@@ -225,6 +225,25 @@ fn a_file_that_grows_while_its_last_block_is_checked_is_reported() {
     }
 }
 
+/// procfs files say they are empty and are not: they are read, as if they were not files.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_whose_size_is_0_is_read_to_its_end() {
+    let path = Path::new("/proc/version");
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(std::fs::metadata(path).unwrap().len(), 0);
+    assert!(!bytes.is_empty());
+    for mmap in [true, false] {
+        let report = ValidatorBuilder::new()
+            .mmap(mmap)
+            .build()
+            .report_path(path, 0)
+            .unwrap();
+        assert_eq!(report.summary.bytes, bytes.len() as u64, "mmap {mmap}");
+        assert_eq!(report.summary.lines, 1, "mmap {mmap}");
+    }
+}
+
 #[test]
 fn a_missing_file_is_an_error_not_a_finding() {
     let err = ValidatorBuilder::new()
