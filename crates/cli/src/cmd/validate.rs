@@ -107,26 +107,83 @@ struct Router {
     invalid: Option<Output>,
 }
 
+impl Router {
+    /// The outputs `args` asks for; refused with a message, before any file is read: an output
+    /// that cannot be created, both outputs on one file (one would replace the other), and an
+    /// output that is one of the inputs (the lines it does not get would be lost).
+    fn create(args: &Args) -> Result<Router, String> {
+        let open = |flag: &str, target: &Option<PathBuf>| -> Result<Option<Output>, String> {
+            let Some(target) = target else {
+                return Ok(None);
+            };
+            let out = Output::create(target).map_err(|e| {
+                format!(
+                    "cannot create {} ({flag}): {}",
+                    target.display(),
+                    error_chain(&e)
+                )
+            })?;
+            if let Some(input) = args.files.iter().find(|f| out.file.replaces(f)) {
+                return Err(format!(
+                    "{flag} {} is the input {}: writing it would lose the lines it does not get",
+                    target.display(),
+                    input.display()
+                ));
+            }
+            Ok(Some(out))
+        };
+        let router = Router {
+            valid: open("--valid-out", &args.valid_out)?,
+            invalid: open("--invalid-out", &args.invalid_out)?,
+        };
+        if let (Some(v), Some(i)) = (&router.valid, &router.invalid) {
+            if v.file.destination() == i.file.destination() || v.file.replaces(i.file.destination())
+            {
+                return Err(format!(
+                    "--valid-out {} and --invalid-out {} are the same file",
+                    v.file.target().display(),
+                    i.file.target().display()
+                ));
+            }
+        }
+        Ok(router)
+    }
+}
+
 struct Output {
     file: AtomicFile,
     /// The last byte written was not a line end (a file's last line without `\n`).
     open_line: bool,
+    /// Nothing has been written yet.
+    empty: bool,
 }
+
+/// UTF-8's byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl Output {
     fn create(target: &Path) -> io::Result<Output> {
         Ok(Output {
             file: AtomicFile::create(target)?,
             open_line: false,
+            empty: true,
         })
     }
 
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// Writes a run of lines; `file_start` says that it starts an input file, whose byte-order
+    /// mark is dropped when it would land in the middle of the output (where the mark is no
+    /// longer one, and makes its line invalid).
+    fn write(&mut self, bytes: &[u8], file_start: bool) -> io::Result<()> {
+        let bytes = match bytes.strip_prefix(BOM) {
+            Some(rest) if file_start && !self.empty => rest,
+            _ => bytes,
+        };
         if bytes.is_empty() {
             return Ok(());
         }
         self.file.write_all(bytes)?;
         self.open_line = bytes.last() != Some(&b'\n');
+        self.empty = false;
         Ok(())
     }
 
@@ -162,7 +219,15 @@ impl Sink for CliSink<'_> {
         self.listed += 1;
         match &mut self.text {
             Some(out) => {
-                if let Err(e) = write_finding_text(out, &self.path, &finding) {
+                let written = match &self.progress {
+                    None => write_finding_text(out, &self.path, &finding),
+                    Some(bar) => {
+                        let mut line = Vec::new();
+                        write_finding_text(&mut line, &self.path, &finding)
+                            .and_then(|()| write_over_bar(out, bar, &line))
+                    }
+                };
+                if let Err(e) = written {
                     if e.kind() == io::ErrorKind::BrokenPipe {
                         self.broken_pipe = true;
                         return ControlFlow::Break(());
@@ -180,14 +245,17 @@ impl Sink for CliSink<'_> {
 
     fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {
         let router = &mut *self.router;
+        // The first run of the file's first block starts with its first line.
+        let mut file_start = block.first_line == 1;
         block.for_each_run(|bytes, valid| {
             let out = if valid {
                 &mut router.valid
             } else {
                 &mut router.invalid
             };
+            let first = std::mem::take(&mut file_start);
             match out {
-                Some(out) => out.write(bytes),
+                Some(out) => out.write(bytes, first),
                 None => Ok(()),
             }
         })
@@ -198,6 +266,23 @@ impl Sink for CliSink<'_> {
             bar.set_position(bytes);
         }
     }
+}
+
+/// Writes a line of the report while a progress bar shows on the terminal: the report reaches the
+/// terminal only while the bar is hidden, so that the two never share a line. The buffer is
+/// flushed out of the bar's way before it would fill (and flush itself in the middle of the bar).
+fn write_over_bar(
+    out: &mut BufWriter<io::Stdout>,
+    bar: &ProgressBar,
+    line: &[u8],
+) -> io::Result<()> {
+    if out.buffer().len() + line.len() <= out.capacity() {
+        return out.write_all(line);
+    }
+    bar.suspend(|| {
+        out.flush()?;
+        out.write_all(line)
+    })
 }
 
 fn progress_bar(path: &Path, enabled: bool) -> Option<ProgressBar> {
@@ -237,24 +322,21 @@ pub fn run(args: Args) -> u8 {
         .mmap(!args.no_mmap);
     let validator = builder.build();
 
-    let mut router = Router {
-        valid: None,
-        invalid: None,
-    };
-    for (target, slot) in [
-        (&args.valid_out, &mut router.valid),
-        (&args.invalid_out, &mut router.invalid),
-    ] {
-        if let Some(target) = target {
-            match Output::create(target) {
-                Ok(out) => *slot = Some(out),
-                Err(e) => {
-                    print_error(&format!("cannot create {}: ", target.display()), &e);
-                    return EXIT_ERROR;
-                }
-            }
-        }
+    // Standard input can be read once.
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        eprintln!(
+            "sailbulk: error: `-` (standard input) is named more than once; it can be read once"
+        );
+        return EXIT_ERROR;
     }
+    let router = match Router::create(&args) {
+        Ok(router) => router,
+        Err(message) => {
+            eprintln!("sailbulk: error: {message}");
+            return EXIT_ERROR;
+        }
+    };
+    let mut router = router;
 
     let mut stdout = BufWriter::new(io::stdout());
     let text = args.report == ReportArg::Text;

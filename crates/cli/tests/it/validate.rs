@@ -1,6 +1,6 @@
 //! `sailbulk validate`.
 
-use crate::{fixture, gzip, s, sailbulk, stderr, stdout, write};
+use crate::{assert_exit, entries, fixture, gzip, s, sailbulk, stderr, stdout, write};
 use serde_json::Value;
 
 fn path(rel: &str) -> String {
@@ -270,6 +270,93 @@ fn outputs_are_not_written_when_the_run_fails() {
     assert_eq!(std::fs::read_to_string(&valid).unwrap(), "old\n");
     let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(leftovers, 1, "no temporary file is left behind");
+}
+
+/// Outputs that would lose lines are refused before anything is read or written: an output that
+/// is an input (by any name), both outputs on one file, an output that is a directory.
+#[test]
+fn outputs_that_would_lose_lines_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let mixed = std::fs::read(fixture("rejected/mixed.json")).unwrap();
+    let input = write(dir.path(), "in.json", &mixed);
+    let other = write(dir.path(), "other.json", "old\n");
+    std::os::unix::fs::symlink("in.json", dir.path().join("link.json")).unwrap();
+    std::fs::hard_link(&input, dir.path().join("hard.json")).unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let alias = format!("{}/sub/../in.json", s(dir.path()));
+    let link = s(&dir.path().join("link.json"));
+    let hard = s(&dir.path().join("hard.json"));
+    let (input, other) = (s(&input), s(&other));
+    let subdir = s(&dir.path().join("sub"));
+    for (args, message) in [
+        (vec!["--valid-out", &input], "--valid-out"),
+        (vec!["--invalid-out", &alias], "is the input"),
+        (vec!["--valid-out", &link], "is the input"),
+        (vec!["--invalid-out", &hard], "is the input"),
+        (
+            vec!["--valid-out", &other, "--invalid-out", &other],
+            "are the same file",
+        ),
+        (
+            vec!["--valid-out", &other, "--invalid-out", &subdir],
+            "directory",
+        ),
+    ] {
+        let mut all = vec!["validate"];
+        all.extend(&args);
+        all.push(&input);
+        let out = sailbulk(&all, None);
+        assert_exit(&out, 2, message);
+        assert!(stdout(&out).is_empty(), "nothing checked: {args:?}");
+        assert_eq!(std::fs::read(&input).unwrap(), mixed, "{args:?}");
+        assert_eq!(
+            std::fs::read_to_string(&other).unwrap(),
+            "old\n",
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        entries(dir.path()).len(),
+        5,
+        "no temporary file is left behind"
+    );
+}
+
+#[test]
+fn standard_input_named_twice_is_refused() {
+    let out = sailbulk(&["validate", "-", "-"], Some(b"a@example.com\n"));
+    assert_exit(&out, 2, "`-` (standard input) is named more than once");
+}
+
+/// A byte-order mark that starts a later file would land mid-output, where it is no longer one.
+#[test]
+fn a_later_files_byte_order_mark_is_not_routed_into_the_middle_of_an_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = "{\"email\":\"a@example.com\"}\n";
+    let first = write(dir.path(), "1.json", format!("\u{feff}{line}"));
+    let second = write(dir.path(), "2.json", format!("\u{feff}{line}{line}"));
+    let valid = dir.path().join("valid.json");
+    let out = sailbulk(
+        &[
+            "validate",
+            "--valid-out",
+            &s(&valid),
+            &s(&first),
+            &s(&second),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = std::fs::read_to_string(&valid).unwrap();
+    assert_eq!(written, format!("\u{feff}{line}{line}{line}"));
+    let again = sailbulk(&["validate", &s(&valid)], None);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    // Only line 1's mark, which is tolerated there.
+    assert!(
+        stdout(&again).contains("valid: 3 lines, 3 records, 0 errors, 1 warnings"),
+        "{}",
+        stdout(&again)
+    );
 }
 
 #[test]
