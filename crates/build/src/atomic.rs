@@ -1,5 +1,6 @@
 //! Writing files so that an interrupted run leaves the old file or none, never half a file.
 
+use crate::cleanup::Listed;
 use crate::staged::parent_dir;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub struct AtomicFile {
     started: u64,
     /// The thread that starts the writeback, made at the first step (a small file has none).
     flusher: Option<Flusher>,
+    /// The temporary file, listed for removal should a signal end the process.
+    listed: Listed,
 }
 
 /// A thread that asks the kernel to write ranges of the file back. Starting the writeback can
@@ -104,7 +107,9 @@ impl AtomicFile {
             // An ordinary file once renamed into place, not a private temporary one.
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .tempfile_in(parent_dir(&dest))?;
+        let listed = Listed::new(tmp.path());
         Ok(AtomicFile {
+            listed,
             target: target.to_path_buf(),
             dest,
             out: BufWriter::with_capacity(1 << 20, tmp),
@@ -173,12 +178,15 @@ impl AtomicFile {
             dest: target,
             out,
             flusher,
+            listed,
             ..
         } = self;
         let tmp = out.into_inner().map_err(|e| e.into_error())?;
         drop(flusher);
         tmp.as_file().sync_all()?;
         tmp.persist(&target).map_err(|e| e.error)?;
+        // Only once it has its name: removing the temporary path later is then a no-op.
+        drop(listed);
         // The rename lives in the directory: sync it too, so that a power loss cannot undo it
         // (an upload journal that loses a job id would send a part again). Best effort: not
         // every file system lets a directory be synced.

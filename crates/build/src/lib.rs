@@ -31,6 +31,7 @@
 
 mod atomic;
 mod chunk;
+mod cleanup;
 mod convert;
 mod manifest;
 mod records;
@@ -41,6 +42,7 @@ mod staged;
 
 pub use atomic::{write_atomic, AtomicFile};
 pub use chunk::{sha256_file, ChunkError, ChunkWriter, MAX_PARTS};
+pub use cleanup::remove_temporaries;
 pub use convert::{
     convert_csv, infers_as_literal, ConvertError, ConvertOptions, ConvertSink, ConvertSummary,
     Converter, Empty, Identity, MappingError, Reject, Types, MAX_INFERRED_INT_DIGITS,

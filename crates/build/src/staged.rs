@@ -2,6 +2,7 @@
 //! `convert -o DIR` and `upload --split` write their parts and manifest into, so that a reader
 //! (or a crash) sees the old directory or the new one, never a mix.
 
+use crate::cleanup::Listed;
 use std::io;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -24,6 +25,8 @@ pub struct StagedDir {
     dir: TempDir,
     target: PathBuf,
     replace: bool,
+    /// The directory, listed for removal should a signal end the process.
+    listed: Listed,
 }
 
 /// What [`StagedDir::publish`] left behind.
@@ -65,6 +68,7 @@ impl StagedDir {
             .prefix(&format!(".{name}.sailbulk-"))
             .tempdir_in(parent_dir(target))?;
         Ok(StagedDir {
+            listed: Listed::new(dir.path()),
             dir,
             target: target.to_path_buf(),
             replace,
@@ -90,6 +94,7 @@ impl StagedDir {
             dir,
             target,
             replace,
+            listed,
         } = self;
         // A directory that another process filled meanwhile is not replaced unless asked for
         // (the staged one is removed as it is dropped).
@@ -103,6 +108,9 @@ impl StagedDir {
         // An ordinary directory once in place, not a private temporary one.
         #[cfg(unix)]
         std::fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        // Listed until it has been renamed (or has failed to be): a signal in between removes
+        // it, not the target.
+        let _listed = listed;
         if !target.exists() {
             std::fs::rename(&staged, &target)?;
             return Ok(Published { old_left_at: None });

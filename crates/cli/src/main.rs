@@ -46,6 +46,18 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if matches!(
+        cli.command,
+        Command::Validate(_) | Command::Convert(_) | Command::Split(_)
+    ) {
+        // Ctrl-C or SIGTERM ends these at once, without the temporary outputs they were writing.
+        // (`upload` and `status` have their own handler, which finishes what is safe first; `sim`
+        // stops its server.)
+        let _ = ctrlc::set_handler(|| {
+            sailbulk_build::remove_temporaries();
+            std::process::exit(130);
+        });
+    }
     let code = match cli.command {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Convert(args) => cmd::convert::run(*args),

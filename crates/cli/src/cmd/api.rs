@@ -87,6 +87,7 @@ pub fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
     let handler_flag = flag.clone();
     let _ = ctrlc::set_handler(move || {
         if handler_flag.swap(true, Ordering::SeqCst) {
+            sailbulk_build::remove_temporaries();
             std::process::exit(130);
         }
         eprintln!(

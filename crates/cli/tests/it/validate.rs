@@ -1,7 +1,8 @@
 //! `sailbulk validate`.
 
-use crate::{assert_exit, entries, fixture, gzip, s, sailbulk, stderr, stdout, write};
+use crate::{assert_exit, entries, fixture, gzip, s, sailbulk, set, stderr, stdout, write};
 use serde_json::Value;
+use std::io::Write;
 
 fn path(rel: &str) -> String {
     fixture(rel).display().to_string()
@@ -357,6 +358,48 @@ fn a_later_files_byte_order_mark_is_not_routed_into_the_middle_of_an_output() {
         "{}",
         stdout(&again)
     );
+}
+
+/// Ctrl-C (or SIGTERM) in the middle of a run ends it at once, without the temporary files and
+/// directories its outputs were being written to.
+#[test]
+fn an_interrupted_run_leaves_no_temporary_output_behind() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    for (signal, command) in [
+        ("-INT", vec!["validate", "--valid-out", "valid.json", "-"]),
+        (
+            "-TERM",
+            vec!["validate", "--invalid-out", "invalid.json", "-"],
+        ),
+        ("-INT", vec!["split", "-", "-o", "parts"]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sailbulk"))
+            .args(&command)
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The run waits for the rest of its input, its temporary output open.
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(b"{\"email\":\"a@example.com\"}\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while entries(dir.path()).is_empty() {
+            assert!(Instant::now() < deadline, "{command:?} wrote nothing");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let kill = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        assert_eq!(child.wait().unwrap().code(), Some(130), "{command:?}");
+        assert_eq!(entries(dir.path()), set(&[]), "{command:?}");
+        drop(input);
+    }
 }
 
 #[test]
