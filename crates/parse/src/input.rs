@@ -234,13 +234,93 @@ fn gunzip(reader: Box<dyn Read + Send>) -> io::Result<(Box<dyn Read + Send>, boo
     let mut buffered = BufReader::with_capacity(256 << 10, reader);
     let gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
     Ok(if gzip {
-        (
-            Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            true,
-        )
+        (Box::new(Members::new(buffered)), true)
     } else {
         (Box::new(buffered), false)
     })
+}
+
+/// The gzip members of a stream, decompressed one after another (as `gzip -d` reads them).
+/// What follows a member must be another one: anything else is reported as trailing data, with
+/// the offset where it starts, where flate2's own multi-member reader would report a broken
+/// header ("invalid gzip header" for trailing zeros, "unexpected end of file" for text).
+struct Members<R: BufRead> {
+    /// The member being read; `None` between members.
+    member: Option<flate2::bufread::GzDecoder<Counted<R>>>,
+    /// The stream between members.
+    rest: Option<Counted<R>>,
+}
+
+impl<R: BufRead> Members<R> {
+    fn new(reader: R) -> Self {
+        Members {
+            member: None,
+            rest: Some(Counted {
+                inner: reader,
+                taken: 0,
+            }),
+        }
+    }
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(member) = &mut self.member {
+                let n = member.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                // The member ended, its trailer checked: the stream goes on after it.
+                self.rest = self.member.take().map(|m| m.into_inner());
+                continue;
+            }
+            let Some(rest) = &mut self.rest else {
+                return Ok(0);
+            };
+            let ahead = rest.fill_buf()?;
+            if ahead.is_empty() {
+                return Ok(0);
+            }
+            // (A lone first magic byte at the very end of the buffer is taken for a member: the
+            // decoder then reads the header, and says what is wrong with it.)
+            if !GZIP_MAGIC.starts_with(&ahead[..ahead.len().min(2)]) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "trailing data after the last gzip member, from byte {} of the compressed file: it is not a gzip member",
+                        rest.taken
+                    ),
+                ));
+            }
+            self.member = self.rest.take().map(flate2::bufread::GzDecoder::new);
+        }
+    }
+}
+
+/// A buffered reader that counts the bytes taken from it.
+struct Counted<R> {
+    inner: R,
+    taken: u64,
+}
+
+impl<R: BufRead> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.taken += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.taken += n as u64;
+        self.inner.consume(n);
+    }
 }
 
 /// Memory-mapped windows over a regular file.

@@ -401,6 +401,48 @@ fn a_read_error_after_a_cut_line_names_the_last_whole_line() {
 }
 
 /// `input` gzip-compressed in `dir`, followed by a member that is not gzip.
+/// Data after the last gzip member that is not one (zero padding, text) is named as trailing
+/// data with its offset, after every line before it was checked; members are still read one
+/// after another.
+#[test]
+fn trailing_data_after_the_last_gzip_member_is_named_with_its_offset() {
+    let input = sample(1300);
+    let whole = run_all_paths(&ValidatorBuilder::new(), &input);
+    let dir = tempfile::tempdir().unwrap();
+    for members in [1, 3] {
+        for tail in [&b"\0\0\0\0\0\0\0\0"[..], b"garbage\n", b"\x1f"] {
+            let packed = gzip(&input, members);
+            let path = dir.path().join("trailing.json.gz");
+            std::fs::write(&path, [&packed[..], tail].concat()).unwrap();
+            let mut sink = Recorder::default();
+            let err = ValidatorBuilder::new()
+                .build()
+                .validate_path(&path, &mut sink)
+                .unwrap_err();
+            let name = format!("members={members} tail={tail:?}");
+            assert!(
+                matches!(
+                    err,
+                    sailbulk_parse::Error::Read {
+                        checked_lines: 1300,
+                        ..
+                    }
+                ),
+                "{name}: {err:?}"
+            );
+            let chain = sailbulk_parse::error_chain(&err);
+            if tail != b"\x1f" {
+                let expected = format!(
+                    "trailing data after the last gzip member, from byte {} of the compressed file",
+                    packed.len()
+                );
+                assert!(chain.contains(&expected), "{name}: {chain}");
+            }
+            assert_eq!(sink.findings, whole.findings, "{name}");
+        }
+    }
+}
+
 fn damaged_gzip(dir: &Path, input: &[u8]) -> PathBuf {
     let mut packed = gzip(input, 1);
     packed.extend_from_slice(b"\x1f\x8b this is not a gzip member");
