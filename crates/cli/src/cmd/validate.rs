@@ -329,14 +329,13 @@ pub fn run(args: Args) -> u8 {
         );
         return EXIT_ERROR;
     }
-    let router = match Router::create(&args) {
+    let mut router = match Router::create(&args) {
         Ok(router) => router,
         Err(message) => {
             eprintln!("sailbulk: error: {message}");
             return EXIT_ERROR;
         }
     };
-    let mut router = router;
 
     let mut stdout = BufWriter::new(io::stdout());
     let text = args.report == ReportArg::Text;
