@@ -446,6 +446,22 @@ pub fn run(args: Args) -> u8 {
             EXIT_ERROR
         };
     }
+    // One output of update lines and email lines together could be uploaded as neither.
+    if router.valid.is_some() || router.invalid.is_some() {
+        let mut formats = reports
+            .iter()
+            .filter_map(|r| r.summary.format.map(|f| (f, &r.path)));
+        if let Some((first, first_path)) = formats.next() {
+            if let Some((other, other_path)) = formats.find(|(f, _)| *f != first) {
+                eprintln!(
+                    "sailbulk: error: {first_path} holds {} lines and {other_path} {} lines: one output cannot hold both; --valid-out and --invalid-out were not written (check them in separate runs, or force one --format)",
+                    first.as_str(),
+                    other.as_str()
+                );
+                return EXIT_ERROR;
+            }
+        }
+    }
     for out in [router.valid, router.invalid].into_iter().flatten() {
         let target = out.file.target().to_path_buf();
         if let Err(e) = out.file.commit() {

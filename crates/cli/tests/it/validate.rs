@@ -323,6 +323,52 @@ fn outputs_that_would_lose_lines_are_refused_up_front() {
     );
 }
 
+/// Update lines and email lines in one output could be uploaded as neither: not written.
+#[test]
+fn outputs_are_not_written_with_lines_of_two_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = write(dir.path(), "a.json", "{\"email\":\"a@example.com\"}\n");
+    let emails = write(dir.path(), "b.txt", "b@example.com\n");
+    let valid = dir.path().join("valid.out");
+    let out = sailbulk(
+        &[
+            "validate",
+            "--valid-out",
+            &s(&valid),
+            &s(&json),
+            &s(&emails),
+        ],
+        None,
+    );
+    assert_exit(&out, 2, "holds json lines and");
+    assert!(!valid.exists());
+    // Forced to one format, the email line is an invalid update line: both are written.
+    let invalid = dir.path().join("invalid.out");
+    let out = sailbulk(
+        &[
+            "validate",
+            "--format",
+            "json",
+            "--valid-out",
+            &s(&valid),
+            "--invalid-out",
+            &s(&invalid),
+            &s(&json),
+            &s(&emails),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&valid).unwrap(),
+        "{\"email\":\"a@example.com\"}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&invalid).unwrap(),
+        "b@example.com\n"
+    );
+}
+
 #[test]
 fn standard_input_named_twice_is_refused() {
     let out = sailbulk(&["validate", "-", "-"], Some(b"a@example.com\n"));
