@@ -70,8 +70,19 @@ impl FileReport {
     /// findings: the verdict and counts, the findings not listed, whether the run stopped early,
     /// and the count of each code.
     pub fn write_text_summary(&self, out: &mut impl io::Write) -> io::Result<()> {
-        let s = &self.summary;
         let verdict = if self.is_valid() { "valid" } else { "INVALID" };
+        self.write_summary(out, verdict)
+    }
+
+    /// Writes the summary of a file whose reading failed part way, as `sailbulk validate` prints
+    /// it after the other files' summaries: [`FileReport::write_text_summary`]'s, for the lines
+    /// checked before the failure, which the summary holds.
+    pub fn write_failed_text_summary(&self, out: &mut impl io::Write) -> io::Result<()> {
+        self.write_summary(out, "FAILED, counted up to the failure")
+    }
+
+    fn write_summary(&self, out: &mut impl io::Write, verdict: &str) -> io::Result<()> {
+        let s = &self.summary;
         let format = s.format.map_or("empty", Format::as_str);
         let gzip = if s.gzip { ", gzip" } else { "" };
         writeln!(

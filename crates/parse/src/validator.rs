@@ -121,14 +121,15 @@ pub enum Error {
     /// Reading (or decompressing) failed: before the first line, or part way (a damaged gzip
     /// member, a disk error), when the lines read whole before the failure were checked and
     /// their findings delivered.
-    #[error("cannot read {}{}", path.display(), after_line(*checked_lines))]
+    #[error("cannot read {}{}", path.display(), after_line(checked.lines))]
     Read {
         /// The path, or `-` for a reader.
         path: PathBuf,
-        /// How many lines were read whole, found to be the file's and checked before the
-        /// failure: the input is damaged after that line. 0 when the failure came before any
-        /// line, and from [`Validator::for_each_block`], which checks nothing.
-        checked_lines: u64,
+        /// The counts of the lines that were read whole, found to be the file's and checked
+        /// before the failure (their findings were delivered): the input is damaged after line
+        /// `checked.lines`. Empty when the failure came before any line, and from
+        /// [`Validator::for_each_block`], which checks nothing.
+        checked: Box<Summary>,
         /// The cause.
         #[source]
         source: io::Error,
@@ -153,7 +154,7 @@ impl Error {
     pub(crate) fn read_failed(path: &Path) -> impl Fn(io::Error) -> Error + Copy + '_ {
         move |source| Error::Read {
             path: path.to_path_buf(),
-            checked_lines: 0,
+            checked: Box::default(),
             source,
         }
     }
@@ -404,12 +405,15 @@ impl Validator {
     {
         let mut input = input::open(path, self.config.mmap, self.config.block_size)?;
         let mut bytes = 0;
-        while let Some(block) = input.next_block().map_err(|e| input_error(path, 0, e))? {
+        while let Some(block) = input
+            .next_block()
+            .map_err(|e| input_error(path, Summary::default(), e))?
+        {
             bytes += block.bytes().len() as u64;
             f(block.bytes()).map_err(Error::Sink)?;
             // What `f` got was not all the file's: the caller must not keep it.
             if block.faulted() {
-                return Err(input_error(path, 0, input.fault()));
+                return Err(input_error(path, Summary::default(), input.fault()));
             }
         }
         Ok((bytes, input.is_gzip()))
@@ -418,48 +422,58 @@ impl Validator {
     fn run<S: Sink>(&self, mut input: Input, path: &Path, sink: &mut S) -> Result<Summary, Error> {
         let gzip = input.is_gzip();
         let mut run = Run::new(self, sink);
-        // A checked block whose lines the sink gets while the next one is checked.
-        let mut pending: Option<(Block, Checked)> = None;
+        // The counts so far, as a read error reports them.
+        let so_far = |run: &Run<'_, '_, S>| {
+            let mut summary = run.summary.clone();
+            summary.format = run.format;
+            summary.gzip = gzip;
+            summary
+        };
+        // A checked block whose lines the sink gets while the next one is checked, with the
+        // counts from before it.
+        let mut pending: Option<(Block, Checked, Summary)> = None;
         loop {
             if run.stopped {
                 break;
             }
             match input.next_block() {
                 Ok(Some(block)) => {
-                    let earlier = pending.as_ref().map(|(b, c)| (b.bytes(), c));
-                    let before = run.summary.lines;
+                    let earlier = pending.as_ref().map(|(b, c, _)| (b.bytes(), c));
+                    let before = so_far(&run);
                     let checked = run.check(block.bytes(), earlier);
                     // Bytes that were not the file's were read, in this block or in the one
                     // before as the sink took its lines: the run ends with the file's change,
                     // whatever the check or the sink made of those bytes (a sink's error among
-                    // them). The lines before that block were the file's.
-                    let faulted = match &pending {
-                        Some((b, c)) if b.faulted() => Some(c.first_line - 1),
-                        _ => block.faulted().then_some(before),
-                    };
-                    if let Some(lines) = faulted {
-                        return Err(input_error(path, lines, input.fault()));
+                    // them). The lines before that block were the file's, and their counts are
+                    // the ones from before it.
+                    if let Some((b, _, before_it)) = &pending {
+                        if b.faulted() {
+                            return Err(input_error(path, before_it.clone(), input.fault()));
+                        }
+                    }
+                    if block.faulted() {
+                        return Err(input_error(path, before, input.fault()));
                     }
                     if let Some(e) = run.sink_error.take() {
                         return Err(Error::Sink(e));
                     }
                     // The block before is done with (its lines were handed over) and unmapped
                     // or recycled here.
-                    pending = checked.map(|c| (block, c));
+                    pending = checked.map(|c| (block, c, before));
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    if let Some((block, checked)) = pending.take() {
+                    if let Some((block, checked, _)) = pending.take() {
                         run.lines(block.bytes(), &checked);
                     }
-                    return Err(input_error(path, run.summary.lines, e));
+                    return Err(input_error(path, so_far(&run), e));
                 }
             }
         }
-        if let Some((block, checked)) = pending.take() {
+        if let Some((block, checked, before)) = pending.take() {
             run.lines(block.bytes(), &checked);
             if block.faulted() {
-                return Err(input_error(path, checked.first_line - 1, input.fault()));
+                return Err(input_error(path, before, input.fault()));
             }
             if let Some(e) = run.sink_error.take() {
                 return Err(Error::Sink(e));
@@ -491,12 +505,12 @@ fn after_line(checked_lines: u64) -> String {
     }
 }
 
-/// The error for a failure while reading `path`, after `checked_lines` lines were checked.
-fn input_error(path: &Path, checked_lines: u64, e: input::InputError) -> Error {
+/// The error for a failure while reading `path`, after the lines `checked` counts were checked.
+fn input_error(path: &Path, checked: Summary, e: input::InputError) -> Error {
     match e {
         input::InputError::Io(source) => Error::Read {
             path: path.to_path_buf(),
-            checked_lines,
+            checked: Box::new(checked),
             source,
         },
         input::InputError::Changed { before, after } => Error::FileChanged {

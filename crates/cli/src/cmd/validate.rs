@@ -5,8 +5,7 @@ use clap::{Command, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sailbulk_build::AtomicFile;
 use sailbulk_parse::{
-    finding_json, write_finding_text, FileReport, Finding, Format, LineBlock, Sink,
-    ValidatorBuilder,
+    write_finding_text, FileReport, Finding, Format, LineBlock, Sink, ValidatorBuilder,
 };
 use sailbulk_spec::JobKind;
 use serde_json::json;
@@ -341,6 +340,8 @@ pub fn run(args: Args) -> u8 {
     let text = args.report == ReportArg::Text;
     let mut reports = Vec::new();
     let mut failed = Vec::new();
+    // The counts of the files whose reading failed part way, up to the failure.
+    let mut failed_reports = Vec::new();
     let mut broken_pipe = false;
     for path in &args.files {
         for out in [&mut router.valid, &mut router.invalid]
@@ -381,23 +382,33 @@ pub fn run(args: Args) -> u8 {
             Err(e) => {
                 print_error("", &e);
                 // A read that failed part way: what its lines held before the failure goes with
-                // it (the text report has printed it already).
-                let checked_lines = match &e {
-                    sailbulk_parse::Error::Read { checked_lines, .. } => Some(*checked_lines),
-                    _ => None,
+                // it (the text report has printed its findings already).
+                let mut entry = match &e {
+                    sailbulk_parse::Error::Read { checked, .. } => {
+                        let report = FileReport {
+                            path: shown.clone(),
+                            summary: checked.as_ref().clone(),
+                            findings: kept
+                                .into_iter()
+                                .filter(|f| f.line <= checked.lines)
+                                .collect(),
+                            omitted,
+                        };
+                        let mut entry = report.to_json();
+                        entry["valid"] = false.into();
+                        entry["checked_lines"] = checked.lines.into();
+                        failed_reports.push(report);
+                        entry
+                    }
+                    _ => json!({
+                        "path": shown,
+                        "checked_lines": null,
+                        "issues": [],
+                        "issues_omitted": omitted,
+                    }),
                 };
-                let issues: Vec<_> = kept
-                    .iter()
-                    .filter(|f| checked_lines.is_some_and(|n| f.line <= n))
-                    .map(finding_json)
-                    .collect();
-                failed.push(json!({
-                    "path": shown,
-                    "error": error_chain(&e),
-                    "checked_lines": checked_lines,
-                    "issues": issues,
-                    "issues_omitted": omitted,
-                }));
+                entry["error"] = error_chain(&e).into();
+                failed.push(entry);
             }
         }
         if broken_pipe {
@@ -411,6 +422,11 @@ pub fn run(args: Args) -> u8 {
         reports
             .iter()
             .try_for_each(|r| r.write_text_summary(&mut stdout))
+            .and_then(|()| {
+                failed_reports
+                    .iter()
+                    .try_for_each(|r| r.write_failed_text_summary(&mut stdout))
+            })
     } else {
         let mut doc = json!({
             "valid": all_valid && !any_failed,

@@ -521,6 +521,15 @@ fn a_damaged_gzip_file_reports_the_findings_before_the_damage() {
         "{}",
         stderr(&out)
     );
+    // The counts of the lines before the damage, after the other files' summaries.
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "{file}: FAILED, counted up to the failure: 50 lines, 50 records, 1 errors, 0 warnings (json, gzip, "
+        )),
+        "{text}"
+    );
+    assert!(text.contains("\n  invalid_email  1\n"), "{text}");
 
     let out = sailbulk(&["validate", "--report", "json", &file], None);
     assert_eq!(out.status.code(), Some(2));
@@ -534,6 +543,11 @@ fn a_damaged_gzip_file_reports_the_findings_before_the_damage() {
     assert_eq!(failed["issues"][0]["code"], "invalid_email");
     assert_eq!(failed["issues_omitted"], 0);
     assert_eq!(failed["checked_lines"], 50);
+    assert_eq!(failed["lines"], 50);
+    assert_eq!(failed["errors"], 1);
+    assert_eq!(failed["invalid_lines"], 1);
+    assert_eq!(failed["by_code"], serde_json::json!({"invalid_email": 1}));
+    assert_eq!(failed["valid"], false);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Input paths: windows and blocks over bigger inputs, gzip, size limits, files that change.
 
 use crate::tester::{gzip, run_all_paths, Recorder};
-use sailbulk_parse::{Code, Finding, Sink, ValidatorBuilder};
+use sailbulk_parse::{Code, Finding, Sink, Summary, ValidatorBuilder};
 use sailbulk_spec::JobKind;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -329,7 +329,13 @@ fn lines_read_before_a_read_error_are_checked_and_handed_over() {
             let mut sink = Recorder::default();
             let err = b.build().validate_path(&path, &mut sink).unwrap_err();
             let name = format!("threads={threads} block={block}");
-            assert_read_failed_after(&err, 1300, &name);
+            let checked = read_failed_after(&err, 1300, &name);
+            // The counts of the lines checked are those of the whole input.
+            let expected = Summary {
+                gzip: true,
+                ..whole.summary.clone()
+            };
+            assert_eq!(*checked, expected, "{name}");
             assert!(err.to_string().ends_with("after line 1300"), "{err}");
             assert_eq!(sink.findings, whole.findings, "{name}");
             assert!(sink.valid == whole.valid, "{name}: the valid lines differ");
@@ -370,13 +376,8 @@ fn a_read_error_after_a_cut_line_names_the_last_whole_line() {
             "cannot read - after line 2",
             "threads={threads}"
         );
-        assert!(matches!(
-            err,
-            sailbulk_parse::Error::Read {
-                checked_lines: 2,
-                ..
-            }
-        ));
+        let checked = read_failed_after(&err, 2, &format!("threads={threads}"));
+        assert_eq!(checked.errors, 1);
         let lines: Vec<(u64, Code)> = sink.findings.iter().map(|f| (f.line, f.code)).collect();
         assert_eq!(lines, [(2, Code::InvalidEmail)], "threads={threads}");
         assert_eq!(sink.valid, good, "threads={threads}");
@@ -411,7 +412,11 @@ fn trailing_data_after_the_last_gzip_member_is_named_with_its_offset() {
                 .validate_path(&path, &mut sink)
                 .unwrap_err();
             let name = format!("members={members} tail={tail:?}");
-            assert_read_failed_after(&err, 1300, &name);
+            let expected = Summary {
+                gzip: true,
+                ..whole.summary.clone()
+            };
+            assert_eq!(*read_failed_after(&err, 1300, &name), expected, "{name}");
             let chain = sailbulk_parse::error_chain(&err);
             if tail != b"\x1f" {
                 let expected = format!(
@@ -425,12 +430,12 @@ fn trailing_data_after_the_last_gzip_member_is_named_with_its_offset() {
     }
 }
 
-/// That `err` is a read that failed after `lines` whole lines were read and checked.
-fn assert_read_failed_after(err: &sailbulk_parse::Error, lines: u64, name: &str) {
-    assert!(
-        matches!(err, sailbulk_parse::Error::Read { checked_lines, .. } if *checked_lines == lines),
-        "{name}: {err:?}"
-    );
+/// That `err` is a read that failed after `lines` whole lines were read and checked; their counts.
+fn read_failed_after<'e>(err: &'e sailbulk_parse::Error, lines: u64, name: &str) -> &'e Summary {
+    match err {
+        sailbulk_parse::Error::Read { checked, .. } if checked.lines == lines => checked,
+        _ => panic!("{name}: {err:?}"),
+    }
 }
 
 fn damaged_gzip(dir: &Path, input: &[u8]) -> PathBuf {
