@@ -397,7 +397,10 @@ pub fn run(args: Args) -> u8 {
                         let mut entry = report.to_json();
                         entry["valid"] = false.into();
                         entry["checked_lines"] = checked.lines.into();
-                        failed_reports.push(report);
+                        // A file that failed before its first line has nothing to sum up.
+                        if checked.lines > 0 {
+                            failed_reports.push(report);
+                        }
                         entry
                     }
                     _ => json!({

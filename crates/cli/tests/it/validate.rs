@@ -494,6 +494,17 @@ fn the_json_report_of_a_file_that_cannot_be_read_gives_the_cause() {
         report["failed"][0]["error"],
         "cannot open /nonexistent/file.json: No such file or directory (os error 2)"
     );
+    // A directory opens, and fails at its first read: no line was checked, so the JSON entry
+    // counts none and the text report has no summary for it.
+    let dir = tempfile::tempdir().unwrap();
+    let out = sailbulk(&["validate", "--report", "json", &s(dir.path())], None);
+    assert_eq!(out.status.code(), Some(2));
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["failed"][0]["checked_lines"], 0);
+    assert_eq!(report["failed"][0]["lines"], 0);
+    let out = sailbulk(&["validate", &s(dir.path())], None);
+    assert_exit(&out, 2, "Is a directory");
+    assert_eq!(stdout(&out), "");
 }
 
 /// A damaged gzip file is an error, and what its readable lines hold is still reported, in the
