@@ -137,7 +137,8 @@ impl Input {
         }
     }
 
-    fn check_unchanged(&self) -> Result<(), InputError> {
+    /// Whether a file still has the size it had when opened (other inputs always pass).
+    pub(crate) fn check_unchanged(&self) -> Result<(), InputError> {
         if let Some((file, before)) = &self.file {
             let after = file.metadata()?.len();
             if after != *before {

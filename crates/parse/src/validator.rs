@@ -8,10 +8,11 @@ use rayon::prelude::*;
 use sailbulk_spec::{JobKind, MAX_LISTS_PER_ACCOUNT};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::ops::{ControlFlow, Range};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 /// Where the validator sends what it finds, in line order.
 ///
@@ -422,66 +423,37 @@ impl Validator {
     fn run<S: Sink>(&self, mut input: Input, path: &Path, sink: &mut S) -> Result<Summary, Error> {
         let gzip = input.is_gzip();
         let mut run = Run::new(self, sink);
-        // The counts so far, as a read error reports them.
-        let so_far = |run: &Run<'_, '_, S>| {
-            let mut summary = run.summary.clone();
-            summary.format = run.format;
-            summary.gzip = gzip;
-            summary
+        let ended = if self.pipelines() {
+            run.pipelined(&mut input)
+        } else {
+            run.block_by_block(&mut input)
         };
-        // A checked block whose lines the sink gets while the next one is checked, with the
-        // counts from before it.
-        let mut pending: Option<(Block, Checked, Summary)> = None;
-        loop {
-            if run.stopped {
-                break;
-            }
-            match input.next_block() {
-                Ok(Some(block)) => {
-                    let earlier = pending.as_ref().map(|(b, c, _)| (b.bytes(), c));
-                    let before = so_far(&run);
-                    let checked = run.check(block.bytes(), earlier);
-                    // Bytes that were not the file's were read, in this block or in the one
-                    // before as the sink took its lines: the run ends with the file's change,
-                    // whatever the check or the sink made of those bytes (a sink's error among
-                    // them). The lines before that block were the file's, and their counts are
-                    // the ones from before it.
-                    if let Some((b, _, before_it)) = &pending {
-                        if b.faulted() {
-                            return Err(input_error(path, before_it.clone(), input.fault()));
-                        }
-                    }
-                    if block.faulted() {
-                        return Err(input_error(path, before, input.fault()));
-                    }
-                    if let Some(e) = run.sink_error.take() {
-                        return Err(Error::Sink(e));
-                    }
-                    // The block before is done with (its lines were handed over) and unmapped
-                    // or recycled here.
-                    pending = checked.map(|c| (block, c, before));
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    if let Some((block, checked, _)) = pending.take() {
-                        run.lines(block.bytes(), &checked);
-                    }
-                    return Err(input_error(path, so_far(&run), e));
-                }
-            }
-        }
-        if let Some((block, checked, before)) = pending.take() {
-            run.lines(block.bytes(), &checked);
-            if block.faulted() {
-                return Err(input_error(path, before, input.fault()));
-            }
-            if let Some(e) = run.sink_error.take() {
-                return Err(Error::Sink(e));
-            }
+        if let Err(end) = ended {
+            let (checked, e) = match end {
+                RunEnd::Input(checked, e) => (checked, e),
+                RunEnd::Fault(checked) => (checked, input.fault()),
+                RunEnd::Sink(e) => return Err(Error::Sink(e)),
+            };
+            let mut checked = *checked;
+            checked.gzip = gzip;
+            return Err(input_error(path, checked, e));
         }
         let mut summary = run.finish();
         summary.gzip = gzip;
         Ok(summary)
+    }
+
+    /// Whether runs check blocks as a pipeline on the pool ([`Run::pipelined`]): with more than
+    /// one thread, unless this thread is one of the pool's, which must not block waiting for
+    /// the pool's work (the run then checks block by block, each block's pieces in parallel).
+    fn pipelines(&self) -> bool {
+        if self.single_threaded() {
+            return false;
+        }
+        match &self.pool {
+            Some(pool) => pool.current_thread_index().is_none(),
+            None => rayon::current_thread_index().is_none(),
+        }
     }
 
     fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
@@ -614,6 +586,123 @@ fn too_large(line: u64, job: JobKind) -> Finding {
     }
 }
 
+/// Blocks a pipelined run keeps in flight: the one whose findings are delivered next, and the
+/// one the pool checks meanwhile.
+const PIPELINE_BLOCKS: usize = 2;
+
+/// Why a run ended before the end of its input.
+enum RunEnd {
+    /// Reading failed, after the lines these counts hold were checked.
+    Input(Box<Summary>, input::InputError),
+    /// A block's reading faulted; the counts are those from before the block.
+    Fault(Box<Summary>),
+    /// The sink failed to take lines.
+    Sink(io::Error),
+}
+
+/// What checking one block takes: its rules, its place in the input and its pieces.
+struct Plan {
+    rules: LineRules,
+    /// The byte offset of the block in the input.
+    offset: u64,
+    job: JobKind,
+    want_ranges: bool,
+    /// The block's pieces, which end on line boundaries.
+    ranges: Vec<Range<usize>>,
+}
+
+impl Plan {
+    /// Checks piece `index` of the block `data`.
+    fn check(&self, data: &[u8], index: usize) -> Piece {
+        let range = self.ranges[index].clone();
+        check_piece(
+            self.rules,
+            &data[range.clone()],
+            self.offset + range.start as u64,
+            self.job.max_file_bytes(),
+            self.job,
+            self.want_ranges,
+        )
+    }
+}
+
+/// Splits a block into pieces of about `size` bytes that end on line boundaries.
+fn pieces(data: &[u8], size: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::with_capacity(data.len() / size + 1);
+    let mut start = 0;
+    while start < data.len() {
+        let target = start.saturating_add(size).min(data.len());
+        let end = if target >= data.len() {
+            data.len()
+        } else {
+            memchr::memchr(b'\n', &data[target - 1..]).map_or(data.len(), |i| target + i)
+        };
+        out.push(start..end);
+        start = end;
+    }
+    out
+}
+
+/// A block of a pipelined run, its pieces queued on the pool.
+struct Queued {
+    /// Shared with the pieces' tasks; unmapped (or its buffer recycled) when the last goes.
+    block: Arc<Block>,
+    plan: Option<Arc<Plan>>,
+    done: Arc<Done>,
+}
+
+/// The checked pieces of a block, as its tasks hand them over.
+struct Done {
+    /// Each piece in its place, and how many are still out.
+    state: Mutex<(Vec<Option<Piece>>, usize)>,
+    ready: Condvar,
+}
+
+impl Done {
+    fn new(pieces: usize) -> Done {
+        Done {
+            state: Mutex::new(((0..pieces).map(|_| None).collect(), pieces)),
+            ready: Condvar::new(),
+        }
+    }
+
+    /// Hands over piece `index` (`None` when its check panicked).
+    fn put(&self, index: usize, piece: Option<Piece>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.0[index] = piece;
+        state.1 -= 1;
+        if state.1 == 0 {
+            self.ready.notify_all();
+        }
+    }
+
+    /// Waits for every piece; `None` when one of them panicked.
+    fn wait(&self) -> Option<Vec<Piece>> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.1 > 0 {
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        std::mem::take(&mut state.0).into_iter().collect()
+    }
+}
+
+/// A piece's place in its block's [`Done`]: hands the piece over when dropped, so that a panic
+/// in its check does not leave the run waiting.
+struct Slot {
+    done: Arc<Done>,
+    index: usize,
+    piece: Option<Piece>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.done.put(self.index, self.piece.take());
+    }
+}
+
 /// A checked block, as the sink's `lines` needs it.
 struct Checked {
     first_line: u64,
@@ -630,6 +719,8 @@ struct Run<'v, 's, S> {
     lists_reported: bool,
     stopped: bool,
     sink_error: Option<io::Error>,
+    /// The bytes of the blocks planned so far: where the next block starts in the input.
+    offset: u64,
 }
 
 impl<'v, 's, S: Sink> Run<'v, 's, S> {
@@ -643,32 +734,154 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             lists_reported: false,
             stopped: false,
             sink_error: None,
+            offset: 0,
         }
-    }
-
-    /// Splits a block into pieces of about `chunk_size` that end on line boundaries.
-    fn pieces(&self, data: &[u8]) -> Vec<Range<usize>> {
-        let size = self.validator.config.chunk_size;
-        let mut out = Vec::with_capacity(data.len() / size + 1);
-        let mut start = 0;
-        while start < data.len() {
-            let target = start.saturating_add(size).min(data.len());
-            let end = if target >= data.len() {
-                data.len()
-            } else {
-                memchr::memchr(b'\n', &data[target - 1..]).map_or(data.len(), |i| target + i)
-            };
-            out.push(start..end);
-            start = end;
-        }
-        out
     }
 
     /// Checks one block of complete lines (the input's last block may end without `\n`), and
     /// hands its lines to the sink when it wants them.
     fn block(&mut self, data: &[u8]) {
-        if let Some(checked) = self.check(data, None) {
+        if let Some(checked) = self.check(data) {
             self.lines(data, &checked);
+        }
+    }
+
+    /// The counts so far, as a read error reports them.
+    fn so_far(&self) -> Summary {
+        let mut summary = self.summary.clone();
+        summary.format = self.format;
+        summary
+    }
+
+    /// Reads and checks the input one block after the other: each block's pieces are checked
+    /// (in parallel, on the pool, with more than one thread), then its findings delivered and
+    /// its lines handed over, before the next block is read.
+    fn block_by_block(&mut self, input: &mut Input) -> Result<(), RunEnd> {
+        while !self.stopped {
+            let before = self.so_far();
+            let block = match input.next_block() {
+                Ok(Some(block)) => block,
+                Ok(None) => break,
+                Err(e) => return Err(RunEnd::Input(Box::new(before), e)),
+            };
+            let checked = self.check(block.bytes());
+            self.finish_block(&block, checked.as_ref(), before)?;
+        }
+        Ok(())
+    }
+
+    /// Reads and checks the input as a pipeline: the pieces of the next block are queued on the
+    /// pool before those of the block before are done, and this thread delivers a block's
+    /// findings, hands over its lines and unmaps it while the pool checks the next one. So the
+    /// pool's threads never wait for each other at the end of a block, nor for this thread's
+    /// work between blocks. What the sink gets, and in what order, is the same as block by
+    /// block.
+    fn pipelined(&mut self, input: &mut Input) -> Result<(), RunEnd> {
+        match self.validator.pool.clone() {
+            Some(pool) => pool.in_place_scope(|scope| self.pipeline(scope, input)),
+            None => rayon::in_place_scope(|scope| self.pipeline(scope, input)),
+        }
+    }
+
+    fn pipeline<'scope>(
+        &mut self,
+        scope: &rayon::Scope<'scope>,
+        input: &mut Input,
+    ) -> Result<(), RunEnd> {
+        let mut queue: VecDeque<Queued> = VecDeque::with_capacity(PIPELINE_BLOCKS);
+        let mut read_all = false;
+        let mut failure = None;
+        loop {
+            while !read_all && !self.stopped && queue.len() < PIPELINE_BLOCKS {
+                match input.next_block() {
+                    Ok(Some(block)) => queue.push_back(self.submit(scope, block)),
+                    Ok(None) => read_all = true,
+                    // Reported once the blocks read before it are done with.
+                    Err(e) => {
+                        read_all = true;
+                        failure = Some(e);
+                    }
+                }
+            }
+            let Some(queued) = queue.pop_front() else {
+                break;
+            };
+            // A block read ahead of a stop is dropped unchecked, as block by block would not
+            // have read it.
+            if self.stopped {
+                continue;
+            }
+            let before = self.so_far();
+            let Some(pieces) = queued.done.wait() else {
+                // A piece's check panicked: the scope raises the panic again once every task
+                // has ended.
+                break;
+            };
+            let checked = match &queued.plan {
+                Some(plan) => self.merge(queued.block.bytes().len(), plan, pieces),
+                None => None,
+            };
+            self.finish_block(&queued.block, checked.as_ref(), before)?;
+        }
+        if self.stopped {
+            return Ok(());
+        }
+        // The end of the input was read ahead of the last blocks' checks: a file that changed
+        // size since is a change all the same.
+        match failure.map_or_else(|| input.check_unchanged(), Err) {
+            Err(e) => Err(RunEnd::Input(Box::new(self.so_far()), e)),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Plans a block and queues its pieces on the pool.
+    fn submit<'scope>(&mut self, scope: &rayon::Scope<'scope>, block: Block) -> Queued {
+        let block = Arc::new(block);
+        let plan = self.plan(block.bytes()).map(Arc::new);
+        let done = Arc::new(Done::new(plan.as_ref().map_or(0, |p| p.ranges.len())));
+        if let Some(plan) = &plan {
+            for index in 0..plan.ranges.len() {
+                let (block, plan, done) = (Arc::clone(&block), Arc::clone(plan), Arc::clone(&done));
+                scope.spawn(move |_| {
+                    // Handed over when dropped, even by a panic, so that the wait ends.
+                    let mut slot = Slot {
+                        done,
+                        index,
+                        piece: None,
+                    };
+                    slot.piece = Some(plan.check(block.bytes(), index));
+                    // The block is let go before the piece is handed over: the run may then drop
+                    // it at once, and a reader's buffer goes back to the reader in time to be
+                    // filled again (not a new one allocated while it is still held here).
+                    drop(block);
+                });
+            }
+        }
+        Queued { block, plan, done }
+    }
+
+    /// After a block's findings: its lines to the sink, and whether what was read (by the check
+    /// and by the sink) was the file's. `before` holds the counts from before the block.
+    fn finish_block(
+        &mut self,
+        block: &Block,
+        checked: Option<&Checked>,
+        before: Summary,
+    ) -> Result<(), RunEnd> {
+        // Bytes that were not the file's were read: the run ends with the file's change, whatever
+        // the check made of those bytes. The lines before the block were the file's.
+        if block.faulted() {
+            return Err(RunEnd::Fault(Box::new(before)));
+        }
+        if let Some(checked) = checked {
+            self.lines(block.bytes(), checked);
+            if block.faulted() {
+                return Err(RunEnd::Fault(Box::new(before)));
+            }
+        }
+        match self.sink_error.take() {
+            Some(e) => Err(RunEnd::Sink(e)),
+            None => Ok(()),
         }
     }
 
@@ -688,79 +901,66 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         }
     }
 
-    /// Checks one block and delivers its findings; returns what the sink's `lines` needs when it
-    /// wants lines. `earlier` is a block checked before whose lines the sink has yet to get: it
-    /// gets them on this thread while the pool checks this block, so that a sink that writes
-    /// lines out (a split, `--valid-out`) does not leave the cores idle meanwhile.
-    fn check(&mut self, data: &[u8], earlier: Option<(&[u8], &Checked)>) -> Option<Checked> {
+    /// Checks one block on this thread (its pieces in parallel on the pool, with more than one
+    /// thread) and delivers its findings; returns what the sink's `lines` needs when it wants
+    /// lines.
+    fn check(&mut self, data: &[u8]) -> Option<Checked> {
+        let plan = self.plan(data)?;
+        let check = |index| plan.check(data, index);
+        let pieces: Vec<Piece> = if self.validator.single_threaded() || plan.ranges.len() == 1 {
+            (0..plan.ranges.len()).map(check).collect()
+        } else {
+            // Every piece is a task of its own (`with_max_len(1)`): left to split the list in
+            // halves only as far as the threads need, rayon hands out runs of several pieces,
+            // and a thread that finishes its run early waits for the other's.
+            self.validator.install(|| {
+                (0..plan.ranges.len())
+                    .into_par_iter()
+                    .with_max_len(1)
+                    .map(check)
+                    .collect()
+            })
+        };
+        self.merge(data.len(), &plan, pieces)
+    }
+
+    /// What checking a block takes, worked out in input order: the format (detected from the
+    /// first block that shows it), the block's place in the input and its pieces. `None` when
+    /// the run has stopped or the block is empty.
+    fn plan(&mut self, data: &[u8]) -> Option<Plan> {
         if self.stopped || data.is_empty() {
-            if let Some((bytes, checked)) = earlier {
-                self.lines(bytes, checked);
-            }
             return None;
         }
         if self.format.is_none() {
-            self.format = Format::detect_block(data, self.summary.bytes == 0);
+            self.format = Format::detect_block(data, self.offset == 0);
         }
-        let rules = LineRules {
-            format: self.format.unwrap_or(Format::Json),
-            strict: self.validator.config.strict,
+        let config = &self.validator.config;
+        let plan = Plan {
+            rules: LineRules {
+                format: self.format.unwrap_or(Format::Json),
+                strict: config.strict,
+            },
+            offset: self.offset,
+            job: config.job,
+            want_ranges: self.sink.wants_lines(),
+            ranges: pieces(data, config.chunk_size),
         };
-        let base = self.summary.bytes;
-        let limit = self.validator.config.job.max_file_bytes();
-        let job = self.validator.config.job;
-        let want_ranges = self.sink.wants_lines();
-        let ranges = self.pieces(data);
-        let check = |r: &Range<usize>| {
-            check_piece(
-                rules,
-                &data[r.clone()],
-                base + r.start as u64,
-                limit,
-                job,
-                want_ranges,
-            )
-        };
-        // Every piece is a task of its own (`with_max_len(1)`): left to split the list in halves
-        // only as far as the threads need, rayon hands out runs of several pieces, and a thread
-        // that finishes its run early waits for the other's at the end of every block.
-        let check_all = || -> Vec<Piece> { ranges.par_iter().with_max_len(1).map(check).collect() };
-        let pieces: Vec<Piece> = match earlier {
-            Some((bytes, checked)) if !self.validator.single_threaded() => {
-                let mut pieces = None;
-                let check_all = &check_all;
-                match &self.validator.pool {
-                    Some(pool) => pool.in_place_scope(|scope| {
-                        scope.spawn(|_| pieces = Some(check_all()));
-                        self.lines(bytes, checked);
-                    }),
-                    None => rayon::in_place_scope(|scope| {
-                        scope.spawn(|_| pieces = Some(check_all()));
-                        self.lines(bytes, checked);
-                    }),
-                }
-                pieces.unwrap_or_default()
-            }
-            _ => {
-                if let Some((bytes, checked)) = earlier {
-                    self.lines(bytes, checked);
-                }
-                if self.validator.single_threaded() || ranges.len() == 1 {
-                    ranges.iter().map(check).collect()
-                } else {
-                    self.validator.install(check_all)
-                }
-            }
-        };
+        self.offset += data.len() as u64;
+        Some(plan)
+    }
+
+    /// Delivers the findings of a block's checked pieces (in order) and adds up its counts;
+    /// returns what the sink's `lines` needs when it wants lines.
+    fn merge(&mut self, len: usize, plan: &Plan, pieces: Vec<Piece>) -> Option<Checked> {
         let first_line = self.summary.lines + 1;
         let mut invalid = Vec::new();
-        for (piece, range) in pieces.into_iter().zip(&ranges) {
+        for (piece, range) in pieces.into_iter().zip(&plan.ranges) {
             let line_base = self.summary.lines;
             let too_many = self.merge_lists(&piece.lists, line_base);
             self.summary.lines += piece.lines;
             self.summary.records += piece.records;
             self.summary.invalid_lines += piece.invalid_lines;
-            if want_ranges {
+            if plan.want_ranges {
                 invalid.extend(
                     piece
                         .invalid
@@ -780,9 +980,9 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
                 self.deliver(f);
             }
         }
-        self.summary.bytes += data.len() as u64;
+        self.summary.bytes += len as u64;
         self.sink.progress(self.summary.bytes);
-        want_ranges.then_some(Checked {
+        plan.want_ranges.then_some(Checked {
             first_line,
             invalid,
         })

@@ -64,6 +64,45 @@ fn a_thread_count_beyond_the_pieces_of_a_block_starts_no_idle_threads() {
     assert_eq!(report(usize::MAX), report(1));
 }
 
+/// Runs on the threads of the pool they check with (rayon's global pool, for `threads(0)`, is
+/// the pool of whichever pool's thread calls) check block by block: a run that queued its blocks
+/// on the pool and waited for them would hold a thread of the pool, and runs on every thread of
+/// it would wait for each other for ever. Four runs on a pool of two threads end, each with the
+/// report of a run from outside the pool.
+#[test]
+fn runs_on_the_threads_of_their_own_pool_end_and_agree() {
+    use rayon::prelude::*;
+    let input = sample(4000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sample.json");
+    std::fs::write(&path, &input).unwrap();
+    let mut b = ValidatorBuilder::new();
+    b.threads(0).chunk_size(16 << 10).block_size(64 << 10);
+    let validator = b.build();
+    let outside = validator.report_path(&path, 0).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let reports: Vec<_> = pool.install(|| {
+            (0..4)
+                .into_par_iter()
+                .map(|_| validator.report_path(&path, 0).unwrap())
+                .collect()
+        });
+        let _ = tx.send(reports);
+    });
+    let reports = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the runs on the pool's threads never ended");
+    for report in reports {
+        assert_eq!(report.findings, outside.findings);
+        assert_eq!(report.summary, outside.summary);
+    }
+}
+
 /// A sink that does not want lines (a report) over many mapped windows, read blocks and gzip
 /// members, on one to three threads, gets the report of the whole input checked as one block.
 #[test]
