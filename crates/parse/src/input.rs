@@ -405,6 +405,13 @@ fn page_size() -> u64 {
     64 << 10
 }
 
+/// The most buffers a reader thread fills: one being filled, one in the channel, and two that
+/// the reader of the blocks holds (a pipelined run holds the block whose findings it delivers
+/// and the one its pool checks; it holds at most one while it waits for the next). With more, a
+/// buffer that comes back late (its last holder a checking thread) would make the reader
+/// allocate another, and peak memory would grow by a block each time.
+const MAX_BUFFERS: usize = 4;
+
 /// A reader thread that fills buffers with whole lines and hands them over through a channel.
 struct Pipeline {
     rx: Receiver<io::Result<Vec<u8>>>,
@@ -414,16 +421,32 @@ struct Pipeline {
 
 impl Pipeline {
     fn spawn(mut reader: Box<dyn Read + Send>, block_size: usize) -> Pipeline {
-        // One block in the channel and one being filled, besides the one being checked.
+        // One block in the channel and one being filled, besides those the reader of the blocks
+        // holds.
         let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
-        let (recycle, spare) = mpsc::sync_channel::<Vec<u8>>(2);
+        // Room for every buffer, so that none is freed on its way back and the thread's count of
+        // them stays true.
+        let (recycle, spare) = mpsc::sync_channel::<Vec<u8>>(MAX_BUFFERS);
         let handle = std::thread::spawn(move || {
             let mut carry: Vec<u8> = Vec::new();
+            let mut buffers = 0;
             loop {
                 // A recycled buffer keeps its length: only bytes it never held are zeroed
                 // before reading into them (reading to the end of a vector would zero all of
                 // them, every block).
-                let mut buf = spare.try_recv().unwrap_or_default();
+                let mut buf = match spare.try_recv() {
+                    Ok(buf) => buf,
+                    Err(_) if buffers < MAX_BUFFERS => {
+                        buffers += 1;
+                        Vec::new()
+                    }
+                    // Every buffer is out: the next to come back is filled. None comes back
+                    // once every block and the pipeline are gone.
+                    Err(_) => match spare.recv() {
+                        Ok(buf) => buf,
+                        Err(_) => return,
+                    },
+                };
                 // A carried line longer than a block doubles the read, so a huge line costs
                 // linear time, not quadratic.
                 let want = block_size.max(carry.len());
@@ -512,5 +535,37 @@ impl Drop for Pipeline {
                 let _ = handle.join();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader thread fills no more than [`MAX_BUFFERS`] buffers: with every one out, it waits
+    /// for one to come back instead of allocating another.
+    #[test]
+    fn a_reader_thread_reuses_its_buffers_when_all_are_out() {
+        // Lines of 8 bytes: every block of 64 ends at a line end, and no buffer grows (which could
+        // move it).
+        let lines: Vec<u8> = (0..1000)
+            .flat_map(|i| format!("{i:07}\n").into_bytes())
+            .collect();
+        let mut pipeline = Pipeline::spawn(Box::new(io::Cursor::new(lines)), 64);
+        let mut next = || pipeline.next().unwrap().unwrap();
+        // Three held: the fourth buffer is filled and waits in the channel, and the thread then
+        // has none left to fill.
+        let held: Vec<Block> = (0..3).map(|_| next()).collect();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let first = held[0].bytes().as_ptr();
+        drop(held);
+        let fourth = next();
+        let fifth = next();
+        assert_ne!(fourth.bytes().as_ptr(), first);
+        assert_eq!(
+            fifth.bytes().as_ptr(),
+            first,
+            "the fifth block is read into the first block's buffer, not a new one"
+        );
     }
 }
