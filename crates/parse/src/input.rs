@@ -493,8 +493,12 @@ impl Pipeline {
                             return;
                         }
                     }
-                    // No line end yet: keep the whole buffer and read on.
-                    None => carry = buf,
+                    // No line end yet: keep the whole buffer and read on. It is the carry now,
+                    // no longer one of the buffers handed over (which would never come back).
+                    None => {
+                        carry = buf;
+                        buffers -= 1;
+                    }
                 }
             }
         });
@@ -567,5 +571,26 @@ mod tests {
             first,
             "the fifth block is read into the first block's buffer, not a new one"
         );
+    }
+
+    /// A line longer than a block is carried in the buffer that holds it, which then leaves the
+    /// buffers handed over: lines longer than a block, one after another, never leave the
+    /// thread waiting for a buffer that cannot come back.
+    #[test]
+    fn lines_longer_than_a_block_leave_buffers_to_fill() {
+        let line = format!("{}\n", "x".repeat(99));
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut pipeline = Pipeline::spawn(Box::new(io::Cursor::new(line.repeat(200))), 64);
+            let mut lines = 0;
+            while let Some(block) = pipeline.next().unwrap() {
+                lines += memchr::memchr_iter(b'\n', block.bytes()).count();
+            }
+            let _ = tx.send(lines);
+        });
+        let lines = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the reader thread never ended");
+        assert_eq!(lines, 200);
     }
 }
