@@ -230,6 +230,12 @@ impl ValidatorBuilder {
     ///
     /// A block is checked as pieces of `chunk_size`, so [`ValidatorBuilder::build`] starts no more
     /// threads than a block has pieces (16 with the default sizes): more would have nothing to do.
+    ///
+    /// With more than one thread, two blocks are in flight: the pool checks the next block while
+    /// the calling thread delivers the findings of the one before (so two blocks are mapped or
+    /// buffered at once). Called from a task running on its own pool (rayon's global pool, with
+    /// 0), a validator checks one block at a time instead, as waiting there for the pool could
+    /// deadlock it.
     pub fn threads(&mut self, n: usize) -> &mut Self {
         self.threads = n;
         self
