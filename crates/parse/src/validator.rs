@@ -515,10 +515,10 @@ fn check_piece(
     rules: LineRules,
     data: &[u8],
     offset: u64,
-    limit: u64,
     job: JobKind,
     want_ranges: bool,
 ) -> Piece {
+    let limit = job.max_file_bytes();
     let mut piece = Piece::default();
     let mut scratch = Scratch::for_block(data, rules.format);
     let mut fast = scratch.take_fast(rules.format);
@@ -625,7 +625,6 @@ impl Plan {
             self.rules,
             &data[range.clone()],
             self.offset + range.start as u64,
-            self.job.max_file_bytes(),
             self.job,
             self.want_ranges,
         )
