@@ -489,7 +489,11 @@ struct Identity<'a> {
     /// warning, and each of its values is checked, as every repeated field's value is (the
     /// platform keeps the last one; a value it drops is still a mistake in the file).
     ids: Vec<Str<'a>>,
+    /// The last `key`, when it names an identity key.
     key: Option<Str<'a>>,
+    /// The last `key` names none: what `id` is meant to be is unknown, so it is not checked as
+    /// an address (the `unknown_key` error is the line's one finding about its identity).
+    key_unknown: bool,
 }
 
 fn check_update(
@@ -588,7 +592,7 @@ fn check_object(
                 .into(),
         );
     }
-    if ident.key.is_none_or(|k| k.is("email")) {
+    if !ident.key_unknown && ident.key.is_none_or(|k| k.is("email")) {
         for id in &ident.ids {
             check_email_value(ctx, out, id, "id");
         }
@@ -685,8 +689,12 @@ fn member<'a>(
         "key" => {
             let v = s.value(here)?;
             match v {
-                Val::Str(k) if is_identity_key(&k.decode()) => ident.key = Some(k),
+                Val::Str(k) if is_identity_key(&k.decode()) => {
+                    ident.key = Some(k);
+                    ident.key_unknown = false;
+                }
                 other => {
+                    ident.key_unknown = true;
                     let shown = match other {
                         Val::Str(k) => format!("{:?}", k.decode()),
                         other => other.type_name().to_string(),
@@ -1154,9 +1162,21 @@ pub(crate) mod tests {
         assert_eq!(codes(r#"{"id":"x","key":"sid"}"#), Vec::<&str>::new());
         assert_eq!(codes(r#"{"id":"","key":"sid"}"#), ["invalid_id"]);
         assert_eq!(codes(r#"{"id":12,"key":"sid"}"#), ["invalid_id"]);
+        // An unknown `key` leaves what `id` is meant to be unknown: the key is the one error,
+        // not the `id` as well. The last `key` is the one that counts, as on the platform.
+        assert_eq!(codes(r#"{"id":"x","key":"cookie"}"#), ["unknown_key"]);
+        assert_eq!(codes(r#"{"id":"x","key":7}"#), ["unknown_key"]);
         assert_eq!(
-            codes(r#"{"id":"x","key":"cookie"}"#),
-            ["unknown_key", "invalid_email"]
+            codes(r#"{"id":"x","key":"sid","key":"cookie"}"#),
+            ["duplicate_key", "unknown_key"]
+        );
+        assert_eq!(
+            codes(r#"{"id":"x","key":"cookie","key":"email"}"#),
+            ["duplicate_key", "unknown_key", "invalid_email"]
+        );
+        assert_eq!(
+            codes(r#"{"id":"a@b.co","key":"cookie","key":"email"}"#),
+            ["duplicate_key", "unknown_key"]
         );
         // A repeated `id` has each of its values checked, as a repeated `email` has.
         assert_eq!(
