@@ -44,6 +44,15 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     line
 }
 
+/// A count and its noun, singular for one: `1 line`, `2 lines`.
+fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// A byte count for people: `950 B`, `12.3 MB` (decimal units, as the API documents its limits).
 ///
 /// ```
@@ -75,7 +84,7 @@ impl FileReport {
     }
 
     /// Writes the summary of a file whose reading failed part way, as `sailbulk validate` prints
-    /// it after the other files' summaries: [`FileReport::write_text_summary`]'s, for the lines
+    /// it in its place among the files' summaries: [`FileReport::write_text_summary`]'s, for the lines
     /// checked before the failure, which the summary holds.
     pub fn write_failed_text_summary(&self, out: &mut impl io::Write) -> io::Result<()> {
         self.write_summary(out, "FAILED, counted up to the failure")
@@ -87,19 +96,19 @@ impl FileReport {
         let gzip = if s.gzip { ", gzip" } else { "" };
         writeln!(
             out,
-            "{}: {verdict}: {} lines, {} records, {} errors, {} warnings ({format}{gzip}, {})",
+            "{}: {verdict}: {}, {}, {}, {} ({format}{gzip}, {})",
             self.path,
-            s.lines,
-            s.records,
-            s.errors,
-            s.warnings,
+            counted(s.lines, "line"),
+            counted(s.records, "record"),
+            counted(s.errors, "error"),
+            counted(s.warnings, "warning"),
             human_bytes(s.bytes)
         )?;
         if self.omitted > 0 {
             writeln!(
                 out,
-                "  {} more findings not listed (--max-errors 0 lists all)",
-                self.omitted
+                "  {} not listed (--max-errors 0 lists all)",
+                counted(self.omitted, "more finding")
             )?;
         }
         if s.stopped {
@@ -241,6 +250,38 @@ mod tests {
     }
 
     #[test]
+    fn counts_take_the_singular_for_one() {
+        assert_eq!(counted(0, "line"), "0 lines");
+        assert_eq!(counted(1, "line"), "1 line");
+        assert_eq!(counted(2, "error"), "2 errors");
+        let report = ValidatorBuilder::new().build().report_slice(
+            b"{\"email\":\"nope\"}\n{\"email\":\"a@example.com\",\"x\":1}\n{\"x\":1}\n",
+            1,
+        );
+        let mut out = Vec::new();
+        report.write_text_summary(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("-: INVALID: 3 lines, 3 records, 2 errors, 2 warnings (json, "),
+            "{out}"
+        );
+        assert!(
+            out.contains("\n  3 more findings not listed (--max-errors 0 lists all)\n"),
+            "{out}"
+        );
+        let one = ValidatorBuilder::new()
+            .build()
+            .report_slice(b"{\"email\":\"a@example.com\",\"x\":1}\n", 0);
+        let mut out = Vec::new();
+        one.write_text_summary(&mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.starts_with("-: valid: 1 line, 1 record, 0 errors, 1 warning (json, "),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn the_text_report_lists_findings_then_the_summary() {
         let text = b"{\"email\":\"a@example.com\"}\n{\"email\":\"nope\"}\n\n{\"email\":\"b@example.com\",\"x\":1}\n";
         let report = ValidatorBuilder::new().build().report_slice(text, 1);
@@ -257,7 +298,7 @@ mod tests {
         );
         assert_eq!(
             lines[1],
-            "-: INVALID: 4 lines, 3 records, 1 errors, 2 warnings (json, 76 B)"
+            "-: INVALID: 4 lines, 3 records, 1 error, 2 warnings (json, 76 B)"
         );
         assert_eq!(
             lines[2],

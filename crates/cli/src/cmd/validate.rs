@@ -342,6 +342,8 @@ pub fn run(args: Args) -> u8 {
     let mut failed = Vec::new();
     // The counts of the files whose reading failed part way, up to the failure.
     let mut failed_reports = Vec::new();
+    // The text summaries' order, the files': each a report that ended (`Ok`) or failed part way.
+    let mut order = Vec::new();
     let mut broken_pipe = false;
     for path in &args.files {
         for out in [&mut router.valid, &mut router.invalid]
@@ -373,12 +375,15 @@ pub fn run(args: Args) -> u8 {
         broken_pipe |= sink.broken_pipe;
         let (kept, omitted) = (std::mem::take(&mut sink.kept), sink.omitted);
         match result {
-            Ok(summary) => reports.push(FileReport {
-                path: shown,
-                summary,
-                findings: kept,
-                omitted,
-            }),
+            Ok(summary) => {
+                order.push(Ok(reports.len()));
+                reports.push(FileReport {
+                    path: shown,
+                    summary,
+                    findings: kept,
+                    omitted,
+                });
+            }
             Err(e) => {
                 print_error("", &e);
                 // A read that failed part way: what its lines held before the failure goes with
@@ -399,6 +404,7 @@ pub fn run(args: Args) -> u8 {
                         entry["checked_lines"] = checked.lines.into();
                         // A file that failed before its first line has nothing to sum up.
                         if checked.lines > 0 {
+                            order.push(Err(failed_reports.len()));
                             failed_reports.push(report);
                         }
                         entry
@@ -422,14 +428,10 @@ pub fn run(args: Args) -> u8 {
     let all_valid = reports.iter().all(FileReport::is_valid);
     let any_failed = !failed.is_empty();
     let written = if text {
-        reports
-            .iter()
-            .try_for_each(|r| r.write_text_summary(&mut stdout))
-            .and_then(|()| {
-                failed_reports
-                    .iter()
-                    .try_for_each(|r| r.write_failed_text_summary(&mut stdout))
-            })
+        order.iter().try_for_each(|&at| match at {
+            Ok(i) => reports[i].write_text_summary(&mut stdout),
+            Err(i) => failed_reports[i].write_failed_text_summary(&mut stdout),
+        })
     } else {
         let mut doc = json!({
             "valid": all_valid && !any_failed,

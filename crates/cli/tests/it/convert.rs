@@ -1,6 +1,9 @@
 //! `sailbulk convert`.
 
-use crate::{assert_exit, entries, gzip, s, sailbulk, set, stderr, stdout, write};
+use crate::{
+    assert_exit, assert_stderr_has, assert_stdout_has, entries, gzip, s, sailbulk, set, stderr,
+    stdout, write,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -77,7 +80,7 @@ fn assert_valid(path: &Path) {
         stdout(&out),
         stderr(&out)
     );
-    assert!(stdout(&out).contains("valid:"), "{}", stdout(&out));
+    assert_stdout_has(&out, "valid:");
 }
 
 /// No `.sailbulk-*.tmp` file and no `.NAME.sailbulk-*` staging directory is left in `dir`.
@@ -466,11 +469,7 @@ fn id_column_and_key_identify_rows_by_id() {
     assert_eq!(line["id"], "42");
     assert_eq!(line["key"], "extid");
     assert!(line.get("email").is_none());
-    assert!(
-        stderr(&out).contains("line 3: row rejected: missing identity"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "line 3: row rejected: missing identity");
 }
 
 #[test]
@@ -525,11 +524,7 @@ fn an_unknown_vars_column_exits_2_and_writes_nothing() {
         &["--vars", "name,nope", "--rejects", &s(&rejects)],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no column named \"nope\" in the header"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "no column named \"nope\" in the header");
     assert_eq!(stdout(&out), "");
     assert!(!output.exists());
     assert!(!rejects.exists());
@@ -978,12 +973,9 @@ fn a_record_longer_than_max_bytes_is_rejected_and_the_rest_written() {
         stdout(&out).lines().last().unwrap(),
         summary(&s(&input), 4, 3, 1).trim_end()
     );
-    assert!(
-        stderr(&out).contains(
-            "line 4: row rejected: the record is 344 bytes long, over the part cap of 200 bytes"
-        ),
-        "{}",
-        stderr(&out)
+    assert_stderr_has(
+        &out,
+        "line 4: row rejected: the record is 344 bytes long, over the part cap of 200 bytes",
     );
     let written: String = std::fs::read_dir(&parts)
         .unwrap()
@@ -1327,11 +1319,7 @@ fn a_missing_input_file_exits_2() {
     let output = dir.path().join("out.json");
     let out = convert(Path::new("/nonexistent/in.csv"), &output, &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("cannot open /nonexistent/in.csv"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "cannot open /nonexistent/in.csv");
     assert_eq!(stdout(&out), "");
     assert!(!output.exists());
     assert!(entries(dir.path()).is_empty());

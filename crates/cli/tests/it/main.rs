@@ -54,6 +54,18 @@ pub fn stderr(out: &Output) -> String {
 #[track_caller]
 pub fn assert_exit(out: &Output, code: i32, text: &str) {
     assert_eq!(out.status.code(), Some(code), "{}", stderr(out));
+    assert_stderr_has(out, text);
+}
+
+/// Asserts that stdout holds `text`, showing stdout when it does not.
+#[track_caller]
+pub fn assert_stdout_has(out: &Output, text: &str) {
+    assert!(stdout(out).contains(text), "{}", stdout(out));
+}
+
+/// Asserts that stderr holds `text`, showing stderr when it does not.
+#[track_caller]
+pub fn assert_stderr_has(out: &Output, text: &str) {
     assert!(stderr(out).contains(text), "{}", stderr(out));
 }
 

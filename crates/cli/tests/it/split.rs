@@ -1,6 +1,9 @@
 //! `sailbulk split`.
 
-use crate::{assert_exit, entries, gzip, s, sailbulk, set, stderr, stdout, write};
+use crate::{
+    assert_exit, assert_stderr_has, assert_stdout_has, entries, gzip, s, sailbulk, set, stderr,
+    stdout, write,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -292,11 +295,7 @@ fn the_default_cap_is_the_update_job_limit() {
     let parts = check_parts(&out_dir, &m, "json", 1_000_000_000);
     assert_eq!(parts, vec![data]);
     check_contiguous(&m, 20);
-    assert!(
-        stdout(&out).contains(" into 1 parts of at most 1.0 GB in "),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, " into 1 parts of at most 1.0 GB in ");
 }
 
 #[test]
@@ -402,13 +401,12 @@ fn skip_invalid_sets_invalid_lines_aside_in_rejects_json() {
     let out_dir = dir.path().join("parts");
     let out = split(&input, &out_dir, &["--max-bytes", "400", "--skip-invalid"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!(
+    assert_stderr_has(
+        &out,
+        &format!(
             "2 invalid lines set aside in {}",
             s(&out_dir.join("rejects.json"))
-        )),
-        "{}",
-        stderr(&out)
+        ),
     );
     assert_eq!(
         std::fs::read(out_dir.join("rejects.json")).unwrap(),
@@ -557,13 +555,12 @@ fn job_import_takes_the_addresses_of_an_update_file() {
     );
     assert_eq!(m["rejects"]["file"], "rejects.json");
     assert_eq!(m["rejects"]["lines"], 1);
-    assert!(
-        stderr(&out).contains(&format!(
+    assert_stderr_has(
+        &out,
+        &format!(
             "1 invalid lines set aside in {}",
             s(&out_dir.join("rejects.json"))
-        )),
-        "{}",
-        stderr(&out)
+        ),
     );
     // With a small cap, one address per part, with the input line numbers.
     let small = dir.path().join("small");
@@ -735,11 +732,7 @@ fn a_missing_input_exits_2() {
     let out_dir = dir.path().join("parts");
     let out = split(Path::new("/nonexistent/in.json"), &out_dir, &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("cannot open /nonexistent/in.json"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "cannot open /nonexistent/in.json");
     assert!(!out_dir.exists());
     assert!(entries(dir.path()).is_empty(), "no staging left");
 }
@@ -750,11 +743,7 @@ fn force_refuses_an_output_directory_that_holds_the_input() {
     let input = write(dir.path(), "in.json", updates(10));
     let out = split(&input, dir.path(), &["--force"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("the input is inside the output directory"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "the input is inside the output directory");
     assert!(input.exists());
 }
 

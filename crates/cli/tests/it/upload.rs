@@ -118,17 +118,9 @@ fn a_part_that_got_no_job_is_sent_again_on_the_next_run_and_only_it() {
     );
     // Not sent for want of a server: the command could not run.
     assert_exit(&out, 2, "");
-    assert!(
-        stdout(&out).contains("b.json  not submitted"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(
-        stderr(&out).contains("failed to submit `"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stderr(&out).contains("HTTP 503"), "{}", stderr(&out));
+    assert_stdout_has(&out, "b.json  not submitted");
+    assert_stderr_has(&out, "failed to submit `");
+    assert_stderr_has(&out, "HTTP 503");
     assert_eq!(sim.jobs().len(), 1);
     sim.clear_faults();
     let out = run(
@@ -152,13 +144,9 @@ fn an_invalid_file_is_refused_with_its_report_and_nothing_is_sent() {
     );
     let out = run(&sim, dir.path(), &["upload", &s(&good), &s(&bad)]);
     assert_exit(&out, 1, "");
-    assert!(stdout(&out).contains("bad.json:2:"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("invalid_email"), "{}", stdout(&out));
-    assert!(
-        stderr(&out).contains("nothing was sent"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stdout_has(&out, "bad.json:2:");
+    assert_stdout_has(&out, "invalid_email");
+    assert_stderr_has(&out, "nothing was sent");
     assert!(sim.requests().is_empty());
     let out = run(
         &sim,
@@ -166,7 +154,7 @@ fn an_invalid_file_is_refused_with_its_report_and_nothing_is_sent() {
         &["upload", &s(&good), &s(&bad), "--no-validate", "--wait"],
     );
     assert_exit(&out, 0, "");
-    assert!(stdout(&out).contains("rejected 1"), "{}", stdout(&out));
+    assert_stdout_has(&out, "rejected 1");
 }
 
 #[test]
@@ -269,7 +257,7 @@ fn emails_query_and_update_objects_submit_without_a_file() {
         ],
     );
     assert_exit(&out, 0, "");
-    assert!(stdout(&out).contains("completed"), "{}", stdout(&out));
+    assert_stdout_has(&out, "completed");
     assert_eq!(sim.list_count("Main"), 2);
     // The journal holds the status the wait ended with.
     let journal = sailbulk_upload::Journal::load(&dir.path().join("upload-journal.json")).unwrap();
@@ -408,11 +396,7 @@ fn the_secret_never_shows_even_when_it_is_wrong() {
         None,
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("SAILTHRU_API_SECRET"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "SAILTHRU_API_SECRET");
 }
 
 /// The peak resident memory (`VmHWM`, kB) of a child, read until it exits.
@@ -565,12 +549,8 @@ fn ctrl_c_leaves_a_journal_that_a_rerun_continues_from() {
         2,
         "interrupted; run the same command again to continue",
     );
-    assert!(stdout(&out).contains("a.json  "), "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains("b.json  not submitted"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, "a.json  ");
+    assert_stdout_has(&out, "b.json  not submitted");
     assert_eq!(sim.jobs().len(), 1);
     let journal: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("upload-journal.json")).unwrap())

@@ -1,6 +1,9 @@
 //! `sailbulk validate`.
 
-use crate::{assert_exit, entries, fixture, gzip, s, sailbulk, set, stderr, stdout, write};
+use crate::{
+    assert_exit, assert_stderr_has, assert_stdout_has, entries, fixture, gzip, s, sailbulk, set,
+    stderr, stdout, write,
+};
 use serde_json::Value;
 use std::io::Write;
 
@@ -399,11 +402,7 @@ fn a_later_files_byte_order_mark_is_not_routed_into_the_middle_of_an_output() {
     let again = sailbulk(&["validate", &s(&valid)], None);
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
     // Only line 1's mark, which is tolerated there.
-    assert!(
-        stdout(&again).contains("valid: 3 lines, 3 records, 0 errors, 1 warnings"),
-        "{}",
-        stdout(&again)
-    );
+    assert_stdout_has(&again, "valid: 3 lines, 3 records, 0 errors, 1 warning (");
 }
 
 /// Ctrl-C (or SIGTERM) in the middle of a run ends it at once, without the temporary files and
@@ -452,10 +451,9 @@ fn an_interrupted_run_leaves_no_temporary_output_behind() {
 fn a_missing_file_exits_2_with_a_message() {
     let out = sailbulk(&["validate", "/nonexistent/file.json"], None);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("cannot open /nonexistent/file.json: No such file or directory"),
-        "{}",
-        stderr(&out)
+    assert_stderr_has(
+        &out,
+        "cannot open /nonexistent/file.json: No such file or directory",
     );
 }
 
@@ -522,25 +520,49 @@ fn a_damaged_gzip_file_reports_the_findings_before_the_damage() {
 
     let out = sailbulk(&["validate", &file], None);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stdout(&out).contains(&format!("{file}:3:10: error[invalid_email]")),
-        "{}",
-        stdout(&out)
-    );
-    assert!(
-        stderr(&out).contains(&format!("cannot read {file} after line 50: ")),
-        "{}",
-        stderr(&out)
-    );
-    // The counts of the lines before the damage, after the other files' summaries.
+    assert_stdout_has(&out, &format!("{file}:3:10: error[invalid_email]"));
+    assert_stderr_has(&out, &format!("cannot read {file} after line 50: "));
+    // The counts of the lines before the damage.
     let text = stdout(&out);
     assert!(
         text.contains(&format!(
-            "{file}: FAILED, counted up to the failure: 50 lines, 50 records, 1 errors, 0 warnings (json, gzip, "
+            "{file}: FAILED, counted up to the failure: 50 lines, 50 records, 1 error, 0 warnings (json, gzip, "
         )),
         "{text}"
     );
     assert!(text.contains("\n  invalid_email  1\n"), "{text}");
+
+    // Among other files, its summary comes in its place: the files' order.
+    let before = s(&write(
+        dir.path(),
+        "before.json",
+        b"{\"email\":\"a@example.com\"}\n",
+    ));
+    let after = s(&write(
+        dir.path(),
+        "after.json",
+        b"{\"email\":\"b@example.com\"}\n",
+    ));
+    let out = sailbulk(&["validate", &before, &file, &after], None);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    let summaries: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(": valid: ") || l.contains(": FAILED"))
+        .collect();
+    assert_eq!(summaries.len(), 3, "{text}");
+    assert!(
+        summaries[0].starts_with(&format!("{before}: valid: 1 line,")),
+        "{text}"
+    );
+    assert!(
+        summaries[1].starts_with(&format!("{file}: FAILED")),
+        "{text}"
+    );
+    assert!(
+        summaries[2].starts_with(&format!("{after}: valid: 1 line,")),
+        "{text}"
+    );
 
     let out = sailbulk(&["validate", "--report", "json", &file], None);
     assert_eq!(out.status.code(), Some(2));
