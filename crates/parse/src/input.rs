@@ -412,6 +412,18 @@ fn page_size() -> u64 {
 /// allocate another, and peak memory would grow by a block each time.
 const MAX_BUFFERS: usize = 4;
 
+/// A buffer back from the reader of the blocks, or a new one in its place when it grew to hold a
+/// line longer than a block: the memory such a line took goes back once it is checked, and the
+/// run's buffers return to their usual size (a block and the part of a line carried into it are
+/// always less than two blocks).
+fn outgrown(buf: Vec<u8>, block_size: usize) -> Vec<u8> {
+    if buf.capacity() >= 2 * block_size {
+        Vec::new()
+    } else {
+        buf
+    }
+}
+
 /// A reader thread that fills buffers with whole lines and hands them over through a channel.
 struct Pipeline {
     rx: Receiver<io::Result<Vec<u8>>>,
@@ -435,7 +447,7 @@ impl Pipeline {
                 // before reading into them (reading to the end of a vector would zero all of
                 // them, every block).
                 let mut buf = match spare.try_recv() {
-                    Ok(buf) => buf,
+                    Ok(buf) => outgrown(buf, block_size),
                     Err(_) if buffers < MAX_BUFFERS => {
                         buffers += 1;
                         Vec::new()
@@ -443,7 +455,7 @@ impl Pipeline {
                     // Every buffer is out: the next to come back is filled. None comes back
                     // once every block and the pipeline are gone.
                     Err(_) => match spare.recv() {
-                        Ok(buf) => buf,
+                        Ok(buf) => outgrown(buf, block_size),
                         Err(_) => return,
                     },
                 };
@@ -452,11 +464,20 @@ impl Pipeline {
                 let want = block_size.max(carry.len());
                 let need = carry.len() + want;
                 if buf.len() < need {
+                    // Exactly: a buffer that doubled past its need would outgrow the bound that
+                    // `outgrown` holds buffers to.
+                    buf.reserve_exact(need - buf.len());
                     buf.resize(need, 0);
                 }
                 buf[..carry.len()].copy_from_slice(&carry);
                 let mut filled = carry.len();
-                carry.clear();
+                // A carry that held a line longer than a block lets its memory go: the run's
+                // other carries are parts of lines.
+                if carry.capacity() > block_size {
+                    carry = Vec::new();
+                } else {
+                    carry.clear();
+                }
                 let mut failure = None;
                 while filled < need {
                     match reader.read(&mut buf[filled..need]) {
@@ -591,5 +612,32 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the reader thread never ended");
         assert_eq!(lines, 200);
+    }
+
+    /// The buffers that grew to hold a line longer than a block are let go once it is checked:
+    /// the blocks after it are read into buffers of the usual size.
+    #[test]
+    fn buffers_return_to_their_size_after_a_long_line() {
+        let short: String = (0..100).map(|i| format!("{i:07}\n")).collect();
+        let input = format!("{short}{}\n{short}{short}{short}", "x".repeat(1_000));
+        let mut pipeline = Pipeline::spawn(Box::new(io::Cursor::new(input.into_bytes())), 64);
+        let mut capacities = Vec::new();
+        let mut text = Vec::new();
+        while let Some(block) = pipeline.next().unwrap() {
+            text.extend_from_slice(block.bytes());
+            if let Block::Owned { buf, .. } = &block {
+                capacities.push(buf.capacity());
+            }
+        }
+        assert_eq!(text.len(), 100 * 8 * 4 + 1_001, "every byte is handed over");
+        let long = capacities
+            .iter()
+            .position(|&c| c > 1_000)
+            .expect("the long line's block");
+        // The buffers out while the long line was read may come back once each before the
+        // thread sees them; after those, every block has a buffer of the usual size.
+        let after = &capacities[long + 1 + MAX_BUFFERS..];
+        assert!(after.len() > 10, "{capacities:?}");
+        assert!(after.iter().all(|&c| c < 2 * 64), "{capacities:?}");
     }
 }
