@@ -41,6 +41,7 @@ mod report;
 mod sigbus;
 #[cfg(target_arch = "x86_64")]
 mod simd;
+mod spool;
 mod validator;
 
 pub use check::Format;
@@ -53,4 +54,5 @@ pub use record::{InvalidRecord, UpdateRecord};
 pub use report::{
     error_chain, finding_json, human_bytes, write_finding_text, Collect, FileReport, Report,
 };
+pub use spool::{Spool, SPOOL_MEMORY_FINDINGS};
 pub use validator::{Error, LineBlock, Sink, Summary, Validator, ValidatorBuilder};

@@ -2,6 +2,7 @@
 
 use crate::check::Format;
 use crate::finding::Finding;
+use crate::spool::IssueJson;
 use crate::validator::{Sink, Summary};
 use serde_json::{json, Map, Value};
 use std::io;
@@ -164,14 +165,8 @@ impl FileReport {
 
 /// A finding as JSON: `line`, `column` (or null), `severity`, `code`, `field` (or null), `message`.
 pub fn finding_json(f: &Finding) -> Value {
-    json!({
-        "line": f.line,
-        "column": f.column,
-        "severity": f.severity.as_str(),
-        "code": f.code.as_str(),
-        "field": f.field,
-        "message": f.message,
-    })
+    // A struct of numbers and strings always converts.
+    serde_json::to_value(IssueJson::from(f)).unwrap_or(Value::Null)
 }
 
 /// The report on several files.

@@ -5,10 +5,10 @@ use clap::{Command, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sailbulk_build::AtomicFile;
 use sailbulk_parse::{
-    write_finding_text, FileReport, Finding, Format, LineBlock, Sink, ValidatorBuilder,
+    write_finding_text, FileReport, Finding, Format, LineBlock, Sink, Spool, ValidatorBuilder,
 };
 use sailbulk_spec::JobKind;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -200,7 +200,10 @@ impl Output {
 struct CliSink<'r> {
     path: String,
     max: usize,
-    kept: Vec<Finding>,
+    /// The findings the JSON report lists (none for the text report, which prints them).
+    kept: Spool,
+    /// Keeping a finding failed (its temporary file could not be written): the run stops.
+    kept_error: Option<io::Error>,
     listed: usize,
     omitted: u64,
     text: Option<&'r mut BufWriter<io::Stdout>>,
@@ -233,7 +236,12 @@ impl Sink for CliSink<'_> {
                     }
                 }
             }
-            None => self.kept.push(finding),
+            None => {
+                if let Err(e) = self.kept.push(finding) {
+                    self.kept_error = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
         }
         ControlFlow::Continue(())
     }
@@ -360,7 +368,8 @@ pub fn run(args: Args) -> u8 {
         let mut sink = CliSink {
             path: shown.clone(),
             max: args.max_errors,
-            kept: Vec::new(),
+            kept: Spool::new(),
+            kept_error: None,
             listed: 0,
             omitted: 0,
             text: text.then_some(&mut stdout),
@@ -374,29 +383,36 @@ pub fn run(args: Args) -> u8 {
         }
         broken_pipe |= sink.broken_pipe;
         let (kept, omitted) = (std::mem::take(&mut sink.kept), sink.omitted);
+        if let Some(e) = sink.kept_error.take() {
+            print_error(
+                &format!("cannot keep the findings of {shown} for the report: "),
+                &e,
+            );
+            return EXIT_ERROR;
+        }
         match result {
             Ok(summary) => {
                 order.push(Ok(reports.len()));
-                reports.push(FileReport {
-                    path: shown,
-                    summary,
-                    findings: kept,
-                    omitted,
-                });
+                reports.push((
+                    FileReport {
+                        path: shown,
+                        summary,
+                        findings: Vec::new(),
+                        omitted,
+                    },
+                    kept,
+                ));
             }
             Err(e) => {
                 print_error("", &e);
                 // A read that failed part way: what its lines held before the failure goes with
                 // it (the text report has printed its findings already).
-                let mut entry = match &e {
+                let (mut entry, last_line) = match &e {
                     sailbulk_parse::Error::Read { checked, .. } => {
                         let report = FileReport {
                             path: shown.clone(),
                             summary: checked.as_ref().clone(),
-                            findings: kept
-                                .into_iter()
-                                .filter(|f| f.line <= checked.lines)
-                                .collect(),
+                            findings: Vec::new(),
                             omitted,
                         };
                         let mut entry = report.to_json();
@@ -407,17 +423,21 @@ pub fn run(args: Args) -> u8 {
                             order.push(Err(failed_reports.len()));
                             failed_reports.push(report);
                         }
-                        entry
+                        (entry, checked.lines)
                     }
-                    _ => json!({
-                        "path": shown,
-                        "checked_lines": null,
-                        "issues": [],
-                        "issues_omitted": omitted,
-                    }),
+                    _ => (
+                        json!({
+                            "path": shown,
+                            "checked_lines": null,
+                            "issues": [],
+                            "issues_omitted": omitted,
+                        }),
+                        0,
+                    ),
                 };
                 entry["error"] = error_chain(&e).into();
-                failed.push(entry);
+                // Only the findings of the lines checked whole before the failure.
+                failed.push((entry, kept, Some(last_line)));
             }
         }
         if broken_pipe {
@@ -425,24 +445,29 @@ pub fn run(args: Args) -> u8 {
         }
     }
 
-    let all_valid = reports.iter().all(FileReport::is_valid);
+    let all_valid = reports.iter().all(|(r, _)| r.is_valid());
     let any_failed = !failed.is_empty();
+    let incomplete = broken_pipe || reports.iter().any(|(r, _)| r.summary.stopped);
+    // What each file's lines were checked as, for the outputs (the reports go to the writer).
+    let formats: Vec<(Format, String)> = reports
+        .iter()
+        .filter_map(|(r, _)| r.summary.format.map(|f| (f, r.path.clone())))
+        .collect();
     let written = if text {
         order.iter().try_for_each(|&at| match at {
-            Ok(i) => reports[i].write_text_summary(&mut stdout),
+            Ok(i) => reports[i].0.write_text_summary(&mut stdout),
             Err(i) => failed_reports[i].write_failed_text_summary(&mut stdout),
         })
     } else {
-        let mut doc = json!({
-            "valid": all_valid && !any_failed,
-            "files": reports.iter().map(FileReport::to_json).collect::<Vec<_>>(),
-        });
-        if any_failed {
-            doc["failed"] = failed.into();
-        }
-        serde_json::to_writer_pretty(&mut stdout, &doc)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(stdout))
+        let files = reports
+            .into_iter()
+            .map(|(r, kept)| (r.to_json(), kept, None));
+        write_json_report(
+            &mut stdout,
+            all_valid && !any_failed,
+            files.collect(),
+            failed,
+        )
     };
     if let Err(e) = written.and_then(|()| stdout.flush()) {
         if e.kind() != io::ErrorKind::BrokenPipe {
@@ -451,7 +476,6 @@ pub fn run(args: Args) -> u8 {
         }
     }
 
-    let incomplete = broken_pipe || reports.iter().any(|r| r.summary.stopped);
     if any_failed || incomplete {
         // The temporary outputs are dropped, and so removed: nothing partial replaces a target.
         if incomplete && (router.valid.is_some() || router.invalid.is_some()) {
@@ -469,11 +493,8 @@ pub fn run(args: Args) -> u8 {
     }
     // One output of update lines and email lines together could be uploaded as neither.
     if router.valid.is_some() || router.invalid.is_some() {
-        let mut formats = reports
-            .iter()
-            .filter_map(|r| r.summary.format.map(|f| (f, &r.path)));
-        if let Some((first, first_path)) = formats.next() {
-            if let Some((other, other_path)) = formats.find(|(f, _)| *f != first) {
+        if let Some((first, first_path)) = formats.first() {
+            if let Some((other, other_path)) = formats.iter().find(|(f, _)| f != first) {
                 eprintln!(
                     "sailbulk: error: {first_path} holds {} lines and {other_path} {} lines: one output cannot hold both; --valid-out and --invalid-out were not written (check them in separate runs, or force one --format)",
                     first.as_str(),
@@ -495,4 +516,70 @@ pub fn run(args: Args) -> u8 {
     } else {
         EXIT_FINDINGS
     }
+}
+
+/// A file's entry of the JSON report: its fields, the findings its `issues` lists, and the last
+/// line whose findings it lists (`None` for all).
+type Entry = (Value, Spool, Option<u64>);
+
+/// Writes the JSON report: `{"valid": ..., "files": [...], "failed": [...]}` (`failed` only when
+/// a file failed). Each entry's `issues` are streamed from its spool, one to a line, so that a
+/// report of millions of findings is never built in memory.
+fn write_json_report(
+    out: &mut impl Write,
+    valid: bool,
+    files: Vec<Entry>,
+    failed: Vec<Entry>,
+) -> io::Result<()> {
+    writeln!(out, "{{\n  \"valid\": {valid},")?;
+    let any_failed = !failed.is_empty();
+    write_entries(out, "files", files)?;
+    if any_failed {
+        out.write_all(b",\n")?;
+        write_entries(out, "failed", failed)?;
+    }
+    out.write_all(b"\n}\n")
+}
+
+/// Writes `"name": [...]`, an array of entries, each field of an entry on a line of its own.
+fn write_entries(out: &mut impl Write, name: &str, entries: Vec<Entry>) -> io::Result<()> {
+    write!(out, "  \"{name}\": [")?;
+    let count = entries.len();
+    for (i, (entry, kept, last_line)) in entries.into_iter().enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        let Value::Object(fields) = entry else {
+            return Err(io::Error::other("a report entry is not an object"));
+        };
+        write_entry(out, fields, kept, last_line)?;
+    }
+    if count > 0 {
+        out.write_all(b"\n  ")?;
+    }
+    out.write_all(b"]")
+}
+
+fn write_entry(
+    out: &mut impl Write,
+    fields: Map<String, Value>,
+    kept: Spool,
+    last_line: Option<u64>,
+) -> io::Result<()> {
+    out.write_all(b"    {")?;
+    let mut kept = Some(kept);
+    for (i, (key, value)) in fields.into_iter().enumerate() {
+        out.write_all(if i == 0 { b"\n      " } else { b",\n      " })?;
+        serde_json::to_writer(&mut *out, &key)?;
+        out.write_all(b": ")?;
+        match kept.take_if(|_| key == "issues") {
+            Some(spool) => {
+                out.write_all(b"[")?;
+                if spool.write_json_elements(out, last_line, "        ")? > 0 {
+                    out.write_all(b"      ")?;
+                }
+                out.write_all(b"]")?;
+            }
+            None => serde_json::to_writer(&mut *out, &value)?,
+        }
+    }
+    out.write_all(b"\n    }")
 }

@@ -84,6 +84,69 @@ fn json_report_has_the_documented_shape() {
     assert_eq!(files[1]["valid"], true);
 }
 
+/// `--max-errors 0` lists every finding, however many: past the ones a spool keeps in memory, the
+/// report streams them back from a temporary file, in order, one to a line.
+#[test]
+fn a_json_report_lists_every_finding_of_a_file_with_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = sailbulk_parse::SPOOL_MEMORY_FINDINGS + 2_345;
+    let lines: String = (0..n)
+        .map(|i| format!("{{\"email\":\"nobody{i}\"}}\n"))
+        .collect();
+    let bad = s(&write(dir.path(), "bad.json", lines));
+    let good = s(&write(
+        dir.path(),
+        "good.json",
+        "{\"email\":\"a@example.com\"}\n",
+    ));
+    let out = sailbulk(
+        &[
+            "validate",
+            "--report",
+            "json",
+            "--max-errors",
+            "0",
+            &good,
+            &bad,
+            &good,
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    let doc: Value = serde_json::from_str(&text).expect("one JSON document");
+    assert_eq!(doc["valid"], false);
+    let files = doc["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3);
+    assert_eq!(files[0]["issues"], serde_json::json!([]));
+    assert_eq!(files[2]["issues"], serde_json::json!([]));
+    let issues = files[1]["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), n);
+    assert_eq!(files[1]["errors"], n);
+    assert_eq!(files[1]["issues_omitted"], 0);
+    for (i, issue) in issues.iter().enumerate() {
+        assert_eq!(issue["line"], i + 1);
+        assert_eq!(issue["code"], "invalid_email");
+        assert_eq!(issue["field"], "email");
+        assert_eq!(issue["column"], 10);
+    }
+    let last = issues.last().unwrap();
+    assert_eq!(
+        last["message"],
+        format!(
+            "`email` \"nobody{}\" is not a valid email address: it has no `@`",
+            n - 1
+        )
+    );
+    // One issue to a line, so that a long report can be read (and grepped) line by line.
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.trim_start().starts_with("{\"line\":"))
+            .count(),
+        n
+    );
+}
+
 #[test]
 fn max_errors_limits_the_list_not_the_counts() {
     let out = sailbulk(

@@ -1,0 +1,301 @@
+//! Findings kept for a report that lists all of them, in bounded memory: the first ones in
+//! memory, and past a bound every one of them in an unnamed temporary file, already written as
+//! the JSON they will be reported as.
+//!
+//! A JSON report is one document, written once the run is over (its `valid` and counts are known
+//! only then), so the findings it lists are kept until then. A file with millions of findings
+//! would otherwise hold millions of them in memory: a spool holds at most
+//! [`SPOOL_MEMORY_FINDINGS`], and a line of JSON text on disk for each of the rest.
+
+use crate::finding::Finding;
+use serde::Serialize;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+
+/// How many findings a [`Spool`] keeps in memory before it moves them all to a temporary file.
+pub const SPOOL_MEMORY_FINDINGS: usize = 10_000;
+
+/// A finding in the JSON report's shape: `line`, `column` (or null), `severity`, `code`, `field`
+/// (or null), `message`, in that order.
+#[derive(Serialize)]
+pub(crate) struct IssueJson<'a> {
+    line: u64,
+    column: Option<u32>,
+    severity: &'static str,
+    code: &'static str,
+    field: Option<&'a str>,
+    message: &'a str,
+}
+
+impl<'a> From<&'a Finding> for IssueJson<'a> {
+    fn from(f: &'a Finding) -> Self {
+        IssueJson {
+            line: f.line,
+            column: f.column,
+            severity: f.severity.as_str(),
+            code: f.code.as_str(),
+            field: f.field.as_deref(),
+            message: &f.message,
+        }
+    }
+}
+
+/// The prefix of every line a spool writes to its file: the finding's line number follows it.
+const LINE_PREFIX: &[u8] = b"{\"line\":";
+
+/// Findings in the order they were pushed, in memory up to a bound and in a temporary file past
+/// it, to be written out as the elements of a JSON array.
+///
+/// ```
+/// use sailbulk_parse::{Spool, ValidatorBuilder, Sink};
+/// use std::ops::ControlFlow;
+///
+/// // A sink that keeps every finding, however many there are.
+/// struct All(Spool);
+/// impl Sink for All {
+///     fn finding(&mut self, f: sailbulk_parse::Finding) -> ControlFlow<()> {
+///         match self.0.push(f) {
+///             Ok(()) => ControlFlow::Continue(()),
+///             Err(_) => ControlFlow::Break(()),
+///         }
+///     }
+/// }
+///
+/// let mut all = All(Spool::with_memory_limit(1));
+/// ValidatorBuilder::new()
+///     .build()
+///     .validate_slice(b"{\"email\":\"nope\"}\n{\"email\":\"a@b\"}\n", &mut all);
+/// assert_eq!(all.0.len(), 2);
+/// let mut out = Vec::new();
+/// all.0.write_json_elements(&mut out, None, "")?;
+/// let array: serde_json::Value = serde_json::from_slice(&[b"[", &out[..], b"]"].concat()).unwrap();
+/// assert_eq!(array[1]["line"], 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Spool {
+    memory: Vec<Finding>,
+    limit: usize,
+    /// The findings as lines of JSON, once there were more than `limit`.
+    file: Option<BufWriter<File>>,
+    len: u64,
+}
+
+impl Default for Spool {
+    fn default() -> Self {
+        Spool::new()
+    }
+}
+
+impl Spool {
+    /// A spool that keeps [`SPOOL_MEMORY_FINDINGS`] findings in memory.
+    pub fn new() -> Spool {
+        Spool::with_memory_limit(SPOOL_MEMORY_FINDINGS)
+    }
+
+    /// A spool that keeps at most `findings` findings in memory.
+    pub fn with_memory_limit(findings: usize) -> Spool {
+        Spool {
+            memory: Vec::new(),
+            limit: findings,
+            file: None,
+            len: 0,
+        }
+    }
+
+    /// Keeps a finding. Fails only when the temporary file cannot be created or written.
+    pub fn push(&mut self, finding: Finding) -> io::Result<()> {
+        if self.file.is_none() {
+            if self.memory.len() < self.limit {
+                self.memory.push(finding);
+                self.len += 1;
+                return Ok(());
+            }
+            let mut file = BufWriter::with_capacity(64 << 10, tempfile::tempfile()?);
+            for f in std::mem::take(&mut self.memory) {
+                write_line(&mut file, &f)?;
+            }
+            self.file = Some(file);
+        }
+        if let Some(file) = &mut self.file {
+            write_line(file, &finding)?;
+        }
+        self.len += 1;
+        Ok(())
+    }
+
+    /// How many findings were pushed.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the findings went to a temporary file.
+    pub fn spilled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Writes the findings on lines up to `last_line` (all of them with `None`), in order, as
+    /// the elements of a JSON array, to go between its brackets: each on a line of its own after
+    /// `indent`, followed by a comma but for the last, and a line end after the last. Writes
+    /// nothing when there are none; returns how many it wrote.
+    pub fn write_json_elements(
+        self,
+        out: &mut dyn Write,
+        last_line: Option<u64>,
+        indent: &str,
+    ) -> io::Result<u64> {
+        let keep = |line: u64| last_line.is_none_or(|last| line <= last);
+        let mut written = 0u64;
+        let mut element = |out: &mut dyn Write, json: &[u8]| -> io::Result<()> {
+            out.write_all(if written > 0 { b",\n" } else { b"\n" })?;
+            out.write_all(indent.as_bytes())?;
+            out.write_all(json)?;
+            written += 1;
+            Ok(())
+        };
+        match self.file {
+            None => {
+                let mut json = Vec::new();
+                for f in self.memory.iter().filter(|f| keep(f.line)) {
+                    json.clear();
+                    serde_json::to_writer(&mut json, &IssueJson::from(f))?;
+                    element(out, &json)?;
+                }
+            }
+            Some(file) => {
+                let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+                file.rewind()?;
+                let mut reader = BufReader::with_capacity(64 << 10, file);
+                let mut json = Vec::new();
+                loop {
+                    json.clear();
+                    if reader.read_until(b'\n', &mut json)? == 0 {
+                        break;
+                    }
+                    let text = json.strip_suffix(b"\n").unwrap_or(&json);
+                    if keep(line_of(text)?) {
+                        element(out, text)?;
+                    }
+                }
+            }
+        }
+        if written > 0 {
+            out.write_all(b"\n")?;
+        }
+        Ok(written)
+    }
+}
+
+/// Writes a finding as a line of JSON.
+fn write_line(file: &mut BufWriter<File>, f: &Finding) -> io::Result<()> {
+    serde_json::to_writer(&mut *file, &IssueJson::from(f))?;
+    file.write_all(b"\n")
+}
+
+/// The line number of a finding as [`write_line`] wrote it.
+fn line_of(json: &[u8]) -> io::Result<u64> {
+    json.strip_prefix(LINE_PREFIX)
+        .and_then(|rest| {
+            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+        })
+        .ok_or_else(|| io::Error::other("a spooled finding was read back damaged"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Code, Severity};
+    use serde_json::Value;
+
+    fn finding(line: u64, message: &str) -> Finding {
+        Finding {
+            line,
+            column: (line % 2 == 0).then_some(3),
+            severity: Severity::Error,
+            code: Code::InvalidEmail,
+            field: (line % 3 == 0).then(|| "email".to_string()),
+            message: message.to_string(),
+        }
+    }
+
+    fn elements(spool: Spool, last_line: Option<u64>) -> (u64, Vec<Value>, String) {
+        let mut out = Vec::new();
+        let n = spool
+            .write_json_elements(&mut out, last_line, "  ")
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let array: Value = serde_json::from_str(&format!("[{text}]")).unwrap();
+        (n, array.as_array().unwrap().clone(), text)
+    }
+
+    /// In memory or spilled to a file, a spool writes the same elements, in order, and filters
+    /// them by line the same way.
+    #[test]
+    fn memory_and_file_write_the_same_elements() {
+        let messages = [
+            "plain",
+            "a \"quote\" and a \\",
+            "line\nbreak",
+            "ünïcödé 🎉",
+            "",
+        ];
+        for last_line in [None, Some(0), Some(7), Some(100)] {
+            let mut outputs = Vec::new();
+            for limit in [0, 1, 5, 1000] {
+                let mut spool = Spool::with_memory_limit(limit);
+                for line in 1..=12 {
+                    spool
+                        .push(finding(line, messages[line as usize % 5]))
+                        .unwrap();
+                }
+                assert_eq!(spool.len(), 12);
+                assert_eq!(spool.spilled(), limit < 12);
+                outputs.push(elements(spool, last_line));
+            }
+            let expected = last_line.map_or(12, |l| l.min(12));
+            for (n, array, text) in &outputs {
+                assert_eq!(*n, expected);
+                assert_eq!(array.len() as u64, expected);
+                let lines: Vec<&str> = text.lines().skip(1).collect();
+                assert_eq!(lines.len() as u64, expected, "one element a line");
+                assert!(
+                    lines.iter().all(|l| l.starts_with("  {\"line\":")),
+                    "{text}"
+                );
+                assert!(text.is_empty() || text.starts_with('\n') && text.ends_with("}\n"));
+            }
+            assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+            if let Some((_, array, _)) = outputs.first().filter(|o| o.0 > 2) {
+                assert_eq!(array[1]["line"], 2);
+                assert_eq!(array[1]["column"], 3);
+                assert_eq!(array[0]["column"], Value::Null);
+                assert_eq!(array[2]["field"], "email");
+                assert_eq!(array[2]["message"], messages[3]);
+                assert_eq!(array[1]["code"], "invalid_email");
+                assert_eq!(array[1]["severity"], "error");
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_spool_writes_nothing() {
+        let (n, array, text) = elements(Spool::new(), None);
+        assert_eq!((n, array.len(), text.as_str()), (0, 0, ""));
+    }
+
+    /// The elements are those of [`crate::finding_json`], the shape of the report's issues.
+    #[test]
+    fn elements_have_the_report_shape() {
+        let f = finding(6, "x");
+        let mut spool = Spool::with_memory_limit(0);
+        spool.push(f.clone()).unwrap();
+        let (_, array, _) = elements(spool, None);
+        assert_eq!(array[0], crate::finding_json(&f));
+    }
+}
