@@ -314,7 +314,7 @@ pub(crate) fn check_line(
     lists: &mut ListNames,
     scratch: &mut Scratch,
 ) -> LineKind {
-    let mut content = line.strip_suffix(b"\r").unwrap_or(line);
+    let content = line.strip_suffix(b"\r").unwrap_or(line);
     // Most lines break no rule: the fast path recognises those, and everything else takes the
     // full check below, which says what is wrong. A byte-order mark ends the fast path, so the
     // first line's is still reported.
@@ -327,6 +327,26 @@ pub(crate) fn check_line(
         }
         return LineKind::Record;
     }
+    let first = out.findings.len();
+    let kind = check_line_in_full(rules, number, offset, content, out, lists, scratch);
+    // A line's findings in the order of their columns, as the line reads (a finding of the whole
+    // line, with no column, first); those of a column in the order the check found them.
+    if let Some(line) = out.findings.get_mut(first..).filter(|f| f.len() > 1) {
+        line.sort_by_key(|f| f.column);
+    }
+    kind
+}
+
+/// [`check_line`] for a line the fast path is not sure of: every rule, and what it finds.
+fn check_line_in_full(
+    rules: LineRules,
+    number: u64,
+    offset: Option<u64>,
+    mut content: &[u8],
+    out: &mut LineOut<'_>,
+    lists: &mut ListNames,
+    scratch: &mut Scratch,
+) -> LineKind {
     let mut ctx = LineCtx {
         number,
         offset,
@@ -1072,6 +1092,39 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// A line's findings come in the order of their columns, whatever order the check found
+    /// them in: a finding of the whole object (no identity, at its `{`) before those of its
+    /// fields, and notes (duplicate keys, large integers) among the others.
+    #[test]
+    fn a_lines_findings_come_in_column_order() {
+        let cases: [(&str, &[&str]); 3] = [
+            (
+                r#"{"Email":"a@b.co","lists":{"Main":2},"vars":{"n":9007199254740993}}"#,
+                &[
+                    "missing_identity",
+                    "unknown_field",
+                    "invalid_list_value",
+                    "integer_precision",
+                ],
+            ),
+            (
+                r#"{"email":"a@b.co","vars":{"x":1,"x":2},"optout":"maybe"}"#,
+                &["duplicate_key", "invalid_optout"],
+            ),
+            (
+                r#"{"vars":{"1st":1},"email":"nope","meta":1}"#,
+                &["var_name_leading_digit", "invalid_email", "unknown_field"],
+            ),
+        ];
+        for (line, want) in cases {
+            let found = run(Format::Json, false, line);
+            let columns: Vec<Option<u32>> = found.iter().map(|f| f.column).collect();
+            assert!(columns.is_sorted(), "{line}: {columns:?}");
+            let got: Vec<&str> = found.iter().map(|f| f.code.as_str()).collect();
+            assert_eq!(got, want, "{line}");
+        }
+    }
+
     fn email_codes(line: &str) -> Vec<&'static str> {
         run(Format::Emails, false, line)
             .into_iter()
@@ -1172,24 +1225,24 @@ pub(crate) mod tests {
         );
         assert_eq!(
             codes(r#"{"id":"x","key":"cookie","key":"email"}"#),
-            ["duplicate_key", "unknown_key", "invalid_email"]
+            ["invalid_email", "unknown_key", "duplicate_key"]
         );
         assert_eq!(
             codes(r#"{"id":"a@b.co","key":"cookie","key":"email"}"#),
-            ["duplicate_key", "unknown_key"]
+            ["unknown_key", "duplicate_key"]
         );
         // A repeated `id` has each of its values checked, as a repeated `email` has.
         assert_eq!(
             codes(r#"{"id":"bad","id":"a@b.co"}"#),
-            ["duplicate_key", "invalid_email"]
+            ["invalid_email", "duplicate_key"]
         );
         assert_eq!(
             codes(r#"{"email":"bad","email":"a@b.co"}"#),
-            ["duplicate_key", "invalid_email"]
+            ["invalid_email", "duplicate_key"]
         );
         assert_eq!(
             codes(r#"{"id":"a@b.co","id":"bad","id":"c@d.co"}"#),
-            ["duplicate_key", "duplicate_key", "invalid_email"]
+            ["duplicate_key", "invalid_email", "duplicate_key"]
         );
         assert_eq!(
             codes(r#"{"id":"x","id":"y","key":"sid"}"#),

@@ -976,7 +976,8 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             let mut extra = too_many;
             for mut finding in piece.findings {
                 finding.line += line_base;
-                if let Some(f) = extra.take_if(|f| f.line < finding.line) {
+                // Before the findings of its line, as a finding with no column comes first.
+                if let Some(f) = extra.take_if(|f| f.line <= finding.line) {
                     self.deliver(f);
                 }
                 self.deliver(finding);
