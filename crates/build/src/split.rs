@@ -52,7 +52,7 @@ pub struct SplitOutcome {
     /// Lines with errors, moved to `rejects.json` (with `skip_invalid`) or the reason the split
     /// failed (without).
     pub invalid_lines: u64,
-    /// The first findings on invalid lines (at most 100), for the report.
+    /// The first findings on invalid lines (at most [`KEPT_FINDINGS`]), for the report.
     pub findings: Vec<Finding>,
 }
 
@@ -255,11 +255,14 @@ impl Router<'_> {
     }
 }
 
+/// How many findings on invalid lines a split keeps for its report.
+const KEPT_FINDINGS: usize = 100;
+
 impl Sink for Router<'_> {
     fn finding(&mut self, finding: Finding) -> ControlFlow<()> {
         if finding.severity == sailbulk_parse::Severity::Error
             && finding.code != sailbulk_parse::Code::FileTooLarge
-            && self.findings.len() < 100
+            && self.findings.len() < KEPT_FINDINGS
         {
             self.findings.push(finding);
         }
@@ -268,6 +271,10 @@ impl Sink for Router<'_> {
 
     fn wants_lines(&self) -> bool {
         true
+    }
+
+    fn wants_details(&self) -> bool {
+        self.findings.len() < KEPT_FINDINGS
     }
 
     fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {

@@ -267,16 +267,22 @@ pub(crate) struct LineOut<'v> {
     pub findings: &'v mut Vec<Finding>,
     pub strict: bool,
     pub errors: bool,
+    /// The findings are only counted: they get no field and an empty message, which spares
+    /// formatting them (most of the time a line with a finding takes). See
+    /// [`crate::Sink::wants_details`].
+    pub brief: bool,
 }
 
 impl LineOut<'_> {
+    /// Records a finding. Its field and message are worked out only when they are wanted
+    /// (see [`LineOut::brief`]).
     fn push(
         &mut self,
         ctx: &LineCtx<'_>,
         byte: Option<usize>,
         code: Code,
-        field: Option<String>,
-        message: String,
+        field: impl FnOnce() -> Option<String>,
+        message: impl FnOnce() -> String,
     ) {
         let severity = if self.strict {
             Severity::Error
@@ -284,6 +290,11 @@ impl LineOut<'_> {
             code.default_severity()
         };
         self.errors |= severity == Severity::Error;
+        let (field, message) = if self.brief {
+            (None, String::new())
+        } else {
+            (field(), message())
+        };
         self.findings.push(Finding {
             line: ctx.number,
             column: byte.map(|b| ctx.column(b)),
@@ -358,8 +369,11 @@ fn check_line_in_full(
                 &ctx,
                 Some(0),
                 Code::Bom,
-                None,
-                "the file starts with a UTF-8 byte-order mark; the line is read without it".into(),
+                || None,
+                || {
+                    "the file starts with a UTF-8 byte-order mark; the line is read without it"
+                        .into()
+                },
             );
             content = rest;
             ctx.content = rest;
@@ -379,8 +393,8 @@ fn check_line_in_full(
             &ctx,
             Some(at),
             Code::InvalidUtf8,
-            None,
-            format!("invalid UTF-8 at byte {at} of the line{in_file}"),
+            || None,
+            || format!("invalid UTF-8 at byte {at} of the line{in_file}"),
         );
         return LineKind::Record;
     }
@@ -399,7 +413,7 @@ fn check_line_in_full(
                     .to_string(),
             )
         };
-        out.push(&ctx, Some(at), code, None, message);
+        out.push(&ctx, Some(at), code, || None, || message);
         return LineKind::Record;
     }
     // In an update file, JSON's whitespace only: a form feed or vertical tab makes a line that
@@ -414,8 +428,8 @@ fn check_line_in_full(
             &ctx,
             None,
             Code::BlankLine,
-            None,
-            "a blank line (the platform skips it)".into(),
+            || None,
+            || "a blank line (the platform skips it)".into(),
         );
         return LineKind::Blank;
     }
@@ -448,8 +462,8 @@ fn check_email_line(ctx: &LineCtx<'_>, out: &mut LineOut<'_>) {
             ctx,
             Some(0),
             Code::EmailWhitespace,
-            None,
-            "spaces around the address".into(),
+            || None,
+            || "spaces around the address".into(),
         );
     }
     let pieces = trimmed
@@ -461,8 +475,8 @@ fn check_email_line(ctx: &LineCtx<'_>, out: &mut LineOut<'_>) {
             ctx,
             Some(lead),
             Code::NotOneAddress,
-            None,
-            format!(
+            || None,
+            || format!(
                 "the line holds {pieces} items separated by commas, semicolons or spaces; an email file has one address per line"
             ),
         );
@@ -471,8 +485,8 @@ fn check_email_line(ctx: &LineCtx<'_>, out: &mut LineOut<'_>) {
             ctx,
             Some(lead),
             Code::InvalidEmail,
-            None,
-            format!("{trimmed:?} is not a valid email address: {problem}"),
+            || None,
+            || format!("{trimmed:?} is not a valid email address: {problem}"),
         );
     }
 }
@@ -486,8 +500,8 @@ fn check_email_value(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, value: &Str<'_>, 
             ctx,
             Some(value.pos),
             Code::EmailWhitespace,
-            Some(field.into()),
-            format!("spaces around the address in `{field}`"),
+            || Some(field.into()),
+            || format!("spaces around the address in `{field}`"),
         );
     }
     if let Some(problem) = email_problem(trimmed) {
@@ -495,8 +509,8 @@ fn check_email_value(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, value: &Str<'_>, 
             ctx,
             Some(value.pos),
             Code::InvalidEmail,
-            Some(field.into()),
-            format!("`{field}` {trimmed:?} is not a valid email address: {problem}"),
+            || Some(field.into()),
+            || format!("`{field}` {trimmed:?} is not a valid email address: {problem}"),
         );
     }
 }
@@ -545,11 +559,13 @@ fn check_object(
                         ctx,
                         Some(0),
                         Code::NotAnObject,
-                        None,
-                        format!(
-                            "the line is {}, not an object; each line must be one JSON object",
-                            v.type_name()
-                        ),
+                        || None,
+                        || {
+                            format!(
+                                "the line is {}, not an object; each line must be one JSON object",
+                                v.type_name()
+                            )
+                        },
                     );
                 } else {
                     trailing(ctx, out, s);
@@ -567,6 +583,7 @@ fn check_object(
             findings: &mut held,
             strict: out.strict,
             errors: false,
+            brief: out.brief,
         };
         let result = s.object(Path::Root, |s, key, path| {
             member(ctx, &mut rules_out, s, key, path, &mut ident, line_lists)
@@ -587,16 +604,18 @@ fn check_object(
                 ctx,
                 Some(pos),
                 Code::DuplicateKey,
-                Some(field.clone()),
-                format!("`{field}` appears twice in the same object; the last one wins"),
+                || Some(field.clone()),
+                || format!("`{field}` appears twice in the same object; the last one wins"),
             ),
             Note::BigInteger { pos, field } => out.push(
                 ctx,
                 Some(pos),
                 Code::IntegerPrecision,
-                field,
-                "an integer beyond 2^53 may lose precision on the platform; send it as a string"
-                    .into(),
+                || field,
+                || {
+                    "an integer beyond 2^53 may lose precision on the platform; send it as a string"
+                        .into()
+                },
             ),
         }
     }
@@ -607,8 +626,8 @@ fn check_object(
             ctx,
             Some(0),
             Code::MissingIdentity,
-            None,
-            "the object has neither `email` nor `id`: the platform cannot tell whose profile to update"
+            || None,
+            || "the object has neither `email` nor `id`: the platform cannot tell whose profile to update"
                 .into(),
         );
     }
@@ -627,8 +646,8 @@ fn invalid_json(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, e: &SyntaxError) {
         ctx,
         Some(e.pos),
         Code::InvalidJson,
-        None,
-        format!("invalid JSON: {}", e.what),
+        || None,
+        || format!("invalid JSON: {}", e.what),
     );
 }
 
@@ -643,16 +662,16 @@ fn trailing(ctx: &LineCtx<'_>, out: &mut LineOut<'_>, s: &mut Scanner<'_>) {
             ctx,
             Some(at),
             Code::MultipleValues,
-            None,
-            "a second JSON value on the same line; put each object on its own line".into(),
+            || None,
+            || "a second JSON value on the same line; put each object on its own line".into(),
         );
     } else {
         out.push(
             ctx,
             Some(at),
             Code::InvalidJson,
-            None,
-            "invalid JSON: trailing characters after the value".into(),
+            || None,
+            || "invalid JSON: trailing characters after the value".into(),
         );
     }
 }
@@ -682,8 +701,8 @@ fn member<'a>(
                     ctx,
                     Some(at),
                     Code::InvalidEmail,
-                    Some("email".into()),
-                    format!("`email` must be a string, not {}", other.type_name()),
+                    || Some("email".into()),
+                    || format!("`email` must be a string, not {}", other.type_name()),
                 ),
             }
         }
@@ -701,8 +720,8 @@ fn member<'a>(
                     ctx,
                     Some(at),
                     Code::InvalidId,
-                    Some("id".into()),
-                    format!("`id` must be a non-empty string, not {what}"),
+                    || Some("id".into()),
+                    || format!("`id` must be a non-empty string, not {what}"),
                 );
             }
         },
@@ -723,11 +742,13 @@ fn member<'a>(
                         ctx,
                         Some(at),
                         Code::UnknownKey,
-                        Some("key".into()),
-                        format!(
-                            "`key` is {shown}; it must be one of {}",
-                            quoted(&IDENTITY_KEYS)
-                        ),
+                        || Some("key".into()),
+                        || {
+                            format!(
+                                "`key` is {shown}; it must be one of {}",
+                                quoted(&IDENTITY_KEYS)
+                            )
+                        },
                     );
                 }
             }
@@ -744,11 +765,13 @@ fn member<'a>(
                             ctx,
                             Some(k.pos),
                             Code::UnknownKey,
-                            field.clone(),
-                            format!(
-                                "{kname:?} is not an identity key; keys are {}",
-                                quoted(&IDENTITY_KEYS)
-                            ),
+                            || field.clone(),
+                            || {
+                                format!(
+                                    "{kname:?} is not an identity key; keys are {}",
+                                    quoted(&IDENTITY_KEYS)
+                                )
+                            },
                         );
                     }
                     match s.value(Path::Key(&path, &k))? {
@@ -757,8 +780,8 @@ fn member<'a>(
                             ctx,
                             Some(vat),
                             Code::InvalidKeys,
-                            field,
-                            format!("key values must be strings, not {}", other.type_name()),
+                            || field,
+                            || format!("key values must be strings, not {}", other.type_name()),
                         ),
                     }
                     Ok(())
@@ -774,12 +797,14 @@ fn member<'a>(
                 ctx,
                 Some(at),
                 Code::InvalidKeysconflict,
-                Some("keysconflict".into()),
-                format!(
-                    "`keysconflict` is {}; it must be one of {}",
-                    describe(&other),
-                    quoted(&KEYSCONFLICT_VALUES)
-                ),
+                || Some("keysconflict".into()),
+                || {
+                    format!(
+                        "`keysconflict` is {}; it must be one of {}",
+                        describe(&other),
+                        quoted(&KEYSCONFLICT_VALUES)
+                    )
+                },
             ),
         },
         "vars" => {
@@ -812,12 +837,14 @@ fn member<'a>(
                 ctx,
                 Some(at),
                 Code::InvalidOptout,
-                Some("optout".into()),
-                format!(
-                    "`optout` is {}; it must be one of {}",
-                    describe(&other),
-                    quoted(&OPTOUT_VALUES)
-                ),
+                || Some("optout".into()),
+                || {
+                    format!(
+                        "`optout` is {}; it must be one of {}",
+                        describe(&other),
+                        quoted(&OPTOUT_VALUES)
+                    )
+                },
             ),
         },
         "signup_date" => {
@@ -832,8 +859,8 @@ fn member<'a>(
                     ctx,
                     Some(at),
                     Code::InvalidSignupDate,
-                    Some("signup_date".into()),
-                    format!(
+                    || Some("signup_date".into()),
+                    || format!(
                         "`signup_date` is {}, not a real date in an accepted format ({ACCEPTED_FORMATS})",
                         describe(&v)
                     ),
@@ -851,11 +878,13 @@ fn member<'a>(
                             ctx,
                             Some(iat),
                             Code::InvalidDeleteVars,
-                            path.render(),
-                            format!(
-                                "`delete_vars` must hold var names as strings, not {}",
-                                other.type_name()
-                            ),
+                            || path.render(),
+                            || {
+                                format!(
+                                    "`delete_vars` must hold var names as strings, not {}",
+                                    other.type_name()
+                                )
+                            },
                         ),
                     }
                     Ok(())
@@ -872,11 +901,13 @@ fn member<'a>(
                     ctx,
                     Some(key.pos),
                     Code::UnknownField,
-                    Some(other.to_string()),
-                    format!(
-                        "unknown field `{other}`: the update job ignores it (known fields: {})",
-                        quoted(&UPDATE_LINE_FIELDS)
-                    ),
+                    || Some(other.to_string()),
+                    || {
+                        format!(
+                            "unknown field `{other}`: the update job ignores it (known fields: {})",
+                            quoted(&UPDATE_LINE_FIELDS)
+                        )
+                    },
                 );
             }
         }
@@ -901,8 +932,8 @@ fn wrong_type(
         ctx,
         Some(at),
         code,
-        Some(field.into()),
-        format!("`{field}` must be {what}, not {}", v.type_name()),
+        || Some(field.into()),
+        || format!("`{field}` must be {what}, not {}", v.type_name()),
     );
     Ok(())
 }
@@ -945,18 +976,14 @@ fn var<'a>(
             ),
             _ => (Code::VarNameInvalidChar, format!("var name {name:?} is not accepted")),
         };
-        out.push(ctx, Some(key.pos), code, field(), message);
+        out.push(ctx, Some(key.pos), code, field, || message);
     } else if key.raw.len() > VAR_NAME_MAX_CHARS && key.char_len() > VAR_NAME_MAX_CHARS {
-        out.push(
-            ctx,
-            Some(key.pos),
-            Code::VarNameTooLong,
-            field(),
+        out.push(ctx, Some(key.pos), Code::VarNameTooLong, field, || {
             format!(
                 "var name is {} characters long; the documented maximum is {VAR_NAME_MAX_CHARS}",
                 key.char_len()
-            ),
-        );
+            )
+        });
     }
     s.skip_ws();
     let at = s.pos();
@@ -967,8 +994,8 @@ fn var<'a>(
                 ctx,
                 Some(at),
                 Code::VarValueTooLong,
-                field(),
-                format!(
+                field,
+                || format!(
                     "the value is {} characters long; the documented maximum is {VAR_VALUE_MAX_CHARS}",
                     v.char_len()
                 ),
@@ -993,15 +1020,15 @@ fn list<'a>(
             ctx,
             Some(key.pos),
             Code::ListNameDollar,
-            here.render(),
-            format!("list name {name:?}: a list name cannot contain a $ character"),
+            || here.render(),
+            || format!("list name {name:?}: a list name cannot contain a $ character"),
         ),
         Some(_) => out.push(
             ctx,
             Some(key.pos),
             Code::ListNameNoValidChar,
-            here.render(),
-            format!("list name {name:?} failed validation: it holds no letter or digit"),
+            || here.render(),
+            || format!("list name {name:?} failed validation: it holds no letter or digit"),
         ),
         None => line_lists.push(KeyRef::of(&key, s.line())),
     }
@@ -1014,11 +1041,13 @@ fn list<'a>(
             ctx,
             Some(at),
             Code::InvalidListValue,
-            here.render(),
-            format!(
-                "list value is {}; it must be 1 (subscribe) or 0 (unsubscribe)",
-                describe(&v)
-            ),
+            || here.render(),
+            || {
+                format!(
+                    "list value is {}; it must be 1 (subscribe) or 0 (unsubscribe)",
+                    describe(&v)
+                )
+            },
         );
     }
     Ok(())
@@ -1074,11 +1103,80 @@ pub(crate) mod tests {
             findings: &mut findings,
             strict,
             errors: false,
+            brief: false,
         };
         let mut lists = ListNames::default();
         let rules = LineRules { format, strict };
         check_line(rules, 2, Some(10), line, &mut out, &mut lists, scratch);
         (findings, lists)
+    }
+
+    /// Brief findings are the full ones without their fields and messages: the same lines,
+    /// columns, severities and codes, in the same order, and the same verdict, on every line of
+    /// the fixtures, in both formats, strict or not.
+    #[test]
+    fn brief_findings_are_the_full_ones_bare() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let mut compared = 0;
+        for kind in ["accepted", "rejected", "jsontestsuite"] {
+            for entry in std::fs::read_dir(dir.join(kind)).unwrap() {
+                let path = entry.unwrap().path();
+                if path
+                    .extension()
+                    .is_some_and(|e| e == "expected" || e == "md")
+                {
+                    continue;
+                }
+                let bytes = std::fs::read(&path).unwrap();
+                for line in bytes.split(|&b| b == b'\n') {
+                    for (format, strict) in [
+                        (Format::Json, false),
+                        (Format::Json, true),
+                        (Format::Emails, false),
+                    ] {
+                        let check = |brief: bool| {
+                            let mut findings = Vec::new();
+                            let mut out = LineOut {
+                                findings: &mut findings,
+                                strict,
+                                errors: false,
+                                brief,
+                            };
+                            let mut lists = ListNames::default();
+                            let rules = LineRules { format, strict };
+                            let mut scratch = Scratch::default();
+                            check_line(
+                                rules,
+                                2,
+                                Some(10),
+                                line,
+                                &mut out,
+                                &mut lists,
+                                &mut scratch,
+                            );
+                            let errors = out.errors;
+                            (findings, errors, lists.order)
+                        };
+                        let (full, full_errors, full_lists) = check(false);
+                        let (bare, bare_errors, bare_lists) = check(true);
+                        let key = |f: &Finding| (f.line, f.column, f.severity, f.code);
+                        assert!(
+                            full.iter().map(key).eq(bare.iter().map(key)),
+                            "{}: {full:?} {bare:?}",
+                            String::from_utf8_lossy(line)
+                        );
+                        assert!(bare
+                            .iter()
+                            .all(|f| f.message.is_empty() && f.field.is_none()));
+                        assert!(full.iter().all(|f| !f.message.is_empty()));
+                        assert_eq!(full_errors, bare_errors);
+                        assert_eq!(full_lists, bare_lists);
+                        compared += full.len();
+                    }
+                }
+            }
+        }
+        assert!(compared > 500, "{compared}");
     }
 
     fn run(format: Format, strict: bool, line: &str) -> Vec<Finding> {
@@ -1187,6 +1285,7 @@ pub(crate) mod tests {
             findings: &mut findings,
             strict: false,
             errors: false,
+            brief: false,
         };
         check_line(
             LineRules {
@@ -1425,6 +1524,7 @@ pub(crate) mod tests {
             findings: &mut findings,
             strict: false,
             errors: false,
+            brief: false,
         };
         check_line(
             LineRules {

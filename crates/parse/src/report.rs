@@ -229,6 +229,10 @@ impl Sink for Collect {
         }
         ControlFlow::Continue(())
     }
+
+    fn wants_details(&self) -> bool {
+        self.max == 0 || self.findings.len() < self.max
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,18 @@ pub trait Sink {
     fn progress(&mut self, bytes: u64) {
         let _ = bytes;
     }
+
+    /// Whether the findings still to come need their fields and messages. A sink that keeps only
+    /// the first findings and counts the rest (as a report with a limit does) answers `false`
+    /// once it has kept its fill: the blocks read after that deliver findings with their line,
+    /// column, severity and code, but no field and an empty message. Working those out is most
+    /// of the time a line with a finding takes, so a file where every line has one is checked
+    /// several times faster. The answer may change only from `true` to `false`, and is asked
+    /// before each block is checked: the blocks already being checked still bring their
+    /// details.
+    fn wants_details(&self) -> bool {
+        true
+    }
 }
 
 /// A run of complete lines and which of them are invalid.
@@ -378,6 +390,7 @@ impl Validator {
             findings: &mut findings,
             strict: self.config.strict,
             errors: false,
+            brief: false,
         };
         let offset = (number == 1).then_some(0);
         thread_local! {
@@ -517,6 +530,7 @@ fn check_piece(
     offset: u64,
     job: JobKind,
     want_ranges: bool,
+    details: bool,
 ) -> Piece {
     let limit = job.max_file_bytes();
     let mut piece = Piece::default();
@@ -542,6 +556,7 @@ fn check_piece(
             findings: &mut piece.findings,
             strict: rules.strict,
             errors: false,
+            brief: !details,
         };
         let kind = check_line(
             rules,
@@ -613,6 +628,8 @@ struct Plan {
     offset: u64,
     job: JobKind,
     want_ranges: bool,
+    /// Whether the sink wants the findings' fields and messages ([`Sink::wants_details`]).
+    details: bool,
     /// The block's pieces, which end on line boundaries.
     ranges: Vec<Range<usize>>,
 }
@@ -627,6 +644,7 @@ impl Plan {
             self.offset + range.start as u64,
             self.job,
             self.want_ranges,
+            self.details,
         )
     }
 }
@@ -948,6 +966,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             offset: self.offset,
             job: config.job,
             want_ranges: self.sink.wants_lines(),
+            details: self.sink.wants_details(),
             ranges: pieces(data, config.chunk_size),
         };
         self.offset += data.len() as u64;

@@ -250,6 +250,10 @@ impl Sink for CliSink<'_> {
         self.router.valid.is_some() || self.router.invalid.is_some()
     }
 
+    fn wants_details(&self) -> bool {
+        self.max == 0 || self.listed < self.max
+    }
+
     fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {
         let router = &mut *self.router;
         // The first run of the file's first block starts with its first line.

@@ -317,6 +317,67 @@ fn a_sink_can_stop_early() {
     assert!(summary.lines < 4000);
 }
 
+/// A sink that wants no more details gets the same findings (line, column, severity, code) and
+/// the same counts, with no field and an empty message, from the blocks checked after it said
+/// so; the blocks before it said so bring theirs.
+#[test]
+fn a_sink_that_wants_no_details_gets_the_same_findings_bare() {
+    /// Keeps every finding; wants details for the first `keep` only.
+    struct Bare {
+        keep: usize,
+        seen: Vec<Finding>,
+    }
+    impl Sink for Bare {
+        fn finding(&mut self, f: Finding) -> ControlFlow<()> {
+            self.seen.push(f);
+            ControlFlow::Continue(())
+        }
+        fn wants_details(&self) -> bool {
+            self.seen.len() < self.keep
+        }
+    }
+    let input = sample(4000);
+    for threads in [1, 2] {
+        let mut b = ValidatorBuilder::new();
+        b.threads(threads).block_size(16 << 10).strict(true);
+        let validator = b.build();
+        let mut full = Bare {
+            keep: usize::MAX,
+            seen: Vec::new(),
+        };
+        let read = || std::io::Cursor::new(input.clone());
+        let all = validator.validate_reader(read(), &mut full).unwrap();
+        let mut bare = Bare {
+            keep: 5,
+            seen: Vec::new(),
+        };
+        let counted = validator.validate_reader(read(), &mut bare).unwrap();
+        assert_eq!(all, counted, "threads={threads}");
+        assert_eq!(full.seen.len(), bare.seen.len());
+        assert!(full.seen.len() > 500);
+        let key = |f: &Finding| (f.line, f.column, f.severity, f.code);
+        assert!(full.seen.iter().map(key).eq(bare.seen.iter().map(key)));
+        // The first findings, from blocks checked before the sink had its fill, are whole; the
+        // last, from blocks checked after, are bare.
+        assert_eq!(bare.seen[..5], full.seen[..5]);
+        assert!(bare
+            .seen
+            .iter()
+            .all(|f| !f.message.is_empty() || f.field.is_none()));
+        let last = bare.seen.last().unwrap();
+        assert_eq!((last.message.as_str(), &last.field), ("", &None));
+        assert!(!full.seen.last().unwrap().message.is_empty());
+    }
+    // A report with a limit lists its findings whole and counts the rest.
+    let report = ValidatorBuilder::new().build().report_slice(&input, 3);
+    assert_eq!(report.findings.len(), 3);
+    assert!(report.findings.iter().all(|f| !f.message.is_empty()));
+    assert_eq!(
+        report.summary.errors + report.summary.warnings,
+        3 + report.omitted
+    );
+}
+
 /// A run its sink stopped takes no further block: the error of a bad gzip member after the block
 /// where it stopped is not met, and the run ends stopped, not with a read error.
 #[test]
