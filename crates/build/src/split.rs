@@ -273,8 +273,14 @@ impl Sink for Router<'_> {
         true
     }
 
-    fn wants_details(&self) -> bool {
-        self.findings.len() < KEPT_FINDINGS
+    /// The findings kept are errors only, which any number of warnings may come before: all
+    /// of them whole until the report has its fill.
+    fn details_wanted(&self) -> u64 {
+        if self.findings.len() < KEPT_FINDINGS {
+            u64::MAX
+        } else {
+            0
+        }
     }
 
     fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {

@@ -269,7 +269,7 @@ pub(crate) struct LineOut<'v> {
     pub errors: bool,
     /// The findings are only counted: they get no field and an empty message, which spares
     /// formatting them (most of the time a line with a finding takes). See
-    /// [`crate::Sink::wants_details`].
+    /// [`crate::Sink::details_wanted`].
     pub brief: bool,
 }
 

@@ -230,8 +230,11 @@ impl Sink for Collect {
         ControlFlow::Continue(())
     }
 
-    fn wants_details(&self) -> bool {
-        self.max == 0 || self.findings.len() < self.max
+    fn details_wanted(&self) -> u64 {
+        match self.max {
+            0 => u64::MAX,
+            max => max.saturating_sub(self.findings.len()) as u64,
+        }
     }
 }
 

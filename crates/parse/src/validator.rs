@@ -40,16 +40,17 @@ pub trait Sink {
         let _ = bytes;
     }
 
-    /// Whether the findings still to come need their fields and messages. A sink that keeps only
-    /// the first findings and counts the rest (as a report with a limit does) answers `false`
-    /// once it has kept its fill: the blocks read after that deliver findings with their line,
-    /// column, severity and code, but no field and an empty message. Working those out is most
-    /// of the time a line with a finding takes, so a file where every line has one is checked
-    /// several times faster. The answer may change only from `true` to `false`, and is asked
-    /// before each block is checked: the blocks already being checked still bring their
-    /// details.
-    fn wants_details(&self) -> bool {
-        true
+    /// How many of the findings still to come the sink reads the field and message of (all of
+    /// them by default). A sink that keeps only its first findings and counts the rest, as a
+    /// report with a limit does, answers how many it has room for. It is asked before each block
+    /// is checked: the block's first findings, at least that many, come whole, and the rest
+    /// may come bare, with their line, column, severity and code but no field and an empty
+    /// message. Working those out is most of the time a line with a finding takes, so a file
+    /// where every line has one is checked several times faster.
+    ///
+    /// The answer may only go down as findings are delivered.
+    fn details_wanted(&self) -> u64 {
+        u64::MAX
     }
 }
 
@@ -530,12 +531,16 @@ fn check_piece(
     offset: u64,
     job: JobKind,
     want_ranges: bool,
-    details: bool,
+    details: u64,
 ) -> Piece {
     let limit = job.max_file_bytes();
     let mut piece = Piece::default();
     let mut scratch = Scratch::for_block(data, rules.format);
     let mut fast = scratch.take_fast(rules.format);
+    // The piece's first `details` findings come whole, a line at a time (a line's findings are
+    // sorted by column once it is checked): the block's first that many are then whole, wherever
+    // they lie among its pieces.
+    let mut details_left = details;
     let mut each = |start: usize, end: usize, clean: Option<&[(u32, u32)]>| {
         let next = (end + 1).min(data.len());
         piece.lines += 1;
@@ -556,8 +561,9 @@ fn check_piece(
             findings: &mut piece.findings,
             strict: rules.strict,
             errors: false,
-            brief: !details,
+            brief: details_left == 0,
         };
+        let before = out.findings.len();
         let kind = check_line(
             rules,
             piece.lines,
@@ -567,6 +573,7 @@ fn check_piece(
             &mut piece.lists,
             &mut scratch,
         );
+        details_left = details_left.saturating_sub((out.findings.len() - before) as u64);
         if kind == LineKind::Record {
             piece.records += 1;
         }
@@ -628,8 +635,8 @@ struct Plan {
     offset: u64,
     job: JobKind,
     want_ranges: bool,
-    /// Whether the sink wants the findings' fields and messages ([`Sink::wants_details`]).
-    details: bool,
+    /// How many findings the sink wants whole ([`Sink::details_wanted`]).
+    details: u64,
     /// The block's pieces, which end on line boundaries.
     ranges: Vec<Range<usize>>,
 }
@@ -966,7 +973,7 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             offset: self.offset,
             job: config.job,
             want_ranges: self.sink.wants_lines(),
-            details: self.sink.wants_details(),
+            details: self.sink.details_wanted(),
             ranges: pieces(data, config.chunk_size),
         };
         self.offset += data.len() as u64;

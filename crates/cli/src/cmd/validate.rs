@@ -250,8 +250,11 @@ impl Sink for CliSink<'_> {
         self.router.valid.is_some() || self.router.invalid.is_some()
     }
 
-    fn wants_details(&self) -> bool {
-        self.max == 0 || self.listed < self.max
+    fn details_wanted(&self) -> u64 {
+        match self.max {
+            0 => u64::MAX,
+            max => max.saturating_sub(self.listed) as u64,
+        }
     }
 
     fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {

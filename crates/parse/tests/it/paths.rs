@@ -317,12 +317,13 @@ fn a_sink_can_stop_early() {
     assert!(summary.lines < 4000);
 }
 
-/// A sink that wants no more details gets the same findings (line, column, severity, code) and
-/// the same counts, with no field and an empty message, from the blocks checked after it said
-/// so; the blocks before it said so bring theirs.
+/// A sink that wants only its next few findings whole gets those whole, and the same findings
+/// (line, column, severity, code) and counts as a sink that wants all of them, the rest bare:
+/// no field and an empty message. Whatever the threads, the block size, and however the block's
+/// findings fall among its pieces.
 #[test]
-fn a_sink_that_wants_no_details_gets_the_same_findings_bare() {
-    /// Keeps every finding; wants details for the first `keep` only.
+fn a_sink_that_wants_few_details_gets_those_whole_and_the_rest_bare() {
+    /// Keeps every finding; wants the first `keep` whole.
     struct Bare {
         keep: usize,
         seen: Vec<Finding>,
@@ -332,41 +333,58 @@ fn a_sink_that_wants_no_details_gets_the_same_findings_bare() {
             self.seen.push(f);
             ControlFlow::Continue(())
         }
-        fn wants_details(&self) -> bool {
-            self.seen.len() < self.keep
+        fn details_wanted(&self) -> u64 {
+            self.keep.saturating_sub(self.seen.len()) as u64
         }
     }
     let input = sample(4000);
-    for threads in [1, 2] {
+    let read = || std::io::Cursor::new(input.clone());
+    for (threads, block, piece) in [
+        (1, 16 << 10, 4 << 10),
+        (2, 16 << 10, 1 << 10),
+        (2, 1 << 20, 64 << 10),
+    ] {
         let mut b = ValidatorBuilder::new();
-        b.threads(threads).block_size(16 << 10).strict(true);
+        b.threads(threads)
+            .block_size(block)
+            .chunk_size(piece)
+            .strict(true);
         let validator = b.build();
         let mut full = Bare {
             keep: usize::MAX,
             seen: Vec::new(),
         };
-        let read = || std::io::Cursor::new(input.clone());
         let all = validator.validate_reader(read(), &mut full).unwrap();
-        let mut bare = Bare {
-            keep: 5,
-            seen: Vec::new(),
-        };
-        let counted = validator.validate_reader(read(), &mut bare).unwrap();
-        assert_eq!(all, counted, "threads={threads}");
-        assert_eq!(full.seen.len(), bare.seen.len());
         assert!(full.seen.len() > 500);
-        let key = |f: &Finding| (f.line, f.column, f.severity, f.code);
-        assert!(full.seen.iter().map(key).eq(bare.seen.iter().map(key)));
-        // The first findings, from blocks checked before the sink had its fill, are whole; the
-        // last, from blocks checked after, are bare.
-        assert_eq!(bare.seen[..5], full.seen[..5]);
-        assert!(bare
-            .seen
-            .iter()
-            .all(|f| !f.message.is_empty() || f.field.is_none()));
-        let last = bare.seen.last().unwrap();
-        assert_eq!((last.message.as_str(), &last.field), ("", &None));
-        assert!(!full.seen.last().unwrap().message.is_empty());
+        assert!(full.seen.iter().all(|f| !f.message.is_empty()));
+        for keep in [0, 1, 5, 400] {
+            let mut bare = Bare {
+                keep,
+                seen: Vec::new(),
+            };
+            let counted = validator.validate_reader(read(), &mut bare).unwrap();
+            let case = format!("threads={threads} block={block} keep={keep}");
+            assert_eq!(all, counted, "{case}");
+            let key = |f: &Finding| (f.line, f.column, f.severity, f.code);
+            assert!(
+                full.seen.iter().map(key).eq(bare.seen.iter().map(key)),
+                "{case}"
+            );
+            // The first `keep` are whole, and every finding is whole or bare.
+            assert_eq!(bare.seen[..keep], full.seen[..keep], "{case}");
+            for (f, whole) in bare.seen.iter().zip(&full.seen) {
+                assert!(
+                    f == whole || (f.message.is_empty() && f.field.is_none()),
+                    "{case}"
+                );
+            }
+            // With small blocks, the last, from blocks checked after the sink had its fill, are
+            // bare. (In one large block, each piece brings its first `keep` whole.)
+            if block == 16 << 10 {
+                let last = bare.seen.last().unwrap();
+                assert_eq!((last.message.as_str(), &last.field), ("", &None), "{case}");
+            }
+        }
     }
     // A report with a limit lists its findings whole and counts the rest.
     let report = ValidatorBuilder::new().build().report_slice(&input, 3);
