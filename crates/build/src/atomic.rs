@@ -124,7 +124,8 @@ impl AtomicFile {
         &self.target
     }
 
-    /// The path the commit renames the file to: the target's [`destination`].
+    /// The path the commit renames the file to: the target with symbolic links followed to the
+    /// file they name, in its directory made canonical (two names of one file give one path).
     pub fn destination(&self) -> &Path {
         &self.dest
     }

@@ -52,7 +52,7 @@ pub struct SplitOutcome {
     /// Lines with errors, moved to `rejects.json` (with `skip_invalid`) or the reason the split
     /// failed (without).
     pub invalid_lines: u64,
-    /// The first findings on invalid lines (at most [`KEPT_FINDINGS`]), for the report.
+    /// The first findings on invalid lines (at most 100), for the report.
     pub findings: Vec<Finding>,
 }
 
