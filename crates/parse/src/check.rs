@@ -385,16 +385,18 @@ fn check_line_in_full(
         let at = std::str::from_utf8(content)
             .err()
             .map_or(0, |e| e.valid_up_to());
-        let in_file = ctx
-            .offset
-            .map(|o| format!(" (byte offset {} in the file)", o + at as u64))
-            .unwrap_or_default();
+        let offset = ctx.offset;
         out.push(
             &ctx,
             Some(at),
             Code::InvalidUtf8,
             || None,
-            || format!("invalid UTF-8 at byte {at} of the line{in_file}"),
+            || {
+                let in_file = offset
+                    .map(|o| format!(" (byte offset {} in the file)", o + at as u64))
+                    .unwrap_or_default();
+                format!("invalid UTF-8 at byte {at} of the line{in_file}")
+            },
         );
         return LineKind::Record;
     }
@@ -405,15 +407,14 @@ fn check_line_in_full(
     };
     if let Some(at) = nul_or_cr {
         let (code, message) = if content[at] == 0 {
-            (Code::NulByte, "a raw NUL byte".to_string())
+            (Code::NulByte, "a raw NUL byte")
         } else {
             (
                 Code::BareCr,
-                "a carriage return inside the line: lines must end with `\\n` or `\\r\\n`, not `\\r` alone"
-                    .to_string(),
+                "a carriage return inside the line: lines must end with `\\n` or `\\r\\n`, not `\\r` alone",
             )
         };
-        out.push(&ctx, Some(at), code, || None, || message);
+        out.push(&ctx, Some(at), code, || None, || message.to_string());
         return LineKind::Record;
     }
     // In an update file, JSON's whitespace only: a form feed or vertical tab makes a line that
@@ -734,16 +735,16 @@ fn member<'a>(
                 }
                 other => {
                     ident.key_unknown = true;
-                    let shown = match other {
-                        Val::Str(k) => format!("{:?}", k.decode()),
-                        other => other.type_name().to_string(),
-                    };
                     out.push(
                         ctx,
                         Some(at),
                         Code::UnknownKey,
                         || Some("key".into()),
                         || {
+                            let shown = match other {
+                                Val::Str(k) => format!("{:?}", k.decode()),
+                                other => other.type_name().to_string(),
+                            };
                             format!(
                                 "`key` is {shown}; it must be one of {}",
                                 quoted(&IDENTITY_KEYS)
@@ -756,33 +757,23 @@ fn member<'a>(
         "keys" => {
             if s.peek() == Some(b'{') {
                 s.object(here, |s, k, path| {
-                    let field = Path::Key(&path, &k).render();
+                    let field = || Path::Key(&path, &k).render();
                     s.skip_ws();
                     let vat = s.pos();
                     let kname = k.decode();
                     if !is_identity_key(&kname) {
-                        out.push(
-                            ctx,
-                            Some(k.pos),
-                            Code::UnknownKey,
-                            || field.clone(),
-                            || {
-                                format!(
-                                    "{kname:?} is not an identity key; keys are {}",
-                                    quoted(&IDENTITY_KEYS)
-                                )
-                            },
-                        );
+                        out.push(ctx, Some(k.pos), Code::UnknownKey, field, || {
+                            format!(
+                                "{kname:?} is not an identity key; keys are {}",
+                                quoted(&IDENTITY_KEYS)
+                            )
+                        });
                     }
                     match s.value(Path::Key(&path, &k))? {
                         Val::Str(_) => {}
-                        other => out.push(
-                            ctx,
-                            Some(vat),
-                            Code::InvalidKeys,
-                            || field,
-                            || format!("key values must be strings, not {}", other.type_name()),
-                        ),
+                        other => out.push(ctx, Some(vat), Code::InvalidKeys, field, || {
+                            format!("key values must be strings, not {}", other.type_name())
+                        }),
                     }
                     Ok(())
                 })?;
@@ -957,26 +948,24 @@ fn var<'a>(
     let here = Path::Key(&path, &key);
     let field = || here.render();
     if let Some(problem) = var_name_problem(&key.decode()) {
-        let name = key.decode();
-        let (code, message) = match problem {
-            VarNameProblem::Empty => (Code::VarNameEmpty, "a var name is empty".to_string()),
-            VarNameProblem::AllDigits => (
-                Code::VarNameAllDigits,
-                format!("var name {name:?} is all digits"),
-            ),
-            VarNameProblem::LeadingDigit => (
-                Code::VarNameLeadingDigit,
-                format!("var name {name:?} starts with a digit"),
-            ),
-            VarNameProblem::InvalidChar(c) => (
-                Code::VarNameInvalidChar,
-                format!(
+        let code = match problem {
+            VarNameProblem::Empty => Code::VarNameEmpty,
+            VarNameProblem::AllDigits => Code::VarNameAllDigits,
+            VarNameProblem::LeadingDigit => Code::VarNameLeadingDigit,
+            _ => Code::VarNameInvalidChar,
+        };
+        out.push(ctx, Some(key.pos), code, field, || {
+            let name = key.decode();
+            match problem {
+                VarNameProblem::Empty => "a var name is empty".to_string(),
+                VarNameProblem::AllDigits => format!("var name {name:?} is all digits"),
+                VarNameProblem::LeadingDigit => format!("var name {name:?} starts with a digit"),
+                VarNameProblem::InvalidChar(c) => format!(
                     "var name {name:?} holds {c:?}; names hold only ASCII letters, digits and `_` (the platform would rename it)"
                 ),
-            ),
-            _ => (Code::VarNameInvalidChar, format!("var name {name:?} is not accepted")),
-        };
-        out.push(ctx, Some(key.pos), code, field, || message);
+                _ => format!("var name {name:?} is not accepted"),
+            }
+        });
     } else if key.raw.len() > VAR_NAME_MAX_CHARS && key.char_len() > VAR_NAME_MAX_CHARS {
         out.push(ctx, Some(key.pos), Code::VarNameTooLong, field, || {
             format!(
