@@ -290,14 +290,15 @@ pub enum UploadError {
         submitted: Vec<(PathBuf, String)>,
     },
     /// Another upload is using the journal.
-    #[error("upload journal {} is in use by another upload (process {pid}, which holds {})", path.display(), lock.display())]
+    #[error("upload journal {} is in use by another upload ({}which holds {})", path.display(), pid.map(|p| format!("process {p}, ")).unwrap_or_default(), lock.display())]
     Busy {
         /// The journal.
         path: PathBuf,
         /// Its lock file.
         lock: PathBuf,
-        /// The process that holds it (0 when its lock file does not say).
-        pid: u32,
+        /// The process that holds it, when its lock file says (a holder that has just taken the
+        /// lock may not have written its id yet).
+        pid: Option<u32>,
     },
     /// The API refused the credentials, or could not be reached, before anything was sent.
     #[error("before sending anything")]
@@ -891,7 +892,7 @@ impl JournalLock {
                 return Err(UploadError::Busy {
                     path: journal.to_path_buf(),
                     lock: path,
-                    pid: text.trim().parse().unwrap_or(0),
+                    pid: text.trim().parse().ok(),
                 });
             }
             let same = match (file.metadata(), std::fs::metadata(&path)) {
@@ -934,7 +935,7 @@ impl JournalLock {
                             return Err(UploadError::Busy {
                                 path: journal.to_path_buf(),
                                 lock: path,
-                                pid,
+                                pid: Some(pid),
                             })
                         }
                         // Left by a run that ended without cleaning up: taken over.

@@ -454,7 +454,39 @@ fn a_journal_in_use_by_a_live_process_is_refused() {
         0
     );
     let err = upload(&client, &parts, &journal, &options(false)).unwrap_err();
-    assert!(matches!(err, UploadError::Busy { pid: 4242, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            UploadError::Busy {
+                pid: Some(4242),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("(process 4242, which holds "),
+        "{err}"
+    );
+    assert!(sim.requests().is_empty());
+    // A holder that has not written its id yet is named by its lock file alone.
+    let other_journal = dir.path().join("k.json");
+    let other_lock = dir.path().join("k.json.lock");
+    std::fs::write(&other_lock, "").unwrap();
+    let other_held = std::fs::File::open(&other_lock).unwrap();
+    // SAFETY: flock on a descriptor the test owns.
+    assert_eq!(
+        unsafe { libc::flock(other_held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    let err = upload(&client, &parts, &other_journal, &options(false)).unwrap_err();
+    assert!(matches!(err, UploadError::Busy { pid: None, .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is in use by another upload (which holds "),
+        "{err}"
+    );
+    drop(other_held);
     assert!(sim.requests().is_empty());
     // Once its holder is gone, however it ended, the lock is free: a file left behind (by a
     // process killed before it could remove it) holds no lock, and is taken over and removed.
