@@ -199,6 +199,11 @@ pub(crate) struct Scratch {
     fast: FastScratch,
     /// Whether the fast path is off (tests compare the two paths).
     full_only: bool,
+    /// The fast path's buffers were taken for a whole block ([`Scratch::take_fast`]), whose
+    /// walk already answered "not sure" for every line that comes to [`check_line`]: walking
+    /// such a line again on its own would give the same answer (the fast path's tests hold the
+    /// two to it).
+    fast_taken: bool,
 }
 
 impl Scratch {
@@ -216,8 +221,9 @@ impl Scratch {
     /// may run: lines of JSON, the fast path not turned off. The lines it is not sure of then
     /// take [`check_line`] with this scratch.
     pub fn take_fast(&mut self, format: Format) -> Option<FastScratch> {
-        self.fast_runs(format)
-            .then(|| std::mem::take(&mut self.fast))
+        let runs = self.fast_runs(format);
+        self.fast_taken |= runs;
+        runs.then(|| std::mem::take(&mut self.fast))
     }
 
     fn fast_runs(&self, format: Format) -> bool {
@@ -331,6 +337,7 @@ pub(crate) fn check_line(
     // first line's is still reported.
     if rules.format == Format::Json
         && !scratch.full_only
+        && !scratch.fast_taken
         && crate::fast::clean(content, &mut scratch.fast)
     {
         for &(start, end) in &scratch.fast.lists {
