@@ -115,14 +115,22 @@ impl FileReport {
         if s.stopped {
             writeln!(out, "  stopped before the end of the input")?;
         }
+        // Each code, its count, and where it is first found (in a report that lists only its
+        // first findings, the others may not be among them).
         let width = s
             .by_code
             .keys()
             .map(|c| c.as_str().len())
             .max()
             .unwrap_or(0);
+        let count_width = s.by_code.values().map(|n| n.to_string().len()).max();
+        let count_width = count_width.unwrap_or(0);
         for (code, n) in &s.by_code {
-            writeln!(out, "  {:width$}  {n}", code.as_str())?;
+            write!(out, "  {:width$}  {n:>count_width$}", code.as_str())?;
+            match s.first_line_by_code.get(code) {
+                Some(line) => writeln!(out, "  first on line {line}")?,
+                None => writeln!(out)?,
+            }
         }
         Ok(())
     }
@@ -141,6 +149,11 @@ impl FileReport {
             .iter()
             .map(|(code, n)| (code.as_str().to_string(), json!(n)))
             .collect();
+        let first_line_by_code: Map<String, Value> = s
+            .first_line_by_code
+            .iter()
+            .map(|(code, line)| (code.as_str().to_string(), json!(line)))
+            .collect();
         let issues: Vec<Value> = self.findings.iter().map(finding_json).collect();
         json!({
             "path": self.path,
@@ -157,6 +170,7 @@ impl FileReport {
             "errors": s.errors,
             "warnings": s.warnings,
             "by_code": by_code,
+            "first_line_by_code": first_line_by_code,
             "issues": issues,
             "issues_omitted": self.omitted,
         })
@@ -309,9 +323,9 @@ mod tests {
         assert_eq!(
             &lines[3..],
             [
-                "  invalid_email  1",
-                "  blank_line     1",
-                "  unknown_field  1"
+                "  invalid_email  1  first on line 2",
+                "  blank_line     1  first on line 3",
+                "  unknown_field  1  first on line 4"
             ]
         );
     }

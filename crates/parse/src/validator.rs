@@ -108,6 +108,9 @@ pub struct Summary {
     pub warnings: u64,
     /// Findings by code.
     pub by_code: BTreeMap<Code, u64>,
+    /// The line of each code's first finding: where to look when a report that lists only its
+    /// first findings (all of one kind, in a file where every line has it) counts others.
+    pub first_line_by_code: BTreeMap<Code, u64>,
     /// Whether the sink stopped the run before the end of the input.
     pub stopped: bool,
 }
@@ -1058,6 +1061,10 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             Severity::Warning => self.summary.warnings += 1,
         }
         *self.summary.by_code.entry(finding.code).or_default() += 1;
+        self.summary
+            .first_line_by_code
+            .entry(finding.code)
+            .or_insert(finding.line);
         if !self.stopped && self.sink.finding(finding).is_break() {
             self.stopped = true;
         }

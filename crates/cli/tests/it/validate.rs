@@ -35,9 +35,10 @@ fn findings_print_path_line_column_code_and_message_and_exit_1() {
     );
     assert!(text.contains(&format!("{file}:10: warning[blank_line]: ")));
     assert!(text.contains("INVALID: 26 lines"));
-    assert!(text
-        .lines()
-        .any(|l| l.trim_start().starts_with("invalid_email") && l.trim_end().ends_with(" 2")));
+    assert!(
+        text.contains("\n  invalid_email          2  first on line 4\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -145,6 +146,41 @@ fn a_json_report_lists_every_finding_of_a_file_with_many() {
             .count(),
         n
     );
+}
+
+/// A code found only past the findings a report lists is still located: the summary names the
+/// line of each code's first finding, in text and in JSON.
+#[test]
+fn the_summary_names_where_each_code_is_first_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<String> = (0..5000)
+        .map(|i| format!("{{\"email\":\"u{i}@example.com\",\"vars\":{{\"first-name\":\"x\"}}}}\n"))
+        .collect();
+    lines[4321] = "{\"email\":\"nobody\"}\n".to_string();
+    let file = s(&write(dir.path(), "export.json", lines.concat()));
+    let out = sailbulk(&["validate", "--max-errors", "10", &file], None);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(!text.contains("error[invalid_email]"), "{text}");
+    assert!(
+        text.contains("\n  invalid_email             1  first on line 4322\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  var_name_invalid_char  4999  first on line 1\n"),
+        "{text}"
+    );
+    let out = sailbulk(
+        &["validate", "--report", "json", "--max-errors", "10", &file],
+        None,
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = &doc["files"][0]["first_line_by_code"];
+    assert_eq!(
+        *first,
+        serde_json::json!({"invalid_email": 4322, "var_name_invalid_char": 1})
+    );
+    assert_eq!(doc["files"][0]["issues"].as_array().unwrap().len(), 10);
 }
 
 #[test]
@@ -593,7 +629,10 @@ fn a_damaged_gzip_file_reports_the_findings_before_the_damage() {
         )),
         "{text}"
     );
-    assert!(text.contains("\n  invalid_email  1\n"), "{text}");
+    assert!(
+        text.contains("\n  invalid_email  1  first on line 3\n"),
+        "{text}"
+    );
 
     // Among other files, its summary comes in its place: the files' order.
     let before = s(&write(
