@@ -200,9 +200,11 @@ pub(crate) struct Scratch {
     /// Whether the fast path is off (tests compare the two paths).
     full_only: bool,
     /// The fast path's buffers were taken for a whole block ([`Scratch::take_fast`]), whose
-    /// walk already answered "not sure" for every line that comes to [`check_line`]: walking
-    /// such a line again on its own would give the same answer (the fast path's tests hold the
-    /// two to it).
+    /// walk already answered "not sure" for every line that comes to [`check_line`]: such a
+    /// line goes straight to the full check. (Walked again on its own, it would almost always
+    /// get the same answer; the exception, a clean line whose end lies in the chunk where stage
+    /// 1 stopped for the next line's bad bytes, costs only the full check's time, which finds
+    /// nothing in it.)
     fast_taken: bool,
 }
 

@@ -161,9 +161,10 @@ pub struct Finding {
     pub severity: Severity,
     /// The stable code.
     pub code: Code,
-    /// The field path, such as `vars.1color` or `lists.Main`.
+    /// The field path, such as `vars.1color` or `lists.Main`. `None` also for a finding past
+    /// those its sink asked for whole ([`crate::Sink::details_wanted`]).
     pub field: Option<String>,
-    /// A sentence for a person.
+    /// A sentence for a person; empty for a finding past those its sink asked for whole.
     pub message: String,
 }
 

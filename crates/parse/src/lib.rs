@@ -5,7 +5,8 @@
 //! - [`Validator`], built by [`ValidatorBuilder`], checks a path (memory-mapped in windows, or
 //!   read; gzip is decompressed as it streams), a reader, a byte slice, or a single line against
 //!   every documented rule (see `sailbulk-spec`), in parallel, with results that do not depend on
-//!   the thread count or block sizes;
+//!   the thread count or block sizes (but for which findings past those a sink asks for whole,
+//!   [`Sink::details_wanted`], come without their field and message);
 //! - [`Finding`] is one problem, with its line (from 1), column (in characters, from 1), stable
 //!   [`Code`], field path and message; findings go to a [`Sink`] in line order, or are collected
 //!   into a [`FileReport`];
@@ -52,7 +53,8 @@ pub use input::open_reader;
 pub use json::plain_run as json_plain_run;
 pub use record::{InvalidRecord, UpdateRecord};
 pub use report::{
-    error_chain, finding_json, human_bytes, write_finding_text, Collect, FileReport, Report,
+    counted, error_chain, finding_json, human_bytes, write_finding_text, Collect, FileReport,
+    Report,
 };
-pub use spool::{Spool, SPOOL_MEMORY_FINDINGS};
+pub use spool::{Spool, SPOOL_MEMORY_BYTES};
 pub use validator::{Error, LineBlock, Sink, Summary, Validator, ValidatorBuilder};

@@ -45,8 +45,13 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     line
 }
 
-/// A count and its noun, singular for one: `1 line`, `2 lines`.
-fn counted(n: u64, noun: &str) -> String {
+/// A count and its noun, singular for one, as the reports write counts.
+///
+/// ```
+/// assert_eq!(sailbulk_parse::counted(1, "line"), "1 line");
+/// assert_eq!(sailbulk_parse::counted(2, "part"), "2 parts");
+/// ```
+pub fn counted(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -78,7 +83,7 @@ pub fn human_bytes(n: u64) -> String {
 impl FileReport {
     /// Writes the summary of the text report, as `sailbulk validate` prints it after the
     /// findings: the verdict and counts, the findings not listed, whether the run stopped early,
-    /// and the count of each code.
+    /// and the count of each code with the line it is first found on.
     pub fn write_text_summary(&self, out: &mut impl io::Write) -> io::Result<()> {
         let verdict = if self.is_valid() { "valid" } else { "INVALID" };
         self.write_summary(out, verdict)

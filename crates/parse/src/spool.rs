@@ -1,19 +1,20 @@
-//! Findings kept for a report that lists all of them, in bounded memory: the first ones in
-//! memory, and past a bound every one of them in an unnamed temporary file, already written as
-//! the JSON they will be reported as.
+//! Findings kept for a report that lists all of them, in bounded memory: written at once as the
+//! JSON they will be reported as, in memory up to a bound and in an unnamed temporary file past
+//! it.
 //!
 //! A JSON report is one document, written once the run is over (its `valid` and counts are known
 //! only then), so the findings it lists are kept until then. A file with millions of findings
 //! would otherwise hold millions of them in memory: a spool holds at most
-//! [`SPOOL_MEMORY_FINDINGS`], and a line of JSON text on disk for each of the rest.
+//! [`SPOOL_MEMORY_BYTES`] of their JSON text, and the rest on disk.
 
 use crate::finding::Finding;
 use serde::Serialize;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, Write};
+use tempfile::SpooledTempFile;
 
-/// How many findings a [`Spool`] keeps in memory before it moves them all to a temporary file.
-pub const SPOOL_MEMORY_FINDINGS: usize = 10_000;
+/// How many bytes of JSON text a [`Spool`] keeps in memory before it moves them to a temporary
+/// file (about 20,000 findings).
+pub const SPOOL_MEMORY_BYTES: usize = 4 << 20;
 
 /// A finding in the JSON report's shape: `line`, `column` (or null), `severity`, `code`, `field`
 /// (or null), `message`, in that order.
@@ -40,11 +41,11 @@ impl<'a> From<&'a Finding> for IssueJson<'a> {
     }
 }
 
-/// The prefix of every line a spool writes to its file: the finding's line number follows it.
+/// The prefix of every line a spool writes: the finding's line number follows it.
 const LINE_PREFIX: &[u8] = b"{\"line\":";
 
-/// Findings in the order they were pushed, in memory up to a bound and in a temporary file past
-/// it, to be written out as the elements of a JSON array.
+/// Findings in the order they were pushed, as lines of JSON, in memory up to a bound and in a
+/// temporary file past it, to be written out as the elements of a JSON array.
 ///
 /// ```
 /// use sailbulk_parse::{Spool, ValidatorBuilder, Sink};
@@ -54,14 +55,14 @@ const LINE_PREFIX: &[u8] = b"{\"line\":";
 /// struct All(Spool);
 /// impl Sink for All {
 ///     fn finding(&mut self, f: sailbulk_parse::Finding) -> ControlFlow<()> {
-///         match self.0.push(f) {
+///         match self.0.push(&f) {
 ///             Ok(()) => ControlFlow::Continue(()),
 ///             Err(_) => ControlFlow::Break(()),
 ///         }
 ///     }
 /// }
 ///
-/// let mut all = All(Spool::with_memory_limit(1));
+/// let mut all = All(Spool::with_memory_limit(0));
 /// ValidatorBuilder::new()
 ///     .build()
 ///     .validate_slice(b"{\"email\":\"nope\"}\n{\"email\":\"a@b\"}\n", &mut all);
@@ -74,10 +75,7 @@ const LINE_PREFIX: &[u8] = b"{\"line\":";
 /// ```
 #[derive(Debug)]
 pub struct Spool {
-    memory: Vec<Finding>,
-    limit: usize,
-    /// The findings as lines of JSON, once there were more than `limit`.
-    file: Option<BufWriter<File>>,
+    text: BufWriter<SpooledTempFile>,
     len: u64,
 }
 
@@ -88,38 +86,23 @@ impl Default for Spool {
 }
 
 impl Spool {
-    /// A spool that keeps [`SPOOL_MEMORY_FINDINGS`] findings in memory.
+    /// A spool that keeps [`SPOOL_MEMORY_BYTES`] of JSON text in memory.
     pub fn new() -> Spool {
-        Spool::with_memory_limit(SPOOL_MEMORY_FINDINGS)
+        Spool::with_memory_limit(SPOOL_MEMORY_BYTES)
     }
 
-    /// A spool that keeps at most `findings` findings in memory.
-    pub fn with_memory_limit(findings: usize) -> Spool {
+    /// A spool that keeps at most `bytes` bytes of JSON text in memory.
+    pub fn with_memory_limit(bytes: usize) -> Spool {
         Spool {
-            memory: Vec::new(),
-            limit: findings,
-            file: None,
+            text: BufWriter::with_capacity(64 << 10, tempfile::spooled_tempfile(bytes)),
             len: 0,
         }
     }
 
     /// Keeps a finding. Fails only when the temporary file cannot be created or written.
-    pub fn push(&mut self, finding: Finding) -> io::Result<()> {
-        if self.file.is_none() {
-            if self.memory.len() < self.limit {
-                self.memory.push(finding);
-                self.len += 1;
-                return Ok(());
-            }
-            let mut file = BufWriter::with_capacity(64 << 10, tempfile::tempfile()?);
-            for f in std::mem::take(&mut self.memory) {
-                write_line(&mut file, &f)?;
-            }
-            self.file = Some(file);
-        }
-        if let Some(file) = &mut self.file {
-            write_line(file, &finding)?;
-        }
+    pub fn push(&mut self, finding: &Finding) -> io::Result<()> {
+        serde_json::to_writer(&mut self.text, &IssueJson::from(finding))?;
+        self.text.write_all(b"\n")?;
         self.len += 1;
         Ok(())
     }
@@ -136,7 +119,13 @@ impl Spool {
 
     /// Whether the findings went to a temporary file.
     pub fn spilled(&self) -> bool {
-        self.file.is_some()
+        self.text.get_ref().is_rolled()
+    }
+
+    /// Writes out what is buffered, so that a failure to write the temporary file shows here,
+    /// not while the findings are read back.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.text.flush()
     }
 
     /// Writes the findings on lines up to `last_line` (all of them with `None`), in order, as
@@ -149,40 +138,27 @@ impl Spool {
         last_line: Option<u64>,
         indent: &str,
     ) -> io::Result<u64> {
-        let keep = |line: u64| last_line.is_none_or(|last| line <= last);
+        let mut text = self
+            .text
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        text.rewind()?;
+        let mut reader = BufReader::with_capacity(64 << 10, text);
+        let mut json = Vec::new();
         let mut written = 0u64;
-        let mut element = |out: &mut dyn Write, json: &[u8]| -> io::Result<()> {
+        loop {
+            json.clear();
+            if reader.read_until(b'\n', &mut json)? == 0 {
+                break;
+            }
+            let element = json.strip_suffix(b"\n").unwrap_or(&json);
+            if last_line.is_some_and(|last| line_of(element) > Some(last)) {
+                continue;
+            }
             out.write_all(if written > 0 { b",\n" } else { b"\n" })?;
             out.write_all(indent.as_bytes())?;
-            out.write_all(json)?;
+            out.write_all(element)?;
             written += 1;
-            Ok(())
-        };
-        match self.file {
-            None => {
-                let mut json = Vec::new();
-                for f in self.memory.iter().filter(|f| keep(f.line)) {
-                    json.clear();
-                    serde_json::to_writer(&mut json, &IssueJson::from(f))?;
-                    element(out, &json)?;
-                }
-            }
-            Some(file) => {
-                let mut file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-                file.rewind()?;
-                let mut reader = BufReader::with_capacity(64 << 10, file);
-                let mut json = Vec::new();
-                loop {
-                    json.clear();
-                    if reader.read_until(b'\n', &mut json)? == 0 {
-                        break;
-                    }
-                    let text = json.strip_suffix(b"\n").unwrap_or(&json);
-                    if keep(line_of(text)?) {
-                        element(out, text)?;
-                    }
-                }
-            }
         }
         if written > 0 {
             out.write_all(b"\n")?;
@@ -191,20 +167,12 @@ impl Spool {
     }
 }
 
-/// Writes a finding as a line of JSON.
-fn write_line(file: &mut BufWriter<File>, f: &Finding) -> io::Result<()> {
-    serde_json::to_writer(&mut *file, &IssueJson::from(f))?;
-    file.write_all(b"\n")
-}
-
-/// The line number of a finding as [`write_line`] wrote it.
-fn line_of(json: &[u8]) -> io::Result<u64> {
-    json.strip_prefix(LINE_PREFIX)
-        .and_then(|rest| {
-            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-            std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
-        })
-        .ok_or_else(|| io::Error::other("a spooled finding was read back damaged"))
+/// The line number of a finding as [`Spool::push`] wrote it (`None` if the text is damaged,
+/// which the filter then leaves out).
+fn line_of(json: &[u8]) -> Option<u64> {
+    let rest = json.strip_prefix(LINE_PREFIX)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -247,15 +215,17 @@ mod tests {
         ];
         for last_line in [None, Some(0), Some(7), Some(100)] {
             let mut outputs = Vec::new();
-            for limit in [0, 1, 5, 1000] {
+            for limit in [0, 100, 500, 1 << 20] {
                 let mut spool = Spool::with_memory_limit(limit);
                 for line in 1..=12 {
                     spool
-                        .push(finding(line, messages[line as usize % 5]))
+                        .push(&finding(line, messages[line as usize % 5]))
                         .unwrap();
                 }
+                spool.flush().unwrap();
                 assert_eq!(spool.len(), 12);
-                assert_eq!(spool.spilled(), limit < 12);
+                // Twelve findings take about a kilobyte of text.
+                assert_eq!(spool.spilled(), limit < 1 << 20, "{limit}");
                 outputs.push(elements(spool, last_line));
             }
             let expected = last_line.map_or(12, |l| l.min(12));
@@ -289,13 +259,18 @@ mod tests {
         assert_eq!((n, array.len(), text.as_str()), (0, 0, ""));
     }
 
-    /// The elements are those of [`crate::finding_json`], the shape of the report's issues.
+    /// The elements have the report's shape, field for field, JSON's escapes and all; and
+    /// [`crate::finding_json`] agrees.
     #[test]
     fn elements_have_the_report_shape() {
-        let f = finding(6, "x");
+        let f = finding(6, "say \"hi\"\n");
         let mut spool = Spool::with_memory_limit(0);
-        spool.push(f.clone()).unwrap();
-        let (_, array, _) = elements(spool, None);
-        assert_eq!(array[0], crate::finding_json(&f));
+        spool.push(&f).unwrap();
+        let mut out = Vec::new();
+        spool.write_json_elements(&mut out, None, "").unwrap();
+        let expected = r#"{"line":6,"column":3,"severity":"error","code":"invalid_email","field":"email","message":"say \"hi\"\n"}"#;
+        assert_eq!(String::from_utf8(out).unwrap(), format!("\n{expected}\n"));
+        let value: Value = serde_json::from_str(expected).unwrap();
+        assert_eq!(crate::finding_json(&f), value);
     }
 }

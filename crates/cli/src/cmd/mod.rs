@@ -23,7 +23,7 @@ pub fn print_error(context: &str, err: &(dyn std::error::Error + 'static)) {
     eprintln!("sailbulk: error: {context}{}", error_chain(err));
 }
 
-pub use sailbulk_parse::{error_chain, human_bytes};
+pub use sailbulk_parse::{counted, error_chain, human_bytes};
 
 /// Puts a staged directory in place (see [`StagedDir::publish`]), with a warning when the one it
 /// replaced could not be removed.

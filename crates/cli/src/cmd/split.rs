@@ -1,6 +1,6 @@
 //! `sailbulk split`: split a file into parts under the job's size limit, with a manifest.
 
-use super::{human_bytes, print_error, publish, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
+use super::{counted, human_bytes, print_error, publish, EXIT_ERROR, EXIT_FINDINGS, EXIT_OK};
 use clap::ValueEnum;
 use sailbulk_build::{parse_size, split_file, SplitError, SplitOptions, StagedDir};
 use sailbulk_spec::JobKind;
@@ -112,11 +112,11 @@ pub fn run(args: Args) -> u8 {
         );
     }
     println!(
-        "{}: {} lines, {} into {} parts of at most {} in {}",
+        "{}: {}, {} into {} of at most {} in {}",
         args.input.display(),
-        m.source.lines,
+        counted(m.source.lines, "line"),
         human_bytes(m.source.bytes),
-        m.parts.len(),
+        counted(m.parts.len() as u64, "part"),
         human_bytes(m.max_bytes),
         args.output.join(sailbulk_build::MANIFEST_FILE).display()
     );

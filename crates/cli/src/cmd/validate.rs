@@ -6,10 +6,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sailbulk_build::AtomicFile;
 use sailbulk_parse::{
     write_finding_text, FileReport, Finding, Format, LineBlock, Sink, Spool, ValidatorBuilder,
+    SPOOL_MEMORY_BYTES,
 };
 use sailbulk_spec::JobKind;
 use serde_json::{json, Map, Value};
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Seek, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -237,7 +238,7 @@ impl Sink for CliSink<'_> {
                 }
             }
             None => {
-                if let Err(e) = self.kept.push(finding) {
+                if let Err(e) = self.kept.push(&finding) {
                     self.kept_error = Some(e);
                     return ControlFlow::Break(());
                 }
@@ -354,7 +355,10 @@ pub fn run(args: Args) -> u8 {
     let mut stdout = BufWriter::new(io::stdout());
     let text = args.report == ReportArg::Text;
     let mut reports = Vec::new();
-    let mut failed = Vec::new();
+    // The JSON report's entries, each written as soon as its file is checked.
+    let mut json_report = JsonReport::default();
+    // Files that could not be checked to their end.
+    let mut failed_files = 0;
     // The counts of the files whose reading failed part way, up to the failure.
     let mut failed_reports = Vec::new();
     // The text summaries' order, the files': each a report that ended (`Ok`) or failed part way.
@@ -390,27 +394,23 @@ pub fn run(args: Args) -> u8 {
         }
         broken_pipe |= sink.broken_pipe;
         let (kept, omitted) = (std::mem::take(&mut sink.kept), sink.omitted);
-        if let Some(e) = sink.kept_error.take() {
-            print_error(
-                &format!("cannot keep the findings of {shown} for the report: "),
-                &e,
-            );
-            return EXIT_ERROR;
-        }
-        match result {
+        let kept_error = sink.kept_error.take();
+        // The file's entry of the JSON report, and the last line whose findings it lists.
+        let entry = match result {
             Ok(summary) => {
                 order.push(Ok(reports.len()));
-                reports.push((
-                    FileReport {
-                        path: shown,
-                        summary,
-                        findings: Vec::new(),
-                        omitted,
-                    },
-                    kept,
-                ));
+                let report = FileReport {
+                    path: shown.clone(),
+                    summary,
+                    findings: Vec::new(),
+                    omitted,
+                };
+                let entry = report.to_json();
+                reports.push(report);
+                Ok((entry, None))
             }
             Err(e) => {
+                failed_files += 1;
                 print_error("", &e);
                 // A read that failed part way: what its lines held before the failure goes with
                 // it (the text report has printed its findings already).
@@ -444,7 +444,20 @@ pub fn run(args: Args) -> u8 {
                 };
                 entry["error"] = error_chain(&e).into();
                 // Only the findings of the lines checked whole before the failure.
-                failed.push((entry, kept, Some(last_line)));
+                Err((entry, Some(last_line)))
+            }
+        };
+        if !text {
+            let added = match kept_error {
+                Some(e) => Err(e),
+                None => json_report.add(entry, kept),
+            };
+            if let Err(e) = added {
+                print_error(
+                    &format!("cannot keep the findings of {shown} for the report: "),
+                    &e,
+                );
+                return EXIT_ERROR;
             }
         }
         if broken_pipe {
@@ -452,29 +465,16 @@ pub fn run(args: Args) -> u8 {
         }
     }
 
-    let all_valid = reports.iter().all(|(r, _)| r.is_valid());
-    let any_failed = !failed.is_empty();
-    let incomplete = broken_pipe || reports.iter().any(|(r, _)| r.summary.stopped);
-    // What each file's lines were checked as, for the outputs (the reports go to the writer).
-    let formats: Vec<(Format, String)> = reports
-        .iter()
-        .filter_map(|(r, _)| r.summary.format.map(|f| (f, r.path.clone())))
-        .collect();
+    let all_valid = reports.iter().all(FileReport::is_valid);
+    let any_failed = failed_files > 0;
+    let incomplete = broken_pipe || reports.iter().any(|r| r.summary.stopped);
     let written = if text {
         order.iter().try_for_each(|&at| match at {
-            Ok(i) => reports[i].0.write_text_summary(&mut stdout),
+            Ok(i) => reports[i].write_text_summary(&mut stdout),
             Err(i) => failed_reports[i].write_failed_text_summary(&mut stdout),
         })
     } else {
-        let files = reports
-            .into_iter()
-            .map(|(r, kept)| (r.to_json(), kept, None));
-        write_json_report(
-            &mut stdout,
-            all_valid && !any_failed,
-            files.collect(),
-            failed,
-        )
+        json_report.write(&mut stdout, all_valid && !any_failed)
     };
     if let Err(e) = written.and_then(|()| stdout.flush()) {
         if e.kind() != io::ErrorKind::BrokenPipe {
@@ -500,8 +500,11 @@ pub fn run(args: Args) -> u8 {
     }
     // One output of update lines and email lines together could be uploaded as neither.
     if router.valid.is_some() || router.invalid.is_some() {
-        if let Some((first, first_path)) = formats.first() {
-            if let Some((other, other_path)) = formats.iter().find(|(f, _)| f != first) {
+        let mut formats = reports
+            .iter()
+            .filter_map(|r| r.summary.format.map(|f| (f, &r.path)));
+        if let Some((first, first_path)) = formats.next() {
+            if let Some((other, other_path)) = formats.find(|(f, _)| *f != first) {
                 eprintln!(
                     "sailbulk: error: {first_path} holds {} lines and {other_path} {} lines: one output cannot hold both; --valid-out and --invalid-out were not written (check them in separate runs, or force one --format)",
                     first.as_str(),
@@ -525,46 +528,87 @@ pub fn run(args: Args) -> u8 {
     }
 }
 
-/// A file's entry of the JSON report: its fields, the findings its `issues` lists, and the last
-/// line whose findings it lists (`None` for all).
-type Entry = (Value, Spool, Option<u64>);
-
-/// Writes the JSON report: `{"valid": ..., "files": [...], "failed": [...]}` (`failed` only when
-/// a file failed). Each entry's `issues` are streamed from its spool, one to a line, so that a
-/// report of millions of findings is never built in memory.
-fn write_json_report(
-    out: &mut impl Write,
-    valid: bool,
-    files: Vec<Entry>,
-    failed: Vec<Entry>,
-) -> io::Result<()> {
-    writeln!(out, "{{\n  \"valid\": {valid},")?;
-    let any_failed = !failed.is_empty();
-    write_entries(out, "files", files)?;
-    if any_failed {
-        out.write_all(b",\n")?;
-        write_entries(out, "failed", failed)?;
-    }
-    out.write_all(b"\n}\n")
+/// The JSON report, `{"valid": ..., "files": [...], "failed": [...]}` (`failed` only when a file
+/// failed), written as the files are checked: each file's entry goes to its section as soon as
+/// its run ends, its `issues` streamed from its spool, so that no more than one file's findings
+/// are kept at a time, and a report of millions of findings is never built in memory. The
+/// document is put together once the run is over, when `valid` is known.
+#[derive(Default)]
+struct JsonReport {
+    files: Section,
+    failed: Section,
 }
 
-/// Writes `"name": [...]`, an array of entries, each field of an entry on a line of its own.
-fn write_entries(out: &mut impl Write, name: &str, entries: Vec<Entry>) -> io::Result<()> {
-    write!(out, "  \"{name}\": [")?;
-    let count = entries.len();
-    for (i, (entry, kept, last_line)) in entries.into_iter().enumerate() {
-        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        let Value::Object(fields) = entry else {
+/// The entries of one of the report's arrays, as JSON text (in memory up to a bound, then in an
+/// unnamed temporary file).
+struct Section {
+    text: BufWriter<tempfile::SpooledTempFile>,
+    entries: usize,
+}
+
+impl Default for Section {
+    fn default() -> Self {
+        Section {
+            text: BufWriter::new(tempfile::spooled_tempfile(SPOOL_MEMORY_BYTES)),
+            entries: 0,
+        }
+    }
+}
+
+impl JsonReport {
+    /// Adds a file's entry: its fields (`Ok` for a file checked to its end, `Err` for one that
+    /// failed), the last line whose findings it lists (`None` for all), and the findings.
+    fn add(
+        &mut self,
+        entry: Result<(Value, Option<u64>), (Value, Option<u64>)>,
+        kept: Spool,
+    ) -> io::Result<()> {
+        let (section, (fields, last_line)) = match entry {
+            Ok(entry) => (&mut self.files, entry),
+            Err(entry) => (&mut self.failed, entry),
+        };
+        let Value::Object(fields) = fields else {
             return Err(io::Error::other("a report entry is not an object"));
         };
-        write_entry(out, fields, kept, last_line)?;
+        let text = &mut section.text;
+        text.write_all(if section.entries == 0 { b"\n" } else { b",\n" })?;
+        write_entry(text, fields, kept, last_line)?;
+        section.entries += 1;
+        // A failure to write the temporary file shows now, before anything is printed.
+        text.flush()
     }
-    if count > 0 {
-        out.write_all(b"\n  ")?;
+
+    /// Writes the document.
+    fn write(self, out: &mut impl Write, valid: bool) -> io::Result<()> {
+        writeln!(out, "{{\n  \"valid\": {valid},")?;
+        let any_failed = self.failed.entries > 0;
+        self.files.write(out, "files")?;
+        if any_failed {
+            out.write_all(b",\n")?;
+            self.failed.write(out, "failed")?;
+        }
+        out.write_all(b"\n}\n")
     }
-    out.write_all(b"]")
 }
 
+impl Section {
+    /// Writes `"name": [...]`.
+    fn write(self, out: &mut impl Write, name: &str) -> io::Result<()> {
+        write!(out, "  \"{name}\": [")?;
+        let mut text = self
+            .text
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        text.rewind()?;
+        io::copy(&mut text, out)?;
+        if self.entries > 0 {
+            out.write_all(b"\n  ")?;
+        }
+        out.write_all(b"]")
+    }
+}
+
+/// Writes a file's entry, each field on a line of its own and `issues` from its spool.
 fn write_entry(
     out: &mut impl Write,
     fields: Map<String, Value>,

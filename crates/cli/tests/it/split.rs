@@ -295,7 +295,7 @@ fn the_default_cap_is_the_update_job_limit() {
     let parts = check_parts(&out_dir, &m, "json", 1_000_000_000);
     assert_eq!(parts, vec![data]);
     check_contiguous(&m, 20);
-    assert_stdout_has(&out, " into 1 parts of at most 1.0 GB in ");
+    assert_stdout_has(&out, " into 1 part of at most 1.0 GB in ");
 }
 
 #[test]
