@@ -1109,13 +1109,11 @@ pub(crate) mod tests {
         (findings, lists)
     }
 
-    /// Brief findings are the full ones without their fields and messages: the same lines,
-    /// columns, severities and codes, in the same order, and the same verdict, on every line of
-    /// the fixtures, in both formats, strict or not.
-    #[test]
-    fn brief_findings_are_the_full_ones_bare() {
+    /// Every line of the fixtures (accepted, rejected and JSONTestSuite's cases), for tests
+    /// that hold two ways of checking to one answer.
+    pub(crate) fn fixture_lines() -> Vec<Vec<u8>> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-        let mut compared = 0;
+        let mut lines = Vec::new();
         for kind in ["accepted", "rejected", "jsontestsuite"] {
             for entry in std::fs::read_dir(dir.join(kind)).unwrap() {
                 let path = entry.unwrap().path();
@@ -1126,52 +1124,56 @@ pub(crate) mod tests {
                     continue;
                 }
                 let bytes = std::fs::read(&path).unwrap();
-                for line in bytes.split(|&b| b == b'\n') {
-                    for (format, strict) in [
-                        (Format::Json, false),
-                        (Format::Json, true),
-                        (Format::Emails, false),
-                    ] {
-                        let check = |brief: bool| {
-                            let mut findings = Vec::new();
-                            let mut out = LineOut {
-                                findings: &mut findings,
-                                strict,
-                                errors: false,
-                                brief,
-                            };
-                            let mut lists = ListNames::default();
-                            let rules = LineRules { format, strict };
-                            let mut scratch = Scratch::default();
-                            check_line(
-                                rules,
-                                2,
-                                Some(10),
-                                line,
-                                &mut out,
-                                &mut lists,
-                                &mut scratch,
-                            );
-                            let errors = out.errors;
-                            (findings, errors, lists.order)
-                        };
-                        let (full, full_errors, full_lists) = check(false);
-                        let (bare, bare_errors, bare_lists) = check(true);
-                        let key = |f: &Finding| (f.line, f.column, f.severity, f.code);
-                        assert!(
-                            full.iter().map(key).eq(bare.iter().map(key)),
-                            "{}: {full:?} {bare:?}",
-                            String::from_utf8_lossy(line)
-                        );
-                        assert!(bare
-                            .iter()
-                            .all(|f| f.message.is_empty() && f.field.is_none()));
-                        assert!(full.iter().all(|f| !f.message.is_empty()));
-                        assert_eq!(full_errors, bare_errors);
-                        assert_eq!(full_lists, bare_lists);
-                        compared += full.len();
-                    }
-                }
+                lines.extend(bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec));
+            }
+        }
+        assert!(lines.len() > 500, "{}", lines.len());
+        lines
+    }
+
+    /// Brief findings are the full ones without their fields and messages: the same lines,
+    /// columns, severities and codes, in the same order, and the same verdict, on every line of
+    /// the fixtures, in both formats, strict or not.
+    #[test]
+    fn brief_findings_are_the_full_ones_bare() {
+        let mut compared = 0;
+        for line in fixture_lines() {
+            let line = &line[..];
+            for (format, strict) in [
+                (Format::Json, false),
+                (Format::Json, true),
+                (Format::Emails, false),
+            ] {
+                let check = |brief: bool| {
+                    let mut findings = Vec::new();
+                    let mut out = LineOut {
+                        findings: &mut findings,
+                        strict,
+                        errors: false,
+                        brief,
+                    };
+                    let mut lists = ListNames::default();
+                    let rules = LineRules { format, strict };
+                    let mut scratch = Scratch::default();
+                    check_line(rules, 2, Some(10), line, &mut out, &mut lists, &mut scratch);
+                    let errors = out.errors;
+                    (findings, errors, lists.order)
+                };
+                let (full, full_errors, full_lists) = check(false);
+                let (bare, bare_errors, bare_lists) = check(true);
+                let key = |f: &Finding| (f.line, f.column, f.severity, f.code);
+                assert!(
+                    full.iter().map(key).eq(bare.iter().map(key)),
+                    "{}: {full:?} {bare:?}",
+                    String::from_utf8_lossy(line)
+                );
+                assert!(bare
+                    .iter()
+                    .all(|f| f.message.is_empty() && f.field.is_none()));
+                assert!(full.iter().all(|f| !f.message.is_empty()));
+                assert_eq!(full_errors, bare_errors);
+                assert_eq!(full_lists, bare_lists);
+                compared += full.len();
             }
         }
         assert!(compared > 500, "{compared}");

@@ -275,13 +275,16 @@ mod tests {
         assert_eq!(counted(0, "line"), "0 lines");
         assert_eq!(counted(1, "line"), "1 line");
         assert_eq!(counted(2, "error"), "2 errors");
-        let report = ValidatorBuilder::new().build().report_slice(
+        let summary = |text: &[u8], max| {
+            let mut out = Vec::new();
+            let report = ValidatorBuilder::new().build().report_slice(text, max);
+            report.write_text_summary(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let out = summary(
             b"{\"email\":\"nope\"}\n{\"email\":\"a@example.com\",\"x\":1}\n{\"x\":1}\n",
             1,
         );
-        let mut out = Vec::new();
-        report.write_text_summary(&mut out).unwrap();
-        let out = String::from_utf8(out).unwrap();
         assert!(
             out.starts_with("-: INVALID: 3 lines, 3 records, 2 errors, 2 warnings (json, "),
             "{out}"
@@ -290,12 +293,7 @@ mod tests {
             out.contains("\n  3 more findings not listed (--max-errors 0 lists all)\n"),
             "{out}"
         );
-        let one = ValidatorBuilder::new()
-            .build()
-            .report_slice(b"{\"email\":\"a@example.com\",\"x\":1}\n", 0);
-        let mut out = Vec::new();
-        one.write_text_summary(&mut out).unwrap();
-        let out = String::from_utf8(out).unwrap();
+        let out = summary(b"{\"email\":\"a@example.com\",\"x\":1}\n", 0);
         assert!(
             out.starts_with("-: valid: 1 line, 1 record, 0 errors, 1 warning (json, "),
             "{out}"

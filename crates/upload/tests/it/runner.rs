@@ -439,20 +439,26 @@ fn after_the_api_refuses_a_part_the_rest_are_not_sent() {
     }
 }
 
-#[test]
-fn a_journal_in_use_by_a_live_process_is_refused() {
+/// A lock file holding `text`, locked as a running upload holds it; unlocked when dropped.
+fn held_lock(lock: &std::path::Path, text: &str) -> std::fs::File {
     use std::os::unix::io::AsRawFd;
-    let (sim, client, dir, parts) = setup(1);
-    let journal = dir.path().join("j.json");
-    let lock = dir.path().join("j.json.lock");
-    // Another holder: a lock on the file, as a running upload has it.
-    std::fs::write(&lock, "4242\n").unwrap();
-    let held = std::fs::File::open(&lock).unwrap();
+    std::fs::write(lock, text).unwrap();
+    let held = std::fs::File::open(lock).unwrap();
     // SAFETY: flock on a descriptor the test owns.
     assert_eq!(
         unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
         0
     );
+    held
+}
+
+#[test]
+fn a_journal_in_use_by_a_live_process_is_refused() {
+    let (sim, client, dir, parts) = setup(1);
+    let journal = dir.path().join("j.json");
+    let lock = dir.path().join("j.json.lock");
+    // Another holder: a lock on the file, as a running upload has it.
+    let held = held_lock(&lock, "4242\n");
     let err = upload(&client, &parts, &journal, &options(false)).unwrap_err();
     assert!(
         matches!(
@@ -471,14 +477,7 @@ fn a_journal_in_use_by_a_live_process_is_refused() {
     assert!(sim.requests().is_empty());
     // A holder that has not written its id yet is named by its lock file alone.
     let other_journal = dir.path().join("k.json");
-    let other_lock = dir.path().join("k.json.lock");
-    std::fs::write(&other_lock, "").unwrap();
-    let other_held = std::fs::File::open(&other_lock).unwrap();
-    // SAFETY: flock on a descriptor the test owns.
-    assert_eq!(
-        unsafe { libc::flock(other_held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-        0
-    );
+    let other_held = held_lock(&dir.path().join("k.json.lock"), "");
     let err = upload(&client, &parts, &other_journal, &options(false)).unwrap_err();
     assert!(matches!(err, UploadError::Busy { pid: None, .. }), "{err}");
     assert!(
