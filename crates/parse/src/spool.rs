@@ -184,10 +184,10 @@ mod tests {
     fn finding(line: u64, message: &str) -> Finding {
         Finding {
             line,
-            column: (line % 2 == 0).then_some(3),
+            column: line.is_multiple_of(2).then_some(3),
             severity: Severity::Error,
             code: Code::InvalidEmail,
-            field: (line % 3 == 0).then(|| "email".to_string()),
+            field: line.is_multiple_of(3).then(|| "email".to_string()),
             message: message.to_string(),
         }
     }
