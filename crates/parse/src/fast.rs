@@ -330,6 +330,46 @@ unsafe fn classify_avx2(chunk: &[u8; 64]) -> Masks {
     }
 }
 
+/// [`classify_portable`] with AVX-512, the whole chunk in one register: quotes, backslashes and
+/// control characters by comparison, the rest by the nibble lookups of [`classify_avx2`], each
+/// test straight into its 64-bit mask.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn classify_avx512(chunk: &[u8; 64]) -> Masks {
+    use std::arch::x86_64::*;
+    // SAFETY: `chunk` is 64 readable bytes and the loads have no alignment requirement, as do
+    // the tables'; the rest are register operations; the caller has checked that the processor
+    // has AVX-512F and AVX-512BW.
+    #[allow(unused_unsafe)]
+    unsafe {
+        let v = _mm512_loadu_si512(chunk.as_ptr().cast());
+        let splat = |c: u8| _mm512_set1_epi8(c as i8);
+        let table = |t: &[u8; 16]| _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast()));
+        let high = _mm512_and_si512(_mm512_srli_epi16::<4>(v), splat(0x0F));
+        // As in `classify_avx2`: the low nibble's lookup takes the byte itself, so bytes of 0x80
+        // and up are in no class.
+        let lookup = |h: &[u8; 16], l: &[u8; 16]| {
+            _mm512_and_si512(
+                _mm512_shuffle_epi8(table(h), high),
+                _mm512_shuffle_epi8(table(l), v),
+            )
+        };
+        let structure = lookup(&STRUCTURE_HIGH, &STRUCTURE_LOW);
+        let word = lookup(&WORD_HIGH, &WORD_LOW);
+        Masks {
+            quote: _mm512_cmpeq_epi8_mask(v, splat(b'"')),
+            backslash: _mm512_cmpeq_epi8_mask(v, splat(b'\\')),
+            control: _mm512_cmple_epu8_mask(v, splat(0x1F)),
+            space: _mm512_test_epi8_mask(structure, splat(0x60)),
+            structural: _mm512_test_epi8_mask(structure, splat(0x0F)),
+            line_end: _mm512_test_epi8_mask(structure, splat(0x18)),
+            nonword: _mm512_testn_epi8_mask(word, word),
+            nonascii: _mm512_movepi8_mask(v),
+        }
+    }
+}
+
 /// UTF-8 validation, a chunk at a time and carried from chunk to chunk, so that stage 1 checks the
 /// text's encoding as it classifies it, and the input needs no pass of its own for that. A
 /// checker's `chunk(bytes, ascii)` is `false` at the chunk where an error shows: a byte that
@@ -557,6 +597,70 @@ unsafe fn utf8_avx2(chunk: &[u8; 64], ascii: bool, state: &mut Utf8Avx2) -> bool
     }
 }
 
+/// The state of [`utf8_avx512`] between chunks: as [`Utf8Avx2`]'s, with the whole chunk before.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Utf8Avx512 {
+    prev: std::arch::x86_64::__m512i,
+    incomplete: bool,
+}
+
+/// [`UTF8_LAST_MAX`] for a whole chunk.
+#[cfg(target_arch = "x86_64")]
+const UTF8_LAST_MAX_64: [u8; 64] = {
+    let mut max = [0xFF; 64];
+    max[61] = 0xEF;
+    max[62] = 0xDF;
+    max[63] = 0xBF;
+    max
+};
+
+/// [`utf8_avx2`] with AVX-512: the same lookups, over the whole chunk at once.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn utf8_avx512(chunk: &[u8; 64], ascii: bool, state: &mut Utf8Avx512) -> bool {
+    use std::arch::x86_64::*;
+    // SAFETY: `chunk` and the 64-byte table are readable, the 16-byte tables too; the loads have
+    // no alignment requirement; the rest are register operations, and the caller has checked
+    // that the processor has AVX-512F and AVX-512BW.
+    #[allow(unused_unsafe)]
+    unsafe {
+        if ascii {
+            let ok = !state.incomplete;
+            state.prev = _mm512_setzero_si512();
+            state.incomplete = false;
+            return ok;
+        }
+        let splat = |c: u8| _mm512_set1_epi8(c as i8);
+        let table = |t: &[u8; 16]| _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast()));
+        let nibble = splat(0x0F);
+        let cur = _mm512_loadu_si512(chunk.as_ptr().cast());
+        // Each 16-byte lane of `cur` beside the lane before it (the chunk before's last lane for
+        // the first), so that the byte-wise shifts within lanes bring in the bytes before.
+        let joined = _mm512_alignr_epi64::<6>(cur, state.prev);
+        let prev1 = _mm512_alignr_epi8::<15>(cur, joined);
+        let prev2 = _mm512_alignr_epi8::<14>(cur, joined);
+        let prev3 = _mm512_alignr_epi8::<13>(cur, joined);
+        let high = |v: __m512i| _mm512_and_si512(_mm512_srli_epi16::<4>(v), nibble);
+        let pair = _mm512_and_si512(
+            _mm512_and_si512(
+                _mm512_shuffle_epi8(table(&UTF8_FIRST_HIGH), high(prev1)),
+                _mm512_shuffle_epi8(table(&UTF8_FIRST_LOW), _mm512_and_si512(prev1, nibble)),
+            ),
+            _mm512_shuffle_epi8(table(&UTF8_SECOND_HIGH), high(cur)),
+        );
+        let third = _mm512_subs_epu8(prev2, splat(0x60));
+        let fourth = _mm512_subs_epu8(prev3, splat(0x70));
+        let must = _mm512_and_si512(_mm512_or_si512(third, fourth), splat(0x80));
+        let wrong = _mm512_xor_si512(must, pair);
+        let over = _mm512_subs_epu8(cur, _mm512_loadu_si512(UTF8_LAST_MAX_64.as_ptr().cast()));
+        state.incomplete = _mm512_test_epi8_mask(over, over) != 0;
+        state.prev = cur;
+        _mm512_test_epi8_mask(wrong, wrong) == 0
+    }
+}
+
 /// The bits that are set in an odd number of the positions at or below each position: with `x` the
 /// unescaped quotes, the bytes inside strings (opening quote included, closing quote excluded).
 #[inline(always)]
@@ -599,6 +703,11 @@ fn escaped_bytes(backslash: u64, carry: &mut u64) -> u64 {
 /// every line of a text that stage 1 passes starts outside any string, as it would on its own.
 pub(crate) fn index(text: &[u8], scratch: &mut FastScratch) -> bool {
     #[cfg(target_arch = "x86_64")]
+    if crate::simd::wide_vector_runs() {
+        // SAFETY: the processor has the features `index_avx512` is compiled for.
+        return unsafe { index_avx512(text, scratch) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if crate::simd::vector_runs() {
         // SAFETY: the processor has the features `index_avx2` is compiled for.
         return unsafe { index_avx2(text, scratch) };
@@ -612,6 +721,29 @@ fn index_portable(text: &[u8], scratch: &mut FastScratch) -> bool {
     index_with(text, scratch, classify_portable, prefix_xor, |c, ascii| {
         utf8.chunk(c, ascii)
     })
+}
+
+/// Stage 1 by each of its forms that the processor runs (the portable one first): each form's
+/// name, verdict and masks, for the tests to hold them to one another.
+#[cfg(test)]
+fn index_each(text: &[u8]) -> Vec<(&'static str, bool, Vec<[u64; 3]>)> {
+    let mut out = Vec::new();
+    let mut scratch = FastScratch::default();
+    let ok = index_portable(text, &mut scratch);
+    out.push(("portable", ok, scratch.chunks.clone()));
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::vector_runs() {
+        // SAFETY: the processor has the features `index_avx2` is compiled for.
+        let ok = unsafe { index_avx2(text, &mut scratch) };
+        out.push(("avx2", ok, scratch.chunks.clone()));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::wide_vector_runs() {
+        // SAFETY: the processor has the features `index_avx512` is compiled for.
+        let ok = unsafe { index_avx512(text, &mut scratch) };
+        out.push(("avx512", ok, scratch.chunks.clone()));
+    }
+    out
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -628,6 +760,23 @@ unsafe fn index_avx2(text: &[u8], scratch: &mut FastScratch) -> bool {
         |c| unsafe { classify_avx2(c) },
         |x| unsafe { prefix_xor_clmul(x) },
         |c, ascii| unsafe { utf8_avx2(c, ascii, &mut utf8) },
+    )
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2,bmi1,lzcnt,popcnt,pclmulqdq")]
+unsafe fn index_avx512(text: &[u8], scratch: &mut FastScratch) -> bool {
+    let mut utf8 = Utf8Avx512 {
+        prev: std::arch::x86_64::_mm512_setzero_si512(),
+        incomplete: false,
+    };
+    // SAFETY: this function runs only where `wide_vector_runs`.
+    index_with(
+        text,
+        scratch,
+        |c| unsafe { classify_avx512(c) },
+        |x| unsafe { prefix_xor_clmul(x) },
+        |c, ascii| unsafe { utf8_avx512(c, ascii, &mut utf8) },
     )
 }
 
@@ -1613,9 +1762,7 @@ mod tests {
                     }
                 };
             }
-            // SAFETY: AVX2 was detected above.
-            let fast = unsafe { classify_avx2(&chunk) };
-            assert_eq!(fast, classify_portable(&chunk), "{chunk:?}");
+            classifications_agree(&chunk);
         }
         // And every byte value, each at every position of a chunk.
         for shift in 0..64 {
@@ -1624,24 +1771,36 @@ mod tests {
                 for (i, b) in chunk.iter_mut().enumerate() {
                     *b = quarter * 64 + ((i + shift) % 64) as u8;
                 }
-                // SAFETY: AVX2 was detected above.
-                let fast = unsafe { classify_avx2(&chunk) };
-                assert_eq!(fast, classify_portable(&chunk), "{chunk:?}");
+                classifications_agree(&chunk);
             }
         }
     }
 
-    /// Stage 1's verdict on letters with `bytes` among them, at several offsets across the 32-
-    /// and 64-byte boundaries and at the text's end, must be std's on their encoding, for the
-    /// vector check and the portable one.
+    /// Each vector classification the processor runs equals the portable one on `chunk`.
+    #[cfg(target_arch = "x86_64")]
+    fn classifications_agree(chunk: &[u8; 64]) {
+        let want = classify_portable(chunk);
+        // SAFETY: the caller has checked that the processor runs AVX2.
+        assert_eq!(unsafe { classify_avx2(chunk) }, want, "avx2: {chunk:?}");
+        if crate::simd::wide_vector_runs() {
+            // SAFETY: the processor runs AVX-512F and AVX-512BW, checked just above.
+            assert_eq!(unsafe { classify_avx512(chunk) }, want, "avx512: {chunk:?}");
+        }
+    }
+
+    /// Stage 1's verdict on letters with `bytes` among them, at several offsets across the 16-,
+    /// 32- and 64-byte boundaries (those of the vector lanes and chunks) and at the text's end,
+    /// must be std's on their encoding, for every form of the check the processor runs.
     fn utf8_agrees(bytes: &[u8], scratch: &mut FastScratch) {
-        for at in [0, 30, 31, 61, 62, 63] {
+        for at in [0, 14, 15, 30, 31, 46, 47, 61, 62, 63] {
             for tail in [0, 40] {
                 let mut text = vec![b'a'; at];
                 text.extend_from_slice(bytes);
                 text.resize(text.len() + tail, b'a');
                 let want = std::str::from_utf8(&text).is_ok();
-                assert_eq!(index_portable(&text, scratch), want, "portable: {text:x?}");
+                for (name, ok, _) in index_each(&text) {
+                    assert_eq!(ok, want, "{name}: {text:x?}");
+                }
                 assert_eq!(index(&text, scratch), want, "{text:x?}");
             }
         }
@@ -1757,24 +1916,23 @@ mod agreement {
         if std::str::from_utf8(content).is_err() {
             assert!(!fast, "fast path accepted invalid UTF-8: {text}");
         }
-        // The portable stage 1 must give the same result as the vector one.
-        let mut portable = FastScratch::default();
-        let portable_ok = index_portable(content, &mut portable);
-        let mut vector = FastScratch::default();
-        let vector_ok = index(content, &mut vector);
-        assert_eq!(portable_ok, vector_ok, "{text}");
-        // The walker reads token bytes unchecked: no token may lie past the text.
-        for scratch in [&portable, &vector] {
-            let marks: Vec<u64> = scratch.chunks.iter().map(|c| c[MARKS]).collect();
+        // Every form of stage 1 the processor runs must give the portable one's verdict, and
+        // the same masks where it passes the text.
+        let forms = index_each(content);
+        let (_, portable_ok, portable_chunks) = &forms[0];
+        for (name, ok, chunks) in &forms {
+            assert_eq!(ok, portable_ok, "{name}: {text}");
+            if *ok {
+                assert_eq!(chunks, portable_chunks, "{name}: {text}");
+            }
+            // The walker reads token bytes unchecked: no token may lie past the text.
+            let marks: Vec<u64> = chunks.iter().map(|c| c[MARKS]).collect();
             assert!(
                 tests::positions(&marks)
                     .iter()
                     .all(|&t| (t as usize) < content.len()),
-                "{text}"
+                "{name}: {text}"
             );
-        }
-        if vector_ok {
-            assert_eq!(portable.chunks, vector.chunks, "{text}");
         }
         if fast {
             for strict in [false, true] {
@@ -2142,9 +2300,9 @@ mod agreement {
             ]), 0..120)) {
             let text = parts.concat();
             let want = std::str::from_utf8(&text).is_ok();
-            let mut scratch = FastScratch::default();
-            prop_assert_eq!(index_portable(&text, &mut scratch), want);
-            prop_assert_eq!(index(&text, &mut scratch), want);
+            for (name, ok, _) in index_each(&text) {
+                prop_assert_eq!(ok, want, "{}", name);
+            }
         }
     }
 }

@@ -27,6 +27,27 @@ pub(crate) fn vector_runs() -> bool {
     }
 }
 
+/// Whether the processor runs the AVX-512 classifiers: those of [`vector_runs`], and AVX-512's
+/// foundation and byte and word instructions (AVX-512F and AVX-512BW), which classify a chunk of
+/// 64 bytes in one register and compare straight into 64-bit masks. Worked out once and kept.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn wide_vector_runs() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0: not yet known; 1: no; 2: yes.
+    static KNOWN: AtomicU8 = AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        0 => {
+            let yes = vector_runs()
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw");
+            KNOWN.store(1 + u8::from(yes), Ordering::Relaxed);
+            yes
+        }
+        known => known == 2,
+    }
+}
+
 /// Inside an AVX2 function (and an `unsafe` block): loads the two 32-byte halves of `$chunk`, a
 /// `&[u8; 64]`, and defines over them `$splat(c)` (every byte `c`), `$bits(&|v| test)` (the
 /// halves' movemasks of a byte-wise test, as one 64-bit mask: bit `i` for byte `i`) and
