@@ -150,6 +150,10 @@ pub(crate) fn is_plain_address_in(text: &[u8], start: usize, end: usize) -> bool
             buf[..b.len()].copy_from_slice(b);
             &buf
         });
+        if crate::simd::wide_vector_runs() {
+            // SAFETY: the processor has the features `plain_address_avx512` is compiled for.
+            return unsafe { plain_address_avx512(chunk, b.len()) };
+        }
         // SAFETY: the processor has the features `plain_address_avx2` is compiled for.
         return unsafe { plain_address_avx2(chunk, b.len()) };
     }
@@ -276,6 +280,55 @@ unsafe fn plain_address_avx2(chunk: &[u8; 64], len: usize) -> bool {
         ]
         .map(crate::simd::opaque)
     };
+    address_rules(m, len)
+}
+
+/// [`plain_address_avx2`] with AVX-512: the whole chunk in one register, each class compared
+/// straight into its mask.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2,bmi1,lzcnt,popcnt,pclmulqdq")]
+unsafe fn plain_address_avx512(chunk: &[u8; 64], len: usize) -> bool {
+    use std::arch::x86_64::*;
+    if len == 0 || len > 64 {
+        return false;
+    }
+    // SAFETY: `chunk` is 64 readable bytes and the loads have no alignment requirement; the rest
+    // are register operations; the caller has checked that the processor has AVX-512F and
+    // AVX-512BW.
+    #[allow(unused_unsafe)]
+    let m = unsafe {
+        let v = _mm512_loadu_si512(chunk.as_ptr().cast());
+        let splat = |c: u8| _mm512_set1_epi8(c as i8);
+        let (high_table, low_table) = SPECIAL_NIBBLES;
+        let table = |t: [u8; 16]| _mm512_broadcast_i32x4(_mm_loadu_si128(t.as_ptr().cast()));
+        // Bytes with the high bit set look up zero in `low` (pshufb's rule).
+        let specials = _mm512_and_si512(
+            _mm512_shuffle_epi8(
+                table(high_table),
+                _mm512_and_si512(_mm512_srli_epi16::<4>(v), splat(0x0F)),
+            ),
+            _mm512_shuffle_epi8(table(low_table), v),
+        );
+        let within = |x: __m512i, low: u8, span: u8| {
+            _mm512_cmple_epu8_mask(_mm512_sub_epi8(x, splat(low)), splat(span))
+        };
+        [
+            within(_mm512_or_si512(v, splat(0x20)), b'a', 25),
+            within(v, b'0', 9),
+            _mm512_test_epi8_mask(specials, specials),
+            _mm512_cmpeq_epi8_mask(v, splat(b'@')),
+            _mm512_cmpeq_epi8_mask(v, splat(b'.')),
+            _mm512_cmpeq_epi8_mask(v, splat(b'-')),
+        ]
+    };
+    address_rules(m, len)
+}
+
+/// The rules of [`is_plain_address`] as bit arithmetic over the masks of an address of `len`
+/// bytes (1 to 64; bit `i` for byte `i`): its letters, digits, `atext` specials, `@`s, dots and
+/// hyphens, in that order.
+#[inline(always)]
+fn address_rules(m: [u64; 6], len: usize) -> bool {
     let [letter, digit, special, at, dot, hyphen] = m;
     let all = u64::MAX >> (64 - len);
     // Exactly one `@`, with a local part before it and a domain after it.
@@ -549,6 +602,11 @@ mod tests {
             for byte in 0..=255u8 {
                 bytes[at] = byte;
                 let vector = is_plain_address(&bytes);
+                let mut chunk = [0u8; 64];
+                chunk[..bytes.len()].copy_from_slice(&bytes);
+                // SAFETY: AVX2 was detected above.
+                let avx2 = unsafe { plain_address_avx2(&chunk, bytes.len()) };
+                assert_eq!(vector, avx2, "avx2: {:?}", String::from_utf8_lossy(&bytes));
                 // In place, with bytes after the address that must not count.
                 let mut padded = bytes.clone();
                 padded.extend_from_slice(&[b'@'; 64]);
