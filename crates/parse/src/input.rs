@@ -1,17 +1,21 @@
 //! Inputs as a sequence of blocks that end on line boundaries: memory-mapped windows of a file, or
-//! buffers filled by a reader thread (standard input, gzip, anything that is not a regular file).
+//! buffers filled by a reader thread (standard input, gzip, anything that is not a regular file;
+//! gzip that a pool of threads checks is decompressed by a task on that pool instead, see
+//! [`Input::read_on_pool`]).
 //!
 //! Memory stays bounded either way: a mapped window is unmapped when its block is dropped, and the
-//! reader thread recycles a fixed number of buffers. Only a single line longer than the block size
+//! reader recycles a fixed number of buffers. Only a single line longer than the block size
 //! makes a block grow, to hold that line.
 
 use crate::validator::Error;
 use memmap2::{Advice, Mmap, MmapOptions};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 #[cfg(target_os = "linux")]
 use crate::sigbus::{register, Guard};
@@ -102,7 +106,12 @@ pub(crate) struct Input {
 
 enum Source {
     Mapped(Windows),
+    /// A reader whose thread has not started yet: it starts at the first block, or on the pool
+    /// ([`Input::read_on_pool`]).
+    Pending(Box<dyn Read + Send>, usize),
     Thread(Pipeline),
+    /// Only while a pending reader is being started.
+    Starting,
 }
 
 impl Input {
@@ -116,14 +125,52 @@ impl Input {
         if matches!(self.source, Source::Mapped(_)) {
             self.check_unchanged()?;
         }
+        if matches!(self.source, Source::Pending(..)) {
+            self.start(None);
+        }
         let block = match &mut self.source {
             Source::Mapped(w) => w.next()?,
             Source::Thread(p) => p.next()?,
+            Source::Pending(..) | Source::Starting => None,
         };
         if block.is_none() {
             self.check_unchanged()?;
         }
         Ok(block)
+    }
+
+    /// Has a gzip input decompressed by a task on `pool` (rayon's global pool for `None`) rather
+    /// than a thread of its own, when the pool has two threads or more and the reader has not
+    /// started yet; a run whose pool checks the blocks calls this before its first block.
+    ///
+    /// Decompression is then one thread's work among the pool's, no longer a thread beside
+    /// them: with a thread of its own, the decompressing thread and the checking threads
+    /// outnumber the cores, the scheduler shares the cores evenly among them, and the checking
+    /// threads, given more than their share, run out of blocks and wait while decompression
+    /// catches up. On the pool, the task decompresses without a pause while it has buffers to
+    /// fill, and checks pieces of the blocks in flight while it waits for one to come back
+    /// ([`Runner::Pool`]). Other input (plain standard input, a pipe) keeps its thread: reading
+    /// it is little work, and a read that waits for a slow writer would hold a thread of the pool.
+    pub fn read_on_pool(&mut self, pool: Option<&rayon::ThreadPool>) {
+        let threads = pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads());
+        if self.gzip && threads >= 2 {
+            self.start(Some(pool));
+        }
+    }
+
+    /// Starts a pending reader: on a thread of its own for `None`, else on the pool (rayon's
+    /// global pool for `Some(None)`).
+    fn start(&mut self, pool: Option<Option<&rayon::ThreadPool>>) {
+        self.source = match std::mem::replace(&mut self.source, Source::Starting) {
+            Source::Pending(reader, block_size) => {
+                let runner = match pool {
+                    Some(pool) => Runner::Pool(pool),
+                    None => Runner::Thread,
+                };
+                Source::Thread(Pipeline::spawn(reader, block_size, runner))
+            }
+            other => other,
+        };
     }
 
     /// The error for a block whose reading faulted: the change of size when the file changed
@@ -224,7 +271,7 @@ fn read_prefix(file: &File, buf: &mut [u8]) -> io::Result<usize> {
 pub(crate) fn from_reader(reader: Box<dyn Read + Send>, block_size: usize) -> io::Result<Input> {
     let (reader, gzip) = gunzip(reader)?;
     Ok(Input {
-        source: Source::Thread(Pipeline::spawn(reader, block_size)),
+        source: Source::Pending(reader, block_size),
         gzip,
         file: None,
     })
@@ -431,15 +478,56 @@ struct Pipeline {
     handle: Option<JoinHandle<()>>,
 }
 
+/// Where a reader of blocks runs.
+#[derive(Clone, Copy)]
+enum Runner<'a> {
+    /// On a thread of its own, which waits for a buffer to come back by blocking.
+    Thread,
+    /// As a task on a rayon pool (the global one for `None`), which, while it waits for a buffer
+    /// to come back, runs the pool's other work: the checks of the pieces of blocks in flight.
+    Pool(Option<&'a rayon::ThreadPool>),
+}
+
+/// The next buffer back from the reader of the blocks, as a reader on the pool waits for it:
+/// running the pool's other work meanwhile, and sleeping briefly only when there is none. `None`
+/// once no buffer can come back.
+fn pooled_wait(spare: &Receiver<Vec<u8>>) -> Option<Vec<u8>> {
+    loop {
+        match spare.try_recv() {
+            Ok(buf) => return Some(buf),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+            match spare.recv_timeout(Duration::from_micros(100)) {
+                Ok(buf) => return Some(buf),
+                Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+}
+
 impl Pipeline {
-    fn spawn(mut reader: Box<dyn Read + Send>, block_size: usize) -> Pipeline {
-        // One block in the channel and one being filled, besides those the reader of the blocks
-        // holds.
-        let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(1);
+    fn spawn(mut reader: Box<dyn Read + Send>, block_size: usize, runner: Runner<'_>) -> Pipeline {
+        let pooled = matches!(runner, Runner::Pool(_));
+        // A thread: one block in the channel and one being filled, besides those the reader of
+        // the blocks holds. A task on the pool: room for every buffer and an error after them,
+        // so that sending never blocks a thread of the pool (the count of buffers bounds the
+        // memory all the same).
+        let (tx, rx) =
+            mpsc::sync_channel::<io::Result<Vec<u8>>>(if pooled { MAX_BUFFERS + 1 } else { 1 });
         // Room for every buffer, so that none is freed on its way back and the thread's count of
         // them stays true.
         let (recycle, spare) = mpsc::sync_channel::<Vec<u8>>(MAX_BUFFERS);
-        let handle = std::thread::spawn(move || {
+        let wait = move |spare: &Receiver<Vec<u8>>| {
+            if pooled {
+                pooled_wait(spare)
+            } else {
+                spare.recv().ok()
+            }
+        };
+        let mut fill = move |tx: &SyncSender<io::Result<Vec<u8>>>| {
             let mut carry: Vec<u8> = Vec::new();
             let mut buffers = 0;
             loop {
@@ -454,9 +542,9 @@ impl Pipeline {
                     }
                     // Every buffer is out: the next to come back is filled. None comes back
                     // once every block and the pipeline are gone.
-                    Err(_) => match spare.recv() {
-                        Ok(buf) => outgrown(buf, block_size),
-                        Err(_) => return,
+                    Err(_) => match wait(&spare) {
+                        Some(buf) => outgrown(buf, block_size),
+                        None => return,
                     },
                 };
                 // A carried line longer than a block doubles the read, so a huge line costs
@@ -522,11 +610,28 @@ impl Pipeline {
                     }
                 }
             }
-        });
+        };
+        let handle = match runner {
+            Runner::Thread => Some(std::thread::spawn(move || fill(&tx))),
+            Runner::Pool(pool) => {
+                let task = move || {
+                    // A panic on the pool would abort the process: it is reported as a failure
+                    // to read instead, as the thread's is when it is joined.
+                    if panic::catch_unwind(AssertUnwindSafe(|| fill(&tx))).is_err() {
+                        let _ = tx.try_send(Err(io::Error::other("the reader panicked")));
+                    }
+                };
+                match pool {
+                    Some(pool) => pool.spawn(task),
+                    None => rayon::spawn(task),
+                }
+                None
+            }
+        };
         Pipeline {
             rx,
             recycle,
-            handle: Some(handle),
+            handle,
         }
     }
 
@@ -576,7 +681,7 @@ mod tests {
         let lines: Vec<u8> = (0..1000)
             .flat_map(|i| format!("{i:07}\n").into_bytes())
             .collect();
-        let mut pipeline = Pipeline::spawn(Box::new(io::Cursor::new(lines)), 64);
+        let mut pipeline = Pipeline::spawn(Box::new(io::Cursor::new(lines)), 64, Runner::Thread);
         let mut next = || pipeline.next().unwrap().unwrap();
         // Four held: every buffer is out, and the thread has none to fill the fifth block with
         // (given time, a thread without the limit would allocate one).
@@ -601,7 +706,11 @@ mod tests {
         let line = format!("{}\n", "x".repeat(99));
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut pipeline = Pipeline::spawn(Box::new(io::Cursor::new(line.repeat(200))), 64);
+            let mut pipeline = Pipeline::spawn(
+                Box::new(io::Cursor::new(line.repeat(200))),
+                64,
+                Runner::Thread,
+            );
             let mut lines = 0;
             while let Some(block) = pipeline.next().unwrap() {
                 lines += memchr::memchr_iter(b'\n', block.bytes()).count();
@@ -620,7 +729,11 @@ mod tests {
     fn buffers_return_to_their_size_after_a_long_line() {
         let short: String = (0..100).map(|i| format!("{i:07}\n")).collect();
         let input = format!("{short}{}\n{short}{short}{short}", "x".repeat(1_000));
-        let mut pipeline = Pipeline::spawn(Box::new(io::Cursor::new(input.into_bytes())), 64);
+        let mut pipeline = Pipeline::spawn(
+            Box::new(io::Cursor::new(input.into_bytes())),
+            64,
+            Runner::Thread,
+        );
         let mut capacities = Vec::new();
         let mut text = Vec::new();
         while let Some(block) = pipeline.next().unwrap() {

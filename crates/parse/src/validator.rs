@@ -249,9 +249,11 @@ impl ValidatorBuilder {
     ///
     /// With more than one thread, two blocks are in flight: the pool checks the next block while
     /// the calling thread delivers the findings of the one before (so two blocks are mapped or
-    /// buffered at once). Called from a task running on its own pool (rayon's global pool, with
-    /// 0), a validator checks one block at a time instead, as waiting there for the pool could
-    /// deadlock it.
+    /// buffered at once). Gzip input is then decompressed by a task on the same pool, which
+    /// checks pieces of the blocks in flight while it waits for a buffer to fill, so that the
+    /// busy threads are no more than the pool's. Called from a task running on its own pool
+    /// (rayon's global pool, with 0), a validator checks one block at a time instead, as waiting
+    /// there for the pool could deadlock it (and gzip is decompressed by a thread of its own).
     pub fn threads(&mut self, n: usize) -> &mut Self {
         self.threads = n;
         self
@@ -810,6 +812,8 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
     /// work between blocks. What the sink gets, and in what order, is the same as block by
     /// block.
     fn pipelined(&mut self, input: &mut Input) -> Result<(), RunEnd> {
+        // Decompression joins the checks on the pool, rather than a thread beside it.
+        input.read_on_pool(self.validator.pool.as_deref());
         match self.validator.pool.clone() {
             Some(pool) => pool.in_place_scope(|scope| self.pipeline(scope, input)),
             None => rayon::in_place_scope(|scope| self.pipeline(scope, input)),

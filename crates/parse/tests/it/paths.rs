@@ -584,3 +584,150 @@ fn too_many_lists_is_reported_once_on_the_right_line() {
     assert_eq!(lists[0].line, 2000);
     assert_eq!(lists[0].field.as_deref(), Some("lists.L1999"));
 }
+
+/// A reader that gives its bytes at most `step` at a time and counts the reads made on a thread
+/// of a rayon pool and off one; it panics when asked for more after `panic_after` reads.
+struct Watched {
+    bytes: std::io::Cursor<Vec<u8>>,
+    step: usize,
+    panic_after: Option<usize>,
+    reads: std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>,
+}
+
+impl std::io::Read for Watched {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        let on_pool = usize::from(rayon::current_thread_index().is_some());
+        let made = self.reads[on_pool].fetch_add(1, Ordering::Relaxed);
+        if self.panic_after.is_some_and(|n| made + 1 > n) {
+            panic!("the source failed");
+        }
+        let n = buf.len().min(self.step);
+        self.bytes.read(&mut buf[..n])
+    }
+}
+
+/// Gzip input is decompressed by a task on the pool that checks it, not by a thread beside the
+/// pool's, when two threads or more check it (the first read, which looks for gzip's magic
+/// bytes, is the calling thread's); any other input, or a run on one thread, is read by a
+/// thread of its own. The report is the same either way.
+#[test]
+fn gzip_is_decompressed_on_the_pool_that_checks_it() {
+    let input = sample(3000);
+    let want = ValidatorBuilder::new()
+        .threads(1)
+        .build()
+        .report_slice(&input, 0);
+    for (gzipped, threads, on_pool) in [
+        (true, 2, true),
+        (true, 1, false),
+        (false, 2, false),
+        (false, 1, false),
+    ] {
+        let reads = std::sync::Arc::new([0.into(), 0.into()]);
+        let bytes = if gzipped {
+            gzip(&input, 3)
+        } else {
+            input.clone()
+        };
+        let reader = Watched {
+            bytes: std::io::Cursor::new(bytes),
+            step: 256,
+            panic_after: None,
+            reads: reads.clone(),
+        };
+        let mut b = ValidatorBuilder::new();
+        b.threads(threads).block_size(16 << 10).chunk_size(2 << 10);
+        let validator = b.build();
+        let mut got = sailbulk_parse::Collect::new(0);
+        let summary = validator.validate_reader(reader, &mut got).unwrap();
+        let name = format!("gzip={gzipped} threads={threads}");
+        assert_eq!(summary.gzip, gzipped, "{name}");
+        let got = got.into_report("-".into(), summary);
+        assert_eq!(got.findings, want.findings, "{name}");
+        let plain = sailbulk_parse::Summary {
+            gzip: false,
+            ..got.summary
+        };
+        assert_eq!(plain, want.summary, "{name}");
+        let [off, on] = [0, 1].map(|i| reads[i].load(std::sync::atomic::Ordering::Relaxed));
+        if on_pool {
+            assert_eq!(off, 1, "{name}: only the first read is off the pool");
+            assert!(on > 10, "{name}: {on} reads on the pool");
+        } else {
+            assert_eq!(on, 0, "{name}: {off} reads off the pool, {on} on it");
+        }
+    }
+}
+
+/// A reader that panics while a task on the pool decompresses it ends the run with a read error,
+/// after the lines read before it, as it does on a thread of its own; the process goes on.
+#[test]
+fn a_reader_that_panics_is_a_read_error_on_the_pool_or_off_it() {
+    let input = sample(3000);
+    for threads in [2, 1] {
+        let reader = Watched {
+            bytes: std::io::Cursor::new(gzip(&input, 1)),
+            step: 256,
+            panic_after: Some(20),
+            reads: std::sync::Arc::new([0.into(), 0.into()]),
+        };
+        let mut b = ValidatorBuilder::new();
+        b.threads(threads).block_size(16 << 10).chunk_size(2 << 10);
+        let err = b
+            .build()
+            .validate_reader(reader, &mut Recorder::default())
+            .unwrap_err();
+        match &err {
+            sailbulk_parse::Error::Read { checked, .. } => {
+                assert!(checked.lines < 3000, "threads={threads}: {err}");
+            }
+            _ => panic!("threads={threads}: {err:?}"),
+        }
+        let message = sailbulk_parse::error_chain(&err);
+        assert!(message.contains("panicked"), "threads={threads}: {message}");
+    }
+}
+
+/// Runs that decompress on one pool at once (four threads of their own, each checking a gzip file
+/// on rayon's global pool and on a pool of two that they share) all end and agree: a task that
+/// decompresses one input and, waiting for a buffer, runs the pool's other work may run another
+/// input's task inside it, which holds its own run back but never stops the others.
+#[test]
+fn runs_that_decompress_on_one_pool_at_once_end_and_agree() {
+    let input = sample(6000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sample.json.gz");
+    std::fs::write(&path, gzip(&input, 2)).unwrap();
+    let want = ValidatorBuilder::new()
+        .threads(1)
+        .build()
+        .report_slice(&input, 0);
+    let shared = {
+        let mut b = ValidatorBuilder::new();
+        b.threads(2).chunk_size(4 << 10).block_size(16 << 10);
+        std::sync::Arc::new(b.build())
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    for run in 0..8 {
+        let (tx, path, shared) = (tx.clone(), path.clone(), shared.clone());
+        std::thread::spawn(move || {
+            let report = if run % 2 == 0 {
+                shared.report_path(&path, 0)
+            } else {
+                let mut b = ValidatorBuilder::new();
+                b.threads(0).chunk_size(4 << 10).block_size(16 << 10);
+                b.build().report_path(&path, 0)
+            };
+            let _ = tx.send(report.unwrap());
+        });
+    }
+    for _ in 0..8 {
+        let report = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("a run never ended");
+        assert_eq!(report.findings, want.findings);
+        assert_eq!(report.summary.lines, want.summary.lines);
+        assert!(report.summary.gzip);
+    }
+}
