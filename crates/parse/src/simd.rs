@@ -1,4 +1,4 @@
-//! What the AVX2 classifiers share.
+//! What the vector classifiers share.
 
 /// Whether the processor runs the AVX2 classifiers, which are compiled for AVX2 and for the bit
 /// instructions of the same generation that their mask arithmetic relies on: `popcnt`, `lzcnt`,
@@ -10,21 +10,14 @@
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(crate) fn vector_runs() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    // 0: not yet known; 1: no; 2: yes.
-    static KNOWN: AtomicU8 = AtomicU8::new(0);
-    match KNOWN.load(Ordering::Relaxed) {
-        0 => {
-            let yes = std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("bmi1")
-                && std::arch::is_x86_feature_detected!("lzcnt")
-                && std::arch::is_x86_feature_detected!("popcnt")
-                && std::arch::is_x86_feature_detected!("pclmulqdq");
-            KNOWN.store(1 + u8::from(yes), Ordering::Relaxed);
-            yes
-        }
-        known => known == 2,
-    }
+    static KNOWN: Known = Known::new();
+    KNOWN.get(|| {
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("bmi1")
+            && std::arch::is_x86_feature_detected!("lzcnt")
+            && std::arch::is_x86_feature_detected!("popcnt")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    })
 }
 
 /// Whether the processor runs the AVX-512 classifiers: those of [`vector_runs`], and AVX-512's
@@ -33,18 +26,36 @@ pub(crate) fn vector_runs() -> bool {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(crate) fn wide_vector_runs() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    // 0: not yet known; 1: no; 2: yes.
-    static KNOWN: AtomicU8 = AtomicU8::new(0);
-    match KNOWN.load(Ordering::Relaxed) {
-        0 => {
-            let yes = vector_runs()
-                && std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512bw");
-            KNOWN.store(1 + u8::from(yes), Ordering::Relaxed);
-            yes
+    static KNOWN: Known = Known::new();
+    KNOWN.get(|| {
+        vector_runs()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+    })
+}
+
+/// An answer about the processor, worked out at the first question and kept.
+#[cfg(target_arch = "x86_64")]
+struct Known(std::sync::atomic::AtomicU8);
+
+#[cfg(target_arch = "x86_64")]
+impl Known {
+    const fn new() -> Known {
+        // 0: not yet known; 1: no; 2: yes.
+        Known(std::sync::atomic::AtomicU8::new(0))
+    }
+
+    #[inline]
+    fn get(&self, detect: impl FnOnce() -> bool) -> bool {
+        use std::sync::atomic::Ordering;
+        match self.0.load(Ordering::Relaxed) {
+            0 => {
+                let yes = detect();
+                self.0.store(1 + u8::from(yes), Ordering::Relaxed);
+                yes
+            }
+            known => known == 2,
         }
-        known => known == 2,
     }
 }
 
