@@ -12,7 +12,7 @@ use sailbulk_spec::{
     VarNameProblem, IDENTITY_KEYS, KEYSCONFLICT_VALUES, MAX_LISTS_PER_ACCOUNT, OPTOUT_VALUES,
     UPDATE_LINE_FIELDS, VAR_NAME_MAX_CHARS, VAR_VALUE_MAX_CHARS,
 };
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A small, fast hasher for list names (the FxHash mixing step); the names come from the user's
@@ -94,22 +94,27 @@ pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// an account may have: that is all the file-level check needs, and it keeps memory bounded.
 #[derive(Debug)]
 pub(crate) struct ListNames {
-    seen: HashSet<Box<[u8]>, BuildHasherDefault<FxHasher>>,
+    /// Every name seen, with its index in `order` plus one (0 for a name only
+    /// [`ListNames::insert_global`] has seen).
+    seen: HashMap<Box<[u8]>, u32, BuildHasherDefault<FxHasher>>,
     /// Names in order of first appearance, with the line they first appear on.
     pub order: Vec<(Box<[u8]>, u64)>,
     /// How many names to keep.
     cap: usize,
-    /// A small direct-mapped cache of names already in `order`, keyed by their length and first
+    /// A small two-way cache of names already in `order`, keyed by their length and first
     /// bytes: a file uses few distinct names, so most lines find theirs here without hashing it,
-    /// and names of up to 16 bytes (most) without comparing their bytes. A slot holds a name's key
-    /// and its index in `order` plus one (0 for an empty slot).
+    /// and names of up to 16 bytes (most) without comparing their bytes. A name lives in the slot
+    /// its key maps to or the one beside it (the slot's index with its lowest bit flipped), so
+    /// that two names of the same slot both stay (with one slot each, the second was hashed on
+    /// every line). A slot holds a name's key and its index in `order` plus one (0 for an empty
+    /// slot).
     recent: [(NameKey, u32); 64],
 }
 
 impl Default for ListNames {
     fn default() -> ListNames {
         ListNames {
-            seen: HashSet::default(),
+            seen: HashMap::default(),
             order: Vec::new(),
             cap: MAX_LISTS_PER_ACCOUNT + 1,
             recent: [(NameKey::default(), 0); 64],
@@ -154,26 +159,42 @@ impl ListNames {
         }
         let key = NameKey::of(name);
         let slot = fingerprint_slot(key.head, key.len) as usize;
-        let (cached, index) = self.recent[slot];
-        if index != 0
-            && cached == key
-            && (name.len() <= 16 || *self.order[index as usize - 1].0 == *name)
-        {
-            return;
+        for way in [slot, slot ^ 1] {
+            let (cached, index) = self.recent[way];
+            if index != 0
+                && cached == key
+                && (name.len() <= 16 || *self.order[index as usize - 1].0 == *name)
+            {
+                return;
+            }
         }
-        if !self.seen.contains(name) {
-            self.seen.insert(name.into());
-            self.order.push((name.into(), line));
-            self.recent[slot] = (key, self.order.len() as u32);
+        let index = match self.seen.get(name) {
+            Some(&index) => index,
+            None => {
+                self.order.push((name.into(), line));
+                let index = self.order.len() as u32;
+                self.seen.insert(name.into(), index);
+                index
+            }
+        };
+        if index != 0 {
+            // The slot's own place when it is free, else the one beside it when that is free,
+            // else the slot's own.
+            let way = if self.recent[slot].1 != 0 && self.recent[slot ^ 1].1 == 0 {
+                slot ^ 1
+            } else {
+                slot
+            };
+            self.recent[way] = (key, index);
         }
     }
 
     /// Whether the name was seen; used while merging runs in order.
     pub fn insert_global(&mut self, name: &[u8]) -> bool {
-        if self.seen.contains(name) {
+        if self.seen.contains_key(name) {
             false
         } else {
-            self.seen.insert(name.into());
+            self.seen.insert(name.into(), 0);
             true
         }
     }
@@ -1086,6 +1107,49 @@ pub(crate) mod tests {
         let got: Vec<(Vec<u8>, u64)> = lists.order.iter().map(|(n, l)| (n.to_vec(), *l)).collect();
         assert_eq!(got, want);
         assert_eq!(lists.len(), names.len());
+    }
+
+    /// Two names whose keys map to the same slot of the cache both stay in it (where one slot
+    /// each left the second to be hashed on every line), and a name first seen by the merge of
+    /// runs is kept in order, not cached, when a run then adds it.
+    #[test]
+    fn list_names_of_one_slot_both_stay_cached() {
+        let slot_of = |name: &[u8]| {
+            let key = NameKey::of(name);
+            fingerprint_slot(key.head, key.len) as usize
+        };
+        let names: Vec<Vec<u8>> = (0..200).map(|i| format!("List {i}").into_bytes()).collect();
+        let (a, b) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| {
+                let b = names[i + 1..].iter().find(|b| slot_of(b) == slot_of(a))?;
+                Some((a.clone(), b.clone()))
+            })
+            .expect("two names of one slot among 200");
+        let mut lists = ListNames::default();
+        for line in 1..10 {
+            lists.add(&a, line);
+            lists.add(&b, line);
+        }
+        let slot = slot_of(&a);
+        let cached: Vec<NameKey> = [slot, slot ^ 1].map(|s| lists.recent[s].0).to_vec();
+        assert!(cached.contains(&NameKey::of(&a)) && cached.contains(&NameKey::of(&b)));
+        let order: Vec<(&[u8], u64)> = lists.order.iter().map(|(n, l)| (&n[..], *l)).collect();
+        assert_eq!(order, [(&a[..], 1), (&b[..], 1)]);
+
+        let mut merged = ListNames::default();
+        assert!(merged.insert_global(&a));
+        assert!(!merged.insert_global(&a));
+        merged.add(&a, 3);
+        merged.add(&b, 4);
+        let order: Vec<(&[u8], u64)> = merged.order.iter().map(|(n, l)| (&n[..], *l)).collect();
+        assert_eq!(
+            order,
+            [(&b[..], 4)],
+            "a name the merge saw first is not added again"
+        );
+        assert_eq!(merged.len(), 2);
     }
 
     /// Checks `line` as line 2, at byte 10 of its file, with `scratch`; the findings and the list
