@@ -54,7 +54,7 @@ pub use json::plain_run as json_plain_run;
 pub use record::{InvalidRecord, UpdateRecord};
 pub use report::{
     counted, error_chain, finding_json, human_bytes, write_finding_text, Collect, FileReport,
-    Report,
+    ListLimit, Report,
 };
 pub use spool::{Spool, SPOOL_MEMORY_BYTES};
 pub use validator::{Error, LineBlock, Sink, Summary, Validator, ValidatorBuilder};

@@ -210,21 +210,75 @@ impl Report {
     }
 }
 
+/// How many findings a sink lists: the first `max` (0 lists all), the rest only counted, as
+/// `sailbulk validate --max-errors` does.
+///
+/// ```
+/// let mut limit = sailbulk_parse::ListLimit::new(2);
+/// assert!(limit.take() && limit.take() && !limit.take());
+/// assert_eq!((limit.listed(), limit.omitted(), limit.left()), (2, 1, 0));
+/// assert_eq!(sailbulk_parse::ListLimit::new(0).left(), u64::MAX);
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ListLimit {
+    max: usize,
+    listed: usize,
+    omitted: u64,
+}
+
+impl ListLimit {
+    /// Lists at most `max` findings; 0 lists all.
+    pub fn new(max: usize) -> Self {
+        ListLimit {
+            max,
+            listed: 0,
+            omitted: 0,
+        }
+    }
+
+    /// Counts the next finding: `true` when it is to be listed, `false` when it is only counted.
+    pub fn take(&mut self) -> bool {
+        if self.max != 0 && self.listed >= self.max {
+            self.omitted += 1;
+            false
+        } else {
+            self.listed += 1;
+            true
+        }
+    }
+
+    /// How many more findings will be listed: the answer for [`Sink::details_wanted`].
+    pub fn left(&self) -> u64 {
+        match self.max {
+            0 => u64::MAX,
+            max => max.saturating_sub(self.listed) as u64,
+        }
+    }
+
+    /// The findings listed so far.
+    pub fn listed(&self) -> usize {
+        self.listed
+    }
+
+    /// The findings counted but not listed so far.
+    pub fn omitted(&self) -> u64 {
+        self.omitted
+    }
+}
+
 /// A sink that keeps the first `max` findings (0 keeps all) and counts the rest.
 #[derive(Debug, Default)]
 pub struct Collect {
-    max: usize,
+    limit: ListLimit,
     findings: Vec<Finding>,
-    omitted: u64,
 }
 
 impl Collect {
     /// Keeps at most `max` findings; 0 keeps all.
     pub fn new(max: usize) -> Self {
         Collect {
-            max,
+            limit: ListLimit::new(max),
             findings: Vec::new(),
-            omitted: 0,
         }
     }
 
@@ -234,26 +288,21 @@ impl Collect {
             path,
             summary,
             findings: self.findings,
-            omitted: self.omitted,
+            omitted: self.limit.omitted(),
         }
     }
 }
 
 impl Sink for Collect {
     fn finding(&mut self, finding: Finding) -> ControlFlow<()> {
-        if self.max == 0 || self.findings.len() < self.max {
+        if self.limit.take() {
             self.findings.push(finding);
-        } else {
-            self.omitted += 1;
         }
         ControlFlow::Continue(())
     }
 
     fn details_wanted(&self) -> u64 {
-        match self.max {
-            0 => u64::MAX,
-            max => max.saturating_sub(self.findings.len()) as u64,
-        }
+        self.limit.left()
     }
 }
 

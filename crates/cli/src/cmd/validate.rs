@@ -5,8 +5,8 @@ use clap::{Command, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sailbulk_build::AtomicFile;
 use sailbulk_parse::{
-    write_finding_text, FileReport, Finding, Format, LineBlock, Sink, Spool, ValidatorBuilder,
-    SPOOL_MEMORY_BYTES,
+    write_finding_text, FileReport, Finding, Format, LineBlock, ListLimit, Sink, Spool,
+    ValidatorBuilder, SPOOL_MEMORY_BYTES,
 };
 use sailbulk_spec::JobKind;
 use serde_json::{json, Map, Value};
@@ -200,13 +200,12 @@ impl Output {
 /// The sink of one file: prints or keeps findings, routes lines, moves the progress bar.
 struct CliSink<'r> {
     path: String,
-    max: usize,
+    /// The findings listed (`--max-errors`) and those only counted.
+    limit: ListLimit,
     /// The findings the JSON report lists (none for the text report, which prints them).
     kept: Spool,
     /// Keeping a finding failed (its temporary file could not be written): the run stops.
     kept_error: Option<io::Error>,
-    listed: usize,
-    omitted: u64,
     text: Option<&'r mut BufWriter<io::Stdout>>,
     broken_pipe: bool,
     router: &'r mut Router,
@@ -215,11 +214,9 @@ struct CliSink<'r> {
 
 impl Sink for CliSink<'_> {
     fn finding(&mut self, finding: Finding) -> ControlFlow<()> {
-        if self.max != 0 && self.listed >= self.max {
-            self.omitted += 1;
+        if !self.limit.take() {
             return ControlFlow::Continue(());
         }
-        self.listed += 1;
         match &mut self.text {
             Some(out) => {
                 let written = match &self.progress {
@@ -252,10 +249,7 @@ impl Sink for CliSink<'_> {
     }
 
     fn details_wanted(&self) -> u64 {
-        match self.max {
-            0 => u64::MAX,
-            max => max.saturating_sub(self.listed) as u64,
-        }
+        self.limit.left()
     }
 
     fn lines(&mut self, block: &LineBlock<'_>) -> io::Result<()> {
@@ -378,11 +372,9 @@ pub fn run(args: Args) -> u8 {
         let bar = progress_bar(path, !args.no_progress);
         let mut sink = CliSink {
             path: shown.clone(),
-            max: args.max_errors,
+            limit: ListLimit::new(args.max_errors),
             kept: Spool::new(),
             kept_error: None,
-            listed: 0,
-            omitted: 0,
             text: text.then_some(&mut stdout),
             broken_pipe: false,
             router: &mut router,
@@ -393,7 +385,7 @@ pub fn run(args: Args) -> u8 {
             bar.finish_and_clear();
         }
         broken_pipe |= sink.broken_pipe;
-        let (kept, omitted) = (std::mem::take(&mut sink.kept), sink.omitted);
+        let (kept, omitted) = (std::mem::take(&mut sink.kept), sink.limit.omitted());
         let kept_error = sink.kept_error.take();
         // The file's entry of the JSON report, and the last line whose findings it lists.
         let entry = match result {
