@@ -66,6 +66,9 @@ pub(crate) enum Block {
         buf: Vec<u8>,
         recycle: SyncSender<Vec<u8>>,
     },
+    /// Lines a run kept back until it knew the input's format, copied out of the blocks they
+    /// were read in.
+    Held(Vec<u8>),
 }
 
 impl Block {
@@ -73,7 +76,7 @@ impl Block {
     pub fn faulted(&self) -> bool {
         match self {
             Block::Mapped { guard, .. } => guard.faulted(),
-            Block::Owned { .. } => false,
+            Block::Owned { .. } | Block::Held(_) => false,
         }
     }
 
@@ -82,7 +85,7 @@ impl Block {
             Block::Mapped {
                 map, start, end, ..
             } => &map[*start..*end],
-            Block::Owned { buf, .. } => buf,
+            Block::Owned { buf, .. } | Block::Held(buf) => buf,
         }
     }
 }

@@ -350,7 +350,7 @@ impl Validator {
     /// Checks bytes in memory (not decompressed: pass gzip through [`Validator::validate_reader`]).
     pub fn validate_slice<S: Sink>(&self, bytes: &[u8], sink: &mut S) -> Summary {
         let mut run = Run::new(self, sink);
-        run.block(bytes);
+        run.whole(bytes);
         run.finish()
     }
 
@@ -623,6 +623,21 @@ fn too_large(line: u64, job: JobKind) -> Finding {
 /// one the pool checks meanwhile.
 const PIPELINE_BLOCKS: usize = 2;
 
+/// The most bytes of lines a run holds back while it does not know the input's format
+/// ([`Run::admit`]). Past this, what it holds is checked as JSON, the format of an input that
+/// never shows one: only a file that starts with more blank lines than this, form feeds or
+/// vertical tabs among them, is checked differently when cut into blocks than whole.
+const HELD_MAX: usize = 16 << 20;
+
+/// A block read, as a run takes it, in input order.
+enum Step {
+    /// To be checked, with this format.
+    Check(Block, Format),
+    /// Its bytes were copied to the lines the run holds back ([`Run::admit`]): only whether
+    /// reading it faulted is left to see, in its turn.
+    Held(Block),
+}
+
 /// Why a run ended before the end of its input.
 enum RunEnd {
     /// Reading failed, after the lines these counts hold were checked.
@@ -756,6 +771,8 @@ struct Run<'v, 's, S> {
     sink_error: Option<io::Error>,
     /// The bytes of the blocks planned so far: where the next block starts in the input.
     offset: u64,
+    /// Lines read while the format is not known yet, whose findings depend on it ([`Run::admit`]).
+    held: Vec<u8>,
 }
 
 impl<'v, 's, S: Sink> Run<'v, 's, S> {
@@ -770,15 +787,86 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             stopped: false,
             sink_error: None,
             offset: 0,
+            held: Vec::new(),
         }
     }
 
-    /// Checks one block of complete lines (the input's last block may end without `\n`), and
-    /// hands its lines to the sink when it wants them.
-    fn block(&mut self, data: &[u8]) {
-        if let Some(checked) = self.check(data) {
+    /// Checks a whole input of complete lines (the last may end without `\n`), and hands its
+    /// lines to the sink when it wants them.
+    fn whole(&mut self, data: &[u8]) {
+        if self.format.is_none() {
+            self.format = Format::detect_block(data, true);
+        }
+        let format = self.format.unwrap_or(Format::Json);
+        if let Some(checked) = self.check(data, format) {
             self.lines(data, &checked);
         }
+    }
+
+    /// Takes the next block read (`None` at the end of the input, or at a read error) and says
+    /// what to do, in order.
+    ///
+    /// The format of an input is that of its first line that shows one
+    /// ([`Format::detect_block`]). The lines before it are blank, with one exception whose
+    /// findings depend on the format: a line that holds a form feed or a vertical tab is blank
+    /// in a list of addresses and invalid JSON in an update file. So a block of such lines is
+    /// held back (copied) until a later line shows the format, and checked just before that
+    /// line's block: a stream's findings are those of the whole input checked at once, however
+    /// it is cut into blocks. Blocks without them are checked at once. At most [`HELD_MAX`] bytes
+    /// are held.
+    fn admit(&mut self, block: Option<Block>) -> Vec<Step> {
+        let mut steps = Vec::with_capacity(2);
+        let Some(block) = block else {
+            // The input shows no format (or reading failed before it did): JSON.
+            self.release_held(&mut steps, Format::Json);
+            return steps;
+        };
+        if let Some(format) = self.format {
+            steps.push(Step::Check(block, format));
+            return steps;
+        }
+        let data = block.bytes();
+        let starts_input = self.offset == 0 && self.held.is_empty();
+        if let Some(format) = Format::detect_block(data, starts_input) {
+            self.format = Some(format);
+            self.release_held(&mut steps, format);
+            steps.push(Step::Check(block, format));
+        } else if self.held.is_empty() && memchr::memchr2(0x0b, 0x0c, data).is_none() {
+            // Blank lines, and lines that break a rule of every format (a raw NUL, a bare
+            // `\r`, bad UTF-8): the same findings in either format.
+            steps.push(Step::Check(block, Format::Json));
+        } else if self.held.len() + data.len() > HELD_MAX {
+            self.release_held(&mut steps, Format::Json);
+            steps.push(Step::Check(block, Format::Json));
+        } else {
+            self.held.extend_from_slice(data);
+            steps.push(Step::Held(block));
+        }
+        steps
+    }
+
+    /// The lines held back, if any, as a block to check with `format`.
+    fn release_held(&mut self, steps: &mut Vec<Step>, format: Format) {
+        if !self.held.is_empty() {
+            steps.push(Step::Check(
+                Block::Held(std::mem::take(&mut self.held)),
+                format,
+            ));
+        }
+    }
+
+    /// Takes a step of a run block by block: checks the block (or not, when it is held), then
+    /// delivers its findings and hands over its lines.
+    fn step(&mut self, step: Step) -> Result<(), RunEnd> {
+        let before = self.so_far();
+        let (block, checked) = match step {
+            Step::Check(block, format) => {
+                let checked = self.check(block.bytes(), format);
+                (block, checked)
+            }
+            Step::Held(block) => (block, None),
+        };
+        self.finish_block(&block, checked.as_ref(), before)
     }
 
     /// The counts so far, as a read error reports them.
@@ -793,14 +881,20 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
     /// its lines handed over, before the next block is read.
     fn block_by_block(&mut self, input: &mut Input) -> Result<(), RunEnd> {
         while !self.stopped {
-            let before = self.so_far();
-            let block = match input.next_block() {
-                Ok(Some(block)) => block,
-                Ok(None) => break,
-                Err(e) => return Err(RunEnd::Input(Box::new(before), e)),
+            let (block, failure) = match input.next_block() {
+                Ok(block) => (block, None),
+                Err(e) => (None, Some(e)),
             };
-            let checked = self.check(block.bytes());
-            self.finish_block(&block, checked.as_ref(), before)?;
+            let end = block.is_none();
+            for step in self.admit(block) {
+                self.step(step)?;
+            }
+            if let Some(e) = failure {
+                return Err(RunEnd::Input(Box::new(self.so_far()), e));
+            }
+            if end {
+                break;
+            }
         }
         Ok(())
     }
@@ -830,14 +924,17 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         let mut failure = None;
         loop {
             while !read_all && !self.stopped && queue.len() < PIPELINE_BLOCKS {
-                match input.next_block() {
-                    Ok(Some(block)) => queue.push_back(self.submit(scope, block)),
-                    Ok(None) => read_all = true,
+                let block = match input.next_block() {
+                    Ok(block) => block,
                     // Reported once the blocks read before it are done with.
                     Err(e) => {
-                        read_all = true;
                         failure = Some(e);
+                        None
                     }
+                };
+                read_all = block.is_none();
+                for step in self.admit(block) {
+                    queue.push_back(self.submit(scope, step));
                 }
             }
             let Some(queued) = queue.pop_front() else {
@@ -871,10 +968,16 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         }
     }
 
-    /// Plans a block and queues its pieces on the pool.
-    fn submit<'scope>(&mut self, scope: &rayon::Scope<'scope>, block: Block) -> Queued {
-        let block = Arc::new(block);
-        let plan = self.plan(block.bytes()).map(Arc::new);
+    /// Plans a block and queues its pieces on the pool (none for a block held back).
+    fn submit<'scope>(&mut self, scope: &rayon::Scope<'scope>, step: Step) -> Queued {
+        let (block, plan) = match step {
+            Step::Check(block, format) => {
+                let block = Arc::new(block);
+                let plan = self.plan(block.bytes(), format).map(Arc::new);
+                (block, plan)
+            }
+            Step::Held(block) => (Arc::new(block), None),
+        };
         let done = Arc::new(Done::new(plan.as_ref().map_or(0, |p| p.ranges.len())));
         if let Some(plan) = &plan {
             for index in 0..plan.ranges.len() {
@@ -941,8 +1044,8 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
     /// Checks one block on this thread (its pieces in parallel on the pool, with more than one
     /// thread) and delivers its findings; returns what the sink's `lines` needs when it wants
     /// lines.
-    fn check(&mut self, data: &[u8]) -> Option<Checked> {
-        let plan = self.plan(data)?;
+    fn check(&mut self, data: &[u8], format: Format) -> Option<Checked> {
+        let plan = self.plan(data, format)?;
         let check = |index| plan.check(data, index);
         let pieces: Vec<Piece> = if self.validator.single_threaded() || plan.ranges.len() == 1 {
             (0..plan.ranges.len()).map(check).collect()
@@ -961,20 +1064,16 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
         self.merge(data.len(), &plan, pieces)
     }
 
-    /// What checking a block takes, worked out in input order: the format (detected from the
-    /// first block that shows it), the block's place in the input and its pieces. `None` when
-    /// the run has stopped or the block is empty.
-    fn plan(&mut self, data: &[u8]) -> Option<Plan> {
+    /// What checking a block in `format` takes, worked out in input order: the block's place in
+    /// the input and its pieces. `None` when the run has stopped or the block is empty.
+    fn plan(&mut self, data: &[u8], format: Format) -> Option<Plan> {
         if self.stopped || data.is_empty() {
             return None;
-        }
-        if self.format.is_none() {
-            self.format = Format::detect_block(data, self.offset == 0);
         }
         let config = &self.validator.config;
         let plan = Plan {
             rules: LineRules {
-                format: self.format.unwrap_or(Format::Json),
+                format,
                 strict: config.strict,
             },
             offset: self.offset,

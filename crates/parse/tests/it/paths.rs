@@ -35,6 +35,96 @@ fn every_path_agrees_on_a_few_hundred_kilobytes() {
     assert_eq!(outcome.summary.invalid_lines, 727);
 }
 
+/// A line of a form feed or vertical tab is blank in a list of addresses and invalid JSON in an
+/// update file. Lines before the first that shows the format are checked in the format that
+/// line shows, however the input is cut into blocks.
+#[test]
+fn lines_before_the_one_that_shows_the_format_are_checked_in_that_format() {
+    let codes = |input: &[u8]| {
+        let outcome = run_all_paths(&ValidatorBuilder::new(), input);
+        let codes: Vec<(u64, Code)> = outcome.findings.iter().map(|f| (f.line, f.code)).collect();
+        (outcome.summary.format, codes)
+    };
+    use sailbulk_parse::Format::{Emails, Json};
+    use Code::{BlankLine, Bom, InvalidEmail, InvalidJson};
+    assert_eq!(
+        codes(b"\x0b\n\"email\""),
+        (Some(Emails), vec![(1, BlankLine), (2, InvalidEmail)])
+    );
+    assert_eq!(
+        codes(b"\n\x0c\n \n\x0b \t\n{\"email\":\"a@example.com\"}\n"),
+        (
+            Some(Json),
+            vec![
+                (1, BlankLine),
+                (2, InvalidJson),
+                (3, BlankLine),
+                (4, InvalidJson)
+            ]
+        )
+    );
+    assert_eq!(
+        codes(b"\n\x0b\n\r\n\x0c\r\na@example.com\n\x0b\n"),
+        (
+            Some(Emails),
+            vec![
+                (1, BlankLine),
+                (2, BlankLine),
+                (3, BlankLine),
+                (4, BlankLine),
+                (6, BlankLine)
+            ]
+        )
+    );
+    assert_eq!(
+        codes(b"\xEF\xBB\xBF\x0b\n\n\t\x0c\nuser@example.com\n"),
+        (
+            Some(Emails),
+            vec![(1, BlankLine), (1, Bom), (2, BlankLine), (3, BlankLine)]
+        )
+    );
+    // No line shows a format: JSON, in every path.
+    assert_eq!(
+        codes(b"\x0b\n\n\x0c"),
+        (
+            None,
+            vec![(1, InvalidJson), (2, BlankLine), (3, InvalidJson)]
+        )
+    );
+}
+
+/// What is held back until the format shows is bounded: past 16 MiB, the lines held are checked
+/// as JSON, the format of an input that shows none.
+#[test]
+fn lines_held_until_the_format_shows_are_bounded() {
+    // Lines of 1 KiB, a vertical tab among spaces: 1024 to a block of 1 MiB, 18 blocks.
+    let mut line = vec![b' '; 1024];
+    line[0] = 0x0b;
+    line[1023] = b'\n';
+    let lines = 18 * 1024;
+    let mut input = line.repeat(lines);
+    input.extend_from_slice(b"user@example.com\n");
+    let mut b = ValidatorBuilder::new();
+    b.threads(2).block_size(1 << 20);
+    let v = b.build();
+    let summary = v
+        .validate_reader(
+            std::io::Cursor::new(input.clone()),
+            &mut sailbulk_parse::Collect::new(1),
+        )
+        .unwrap();
+    assert_eq!(summary.format, Some(sailbulk_parse::Format::Emails));
+    assert_eq!(summary.lines, lines as u64 + 1);
+    // 17 blocks (the 16 held and the one that would take them past the bound) as JSON, the
+    // last one held until the address shows the format.
+    assert_eq!(summary.by_code[&Code::InvalidJson], 17 * 1024);
+    assert_eq!(summary.by_code[&Code::BlankLine], 1024);
+    // Whole, the input is one list of addresses.
+    let whole = v.report_slice(&input, 1).summary;
+    assert_eq!(whole.by_code[&Code::BlankLine], lines as u64);
+    assert!(!whole.by_code.contains_key(&Code::InvalidJson));
+}
+
 #[test]
 fn a_thread_count_beyond_the_pieces_of_a_block_starts_no_idle_threads() {
     let count = |threads: usize, chunk: usize| {
