@@ -832,8 +832,9 @@ impl<'v, 's, S: Sink> Run<'v, 's, S> {
             self.release_held(&mut steps, format);
             steps.push(Step::Check(block, format));
         } else if self.held.is_empty() && memchr::memchr2(0x0b, 0x0c, data).is_none() {
-            // Blank lines, and lines that break a rule of every format (a raw NUL, a bare
-            // `\r`, bad UTF-8): the same findings in either format.
+            // Only spaces, tabs and line ends (and a byte-order mark at the start): blank lines,
+            // or a bare `\r` among the spaces, which either format reports alike. (Any other
+            // byte would have shown the format.)
             steps.push(Step::Check(block, Format::Json));
         } else if self.held.len() + data.len() > HELD_MAX {
             self.release_held(&mut steps, Format::Json);
